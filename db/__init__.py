@@ -1,0 +1,1 @@
+"""The store: SQLModel schema, engine, migrations, queries and upserts."""

@@ -1,0 +1,119 @@
+"""Differences between two versions of a trial, as change events.
+
+Each difference is ``(kind, field, old, new)``: ``status`` (overall status),
+``date`` (start/completion/update dates and their ACTUAL/ESTIMATED types),
+``criteria`` (eligibility text), ``field`` (any other stated fact),
+``site_added`` / ``site_removed`` / ``site_status``, and ``record`` — the JSON
+paths of the raw source record that changed, so that even a change the
+normalized record does not carry (e.g. a MeSH browse leaf) is on file.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from db.rows import BOOKKEEPING, site_key
+
+Change = tuple[str, str | None, str | None, str | None]
+
+_DATE_FIELDS = frozenset(
+    {
+        "start_date",
+        "start_date_type",
+        "primary_completion_date",
+        "primary_completion_date_type",
+        "completion_date",
+        "completion_date_type",
+        "first_post_date",
+        "last_update_post_date",
+        "last_update_post_date_type",
+        "status_verified_date",
+        "version_date",
+    }
+)
+
+
+def _kind(field: str) -> str:
+    if field == "overall_status":
+        return "status"
+    if field == "eligibility_criteria":
+        return "criteria"
+    return "date" if field in _DATE_FIELDS else "field"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def diff_trial(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    changes: list[Change] = []
+    for field, new_value in new.items():
+        if field in BOOKKEEPING:
+            continue
+        old_value = old.get(field)
+        if old_value != new_value:
+            changes.append((_kind(field), field, _text(old_value), _text(new_value)))
+    return changes
+
+
+def _site_label(row: dict[str, Any]) -> str:
+    parts = (
+        row.get("facility"),
+        row.get("city"),
+        row.get("state"),
+        row.get("zip"),
+        row.get("country"),
+    )
+    return ", ".join(p for p in parts if p)
+
+
+def diff_sites(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Change]:
+    """Sites matched by (facility, city, zip, country); duplicates are matched in order."""
+    old_by_key: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in old:
+        old_by_key[site_key(row)].append(row)
+    changes: list[Change] = []
+    for row in new:
+        same = old_by_key.get(site_key(row))
+        if not same:
+            changes.append(("site_added", _site_label(row), None, row.get("status")))
+            continue
+        before = same.pop(0)
+        if before.get("status") != row.get("status"):
+            changes.append(
+                ("site_status", _site_label(row), before.get("status"), row.get("status"))
+            )
+    for rows in old_by_key.values():
+        changes.extend(("site_removed", _site_label(r), r.get("status"), None) for r in rows)
+    return changes
+
+
+def _paths(old: Any, new: Any, path: str, out: set[str]) -> None:
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in old.keys() | new.keys():
+            _paths(old.get(key), new.get(key), f"{path}.{key}" if path else key, out)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for a, b in zip(old, new, strict=True):
+            _paths(a, b, f"{path}[]", out)
+    else:
+        out.add(path or "$")
+
+
+def diff_raw(old_raw: bytes, new_raw: bytes, *, limit: int = 200) -> list[Change]:
+    """One ``record`` event listing the raw JSON paths that differ (list indices collapsed)."""
+    out: set[str] = set()
+    _paths(orjson.loads(old_raw), orjson.loads(new_raw), "", out)
+    if not out:
+        return []
+    paths = sorted(out)
+    shown = paths[:limit] + ([f"... {len(paths) - limit} more"] if len(paths) > limit else [])
+    return [("record", "raw", None, "\n".join(shown))]

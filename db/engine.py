@@ -1,0 +1,83 @@
+"""Engine and session: one settings object read from the environment.
+
+SQLite (``./trialsite.db``, WAL mode) is the embedded default;
+``TRIALSITE_DATABASE_URL`` (or the CLI's ``--db``) points at PostgreSQL, e.g.
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``. The schema is brought
+to the newest Alembic revision on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+DEFAULT_DATABASE_URL = "sqlite:///trialsite.db"
+ENV_DATABASE_URL = "TRIALSITE_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+
+    @classmethod
+    def from_env(cls, database_url: str | None = None) -> Settings:
+        url = database_url or os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
+        return cls(database_url=normalize_url(url))
+
+
+def normalize_url(url: str) -> str:
+    """Accept a bare path for SQLite and plain ``postgresql://`` URLs (psycopg 3 driver)."""
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for the store; SQLite gets WAL and foreign keys on every connection."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def open_store(database_url: str | None = None, *, migrate: bool = True) -> Engine:
+    """Settings → engine, with the schema upgraded to the newest revision."""
+    engine = create_store_engine(Settings.from_env(database_url).database_url)
+    if migrate:
+        from db.migrate import upgrade_if_needed
+
+        upgrade_if_needed(engine)
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,215 @@
+"""The store's schema: SQLModel tables, one per entity.
+
+A trial row holds the structured facts a matcher filters on; its sites,
+conditions, arms, interventions and criteria are child rows replaced together
+when a newer version of the record arrives. The raw source record is kept,
+compressed, beside it (``source_record``), so normalization can be re-run and
+nothing a source said is lost. Operators read ``ingest_run``,
+``change_event`` and ``quarantine``.
+
+Lists of small values (phases, collaborators, contacts) are JSON columns; the
+values matching filters on (status, ages in days, sex, coordinates) are plain
+indexed columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+def _text() -> Any:
+    return Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Trial(SQLModel, table=True):
+    __tablename__ = "trial"
+
+    nct_id: str = Field(primary_key=True, max_length=64)
+    source: str = Field(max_length=32)
+    brief_title: str | None = _text()
+    official_title: str | None = _text()
+    acronym: str | None = _text()
+    org_study_id: str | None = _text()
+    overall_status: str | None = Field(default=None, max_length=40, index=True)
+    last_known_status: str | None = Field(default=None, max_length=40)
+    why_stopped: str | None = _text()
+    phases: str | None = Field(default=None, max_length=80)  # "PHASE1|PHASE2"
+    study_type: str | None = Field(default=None, max_length=40)
+    minimum_age: str | None = Field(default=None, max_length=40)
+    maximum_age: str | None = Field(default=None, max_length=40)
+    minimum_age_days: float | None = None
+    maximum_age_days: float | None = None
+    sex: str | None = Field(default=None, max_length=10)
+    healthy_volunteers: bool | None = None
+    std_ages: list[str] | None = _json()
+    start_date: str | None = Field(default=None, max_length=10)
+    start_date_type: str | None = Field(default=None, max_length=20)
+    primary_completion_date: str | None = Field(default=None, max_length=10)
+    primary_completion_date_type: str | None = Field(default=None, max_length=20)
+    completion_date: str | None = Field(default=None, max_length=10)
+    completion_date_type: str | None = Field(default=None, max_length=20)
+    first_post_date: str | None = Field(default=None, max_length=10)
+    last_update_post_date: str | None = Field(default=None, max_length=10, index=True)
+    last_update_post_date_type: str | None = Field(default=None, max_length=20)
+    status_verified_date: str | None = Field(default=None, max_length=10)
+    version_date: str | None = Field(default=None, max_length=10)
+    enrollment: int | None = None
+    enrollment_type: str | None = Field(default=None, max_length=20)
+    lead_sponsor: str | None = _text()
+    lead_sponsor_class: str | None = Field(default=None, max_length=40)
+    collaborators: list[dict[str, Any]] | None = _json()
+    secondary_ids: list[dict[str, Any]] | None = _json()
+    keywords: list[str] | None = _json()
+    central_contacts: list[dict[str, Any]] | None = _json()
+    brief_summary: str | None = _text()
+    detailed_description: str | None = _text()
+    eligibility_criteria: str | None = _text()
+    has_results: bool = False
+    content_hash: str = Field(max_length=64)
+    ingested_at: datetime
+    updated_at: datetime
+
+
+class Site(SQLModel, table=True):
+    __tablename__ = "site"
+    __table_args__ = (Index("ix_site_lat_lon", "latitude", "longitude"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
+    position: int
+    facility: str | None = _text()
+    city: str | None = _text()
+    state: str | None = _text()
+    zip: str | None = _text()
+    country: str | None = _text()
+    country_code: str | None = Field(default=None, max_length=2, index=True)
+    status: str | None = Field(default=None, max_length=40, index=True)
+    latitude: float | None = None
+    longitude: float | None = None
+    geo_source: str | None = Field(default=None, max_length=20)
+    geo_precision: str | None = Field(default=None, max_length=20)
+    contacts: list[dict[str, Any]] | None = _json()
+
+
+class TrialCondition(SQLModel, table=True):
+    __tablename__ = "trial_condition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
+    position: int
+    kind: str = Field(max_length=20)  # listed, keyword, mesh, mesh_ancestor
+    term: str = Field(sa_column=Column(Text, nullable=False))
+    mesh_id: str | None = Field(default=None, max_length=20)
+
+
+class Arm(SQLModel, table=True):
+    __tablename__ = "arm"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
+    position: int
+    label: str = Field(sa_column=Column(Text, nullable=False))
+    type: str | None = Field(default=None, max_length=40)
+    description: str | None = _text()
+    intervention_names: list[str] | None = _json()
+
+
+class Intervention(SQLModel, table=True):
+    __tablename__ = "intervention"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
+    position: int
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    type: str | None = Field(default=None, max_length=40)
+    description: str | None = _text()
+    arm_group_labels: list[str] | None = _json()
+    other_names: list[str] | None = _json()
+
+
+class Criterion(SQLModel, table=True):
+    """One eligibility item: its original text and the rules parsed from it."""
+
+    __tablename__ = "criterion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
+    position: int
+    section: str = Field(max_length=20)  # inclusion / exclusion
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    rules: list[dict[str, Any]] | None = _json()
+    needs_review: bool = False
+
+
+class SourceRecord(SQLModel, table=True):
+    """The raw record a trial was normalized from, zlib-compressed canonical bytes."""
+
+    __tablename__ = "source_record"
+
+    nct_id: str = Field(primary_key=True, max_length=64)
+    source: str = Field(primary_key=True, max_length=32)
+    content_hash: str = Field(max_length=64)
+    version_date: str | None = Field(default=None, max_length=10)
+    last_update_post_date: str | None = Field(default=None, max_length=10)
+    origin: str | None = _text()  # file path (and member) or URL it was read from
+    fetched_at: datetime
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Quarantine(SQLModel, table=True):
+    """A record that could not be normalized, kept with its reason."""
+
+    __tablename__ = "quarantine"
+
+    id: int | None = Field(default=None, primary_key=True)
+    content_hash: str = Field(max_length=64, unique=True)
+    nct_id: str | None = Field(default=None, max_length=64, index=True)
+    origin: str | None = _text()
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    first_seen: datetime
+    last_seen: datetime
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ChangeEvent(SQLModel, table=True):
+    """One difference between two versions of a trial."""
+
+    __tablename__ = "change_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    nct_id: str = Field(max_length=64, index=True)
+    run_id: int | None = Field(default=None, foreign_key="ingest_run.id", index=True)
+    kind: str = Field(
+        max_length=40
+    )  # field, site_added, site_removed, site_status, criteria, record
+    field: str | None = _text()
+    old_value: str | None = _text()
+    new_value: str | None = _text()
+    old_version: str | None = Field(default=None, max_length=10)
+    new_version: str | None = Field(default=None, max_length=10)
+    detected_at: datetime
+
+
+class IngestRun(SQLModel, table=True):
+    __tablename__ = "ingest_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    command: str = Field(max_length=40)
+    source: str | None = _text()
+    started_at: datetime
+    finished_at: datetime | None = None
+    seen: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    older: int = 0
+    quarantined: int = 0
+    status: str = Field(default="running", max_length=20)

@@ -1,0 +1,1 @@
+"""Geocoding, condition search, eligibility evaluation and ranking."""

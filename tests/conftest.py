@@ -1,0 +1,84 @@
+"""Shared fixtures: a real store on SQLite, and on PostgreSQL where it is reachable.
+
+Every test that takes ``store_url`` or ``engine`` runs once per backend. The
+PostgreSQL runs use a fresh schema per test in the database named by
+``TRIALSITE_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``);
+where that server is not reachable they are skipped with the reason shown.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from db.engine import open_store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CTGOV = FIXTURES / "ctgov"
+V2 = CTGOV / "v2-studies"
+PG_URL = os.environ.get(
+    "TRIALSITE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _pg_unreachable() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+        finally:
+            engine.dispose()
+    except Exception as exc:  # any failure to connect means: skip, and say why
+        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return None
+
+
+_PG_SKIP: str | None = None
+_PG_CHECKED = False
+
+
+def pg_skip_reason() -> str | None:
+    global _PG_SKIP, _PG_CHECKED
+    if not _PG_CHECKED:
+        _PG_SKIP = _pg_unreachable()
+        _PG_CHECKED = True
+    return _PG_SKIP
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty store, one per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'trialsite.db'}"
+        return
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in PG_URL else "?"
+        yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    """An engine on an empty, migrated store."""
+    store = open_store(store_url)
+    try:
+        yield store
+    finally:
+        store.dispose()

@@ -1,0 +1,229 @@
+"""The command line, invoked as a user would, against a real store and a real HTTP registry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from cli import app
+from db.engine import open_store
+from db.upsert import SOURCE
+from tests.conftest import V2
+from tests.registry_server import load_studies, serve_registry
+
+runner = CliRunner()
+
+
+def run(*args: str) -> Any:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def leaf_commands() -> list[str]:
+    """Every runnable command's name, e.g. "ingest file" (groups excluded)."""
+    found: list[str] = []
+
+    def walk(command: Any, prefix: str) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            found.append(prefix)
+            return
+        for name, sub in subcommands.items():
+            walk(sub, f"{prefix} {name}".strip())
+
+    walk(get_command(app), "")
+    return found
+
+
+def test_the_command_tree_is_walked() -> None:
+    assert {"ingest file", "ingest ctgov", "show", "stats", "db upgrade"} <= set(leaf_commands())
+
+
+@pytest.mark.parametrize("name", leaf_commands())
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    result = run(*name.split(), "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output, f"`trialsite {name} --help` shows no example"
+
+
+def test_ingest_file_then_show_and_stats(store_url: str) -> None:
+    result = run("--db", store_url, "ingest", "file", str(V2 / "dgg32_ctg-studies_50.json"), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {k: summary[k] for k in ("seen", "inserted", "updated", "unchanged", "quarantined")} == {
+        "seen": 50,
+        "inserted": 50,
+        "updated": 0,
+        "unchanged": 0,
+        "quarantined": 0,
+    }
+    again = json.loads(run("--db", store_url, "ingest", "file", str(V2 / "dgg32_ctg-studies_50.json"), "--json").stdout)
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 50)
+
+    stats = json.loads(run("--db", store_url, "stats", "--json").stdout)
+    raw = json.loads((V2 / "dgg32_ctg-studies_50.json").read_text())
+    locations = [loc for s in raw for loc in s["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])]
+    assert stats["trials"] == 50
+    assert stats["sites"] == len(locations)
+    assert stats["sites_with_coordinates"] == sum(1 for loc in locations if "geoPoint" in loc)
+    assert sum(stats["by_status"].values()) == 50
+    assert stats["quarantined"] == 0 and stats["last_ingest"]
+
+    human = run("--db", store_url, "show", "NCT05923112")
+    assert human.exit_code == 0 and "NCT05923112" in human.output and "sites" in human.output
+
+
+def test_missing_trial_and_missing_file_are_one_clear_line(store_url: str) -> None:
+    shown = run("--db", store_url, "show", "NCT09999999")
+    assert shown.exit_code == 1
+    assert shown.stderr.strip().splitlines() == [
+        "Error: NCT09999999 is not in the store (load it with: trialsite ingest ctgov --ids NCT09999999)"
+    ]
+    missing = run("--db", store_url, "ingest", "file", "/nonexistent/studies.json")
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == "Error: /nonexistent/studies.json: no such file or directory"
+
+
+def test_quarantine_gives_exit_code_2_and_names_the_record(store_url: str, tmp_path: Any) -> None:
+    studies = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())
+    studies[3]["protocolSection"]["eligibilityModule"]["minimumAge"] = "eighteen"
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(studies))
+    result = run("--db", store_url, "ingest", "file", str(path), "--json")
+    assert result.exit_code == 2
+    summary = json.loads(result.stdout)
+    assert summary["inserted"] == 9 and summary["quarantined"] == 1
+    (q,) = summary["quarantine"]
+    nct_id = studies[3]["protocolSection"]["identificationModule"]["nctId"]
+    assert q["nct_id"] == nct_id
+    assert "eligibilityModule.minimumAge" in q["reason"] and "'eighteen'" in q["reason"]
+    listed = run("--db", store_url, "quarantine", "--json")
+    assert [r["nct_id"] for r in json.loads(listed.stdout)] == [nct_id]
+
+
+def _study(nct_id: str) -> dict[str, Any]:
+    for path in (V2 / "NCT04267848.json", V2 / "NCT02513394.json"):
+        data = json.loads(path.read_text())
+        if data["protocolSection"]["identificationModule"]["nctId"] == nct_id:
+            return dict(data)
+    raise KeyError(nct_id)
+
+
+@pytest.mark.parametrize("nct_id", ["NCT04267848", "NCT02513394"])
+def test_every_stored_field_round_trips(store_url: str, nct_id: str) -> None:
+    raw = _study(nct_id)
+    assert run("--db", store_url, "ingest", "file", str(V2 / f"{nct_id}.json")).exit_code == 0
+    shown = json.loads(run("--db", store_url, "show", nct_id, "--json").stdout)
+    p = raw["protocolSection"]
+    ident, status, design = p["identificationModule"], p["statusModule"], p["designModule"]
+    elig, sponsors = p["eligibilityModule"], p["sponsorCollaboratorsModule"]
+    assert shown["brief_title"] == ident["briefTitle"]
+    assert shown["official_title"] == ident["officialTitle"]
+    assert shown["org_study_id"] == ident["orgStudyIdInfo"]["id"]
+    assert shown["secondary_ids"] == [
+        {"id": s["id"], "type": s.get("type"), "domain": s.get("domain")} for s in ident.get("secondaryIdInfos", [])
+    ]
+    assert shown["overall_status"] == status["overallStatus"]
+    assert shown["phases"] == design["phases"]
+    assert shown["study_type"] == design["studyType"]
+    assert shown["enrollment"] == design["enrollmentInfo"]["count"]
+    assert shown["enrollment_type"] == design["enrollmentInfo"]["type"]
+    assert shown["minimum_age"] == elig.get("minimumAge")
+    assert shown["maximum_age"] == elig.get("maximumAge")
+    years = float(elig["minimumAge"].split()[0])
+    assert shown["minimum_age_days"] == pytest.approx(years * 365.25)
+    assert shown["sex"] == elig["sex"]
+    assert shown["healthy_volunteers"] == elig.get("healthyVolunteers")
+    assert shown["eligibility_criteria"] == elig["eligibilityCriteria"]
+    for ours, theirs in (
+        ("start_date", "startDateStruct"),
+        ("primary_completion_date", "primaryCompletionDateStruct"),
+        ("completion_date", "completionDateStruct"),
+        ("last_update_post_date", "lastUpdatePostDateStruct"),
+    ):
+        assert shown[ours] == status[theirs]["date"]
+        assert shown[f"{ours}_type"] == status[theirs].get("type")
+    assert shown["version_date"] == raw["derivedSection"]["miscInfoModule"]["versionHolder"]
+    assert shown["lead_sponsor"] == sponsors["leadSponsor"]["name"]
+    assert shown["lead_sponsor_class"] == sponsors["leadSponsor"]["class"]
+    assert [c["name"] for c in shown["collaborators"] or []] == [c["name"] for c in sponsors.get("collaborators", [])]
+    assert shown["conditions"] == p["conditionsModule"]["conditions"]
+    browse = raw["derivedSection"]["conditionBrowseModule"]
+    assert shown["mesh_terms"] == [m["term"] for m in browse.get("meshes", [])]
+    assert shown["mesh_ancestors"] == [m["term"] for m in browse.get("ancestors", [])]
+    arms = p["armsInterventionsModule"]
+    assert [a["label"] for a in shown["arms"]] == [a["label"] for a in arms["armGroups"]]
+    assert [(i["name"], i["type"]) for i in shown["interventions"]] == [
+        (i["name"], i["type"]) for i in arms["interventions"]
+    ]
+    locations = p["contactsLocationsModule"]["locations"]
+    assert len(shown["sites"]) == len(locations)
+    for site, loc in zip(shown["sites"], locations, strict=True):
+        assert (site["facility"], site["city"], site["state"], site["zip"], site["country"], site["status"]) == (
+            loc.get("facility"),
+            loc.get("city"),
+            loc.get("state"),
+            loc.get("zip"),
+            loc.get("country"),
+            loc.get("status"),
+        )
+        point = loc.get("geoPoint")
+        assert (site["latitude"], site["longitude"]) == ((point["lat"], point["lon"]) if point else (None, None))
+        assert site["geo_source"] == ("registry" if point else None)
+        assert [c.get("name") for c in site["contacts"] or []] == [c.get("name") for c in loc.get("contacts", [])]
+    us = next(s for s in shown["sites"] if s["country"] == "United States")
+    assert us["country_code"] == "US"
+    # The raw record is kept, compressed, with its hash and the registry's version date.
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(SOURCE).where(SOURCE.c.nct_id == nct_id)).mappings().one()
+    finally:
+        engine.dispose()
+    stored = zlib.decompress(row["raw"])
+    assert orjson.loads(stored) == raw
+    assert row["content_hash"] == hashlib.sha256(stored).hexdigest()
+    assert row["version_date"] == raw["derivedSection"]["miscInfoModule"]["versionHolder"]
+
+
+def test_ingest_ctgov_pages_through_a_real_http_registry(store_url: str) -> None:
+    studies = load_studies()
+    with serve_registry(studies) as server:
+        result = run(
+            "--db", store_url, "ingest", "ctgov", "--base-url", server.base_url,
+            "--page-size", "4", "--rate-limit", "0", "--json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        pages = server.requests_to("/studies")
+    summary = json.loads(result.stdout)
+    assert summary["inserted"] == len(studies) and len(pages) >= 3
+    assert summary["ids"] == [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
+    assert all("trialsite" in r.headers["user-agent"] for r in pages)
+
+
+def test_ingest_ctgov_missing_id_is_one_line_and_the_rest_load(store_url: str) -> None:
+    studies = load_studies()
+    known = studies[0]["protocolSection"]["identificationModule"]["nctId"]
+    with serve_registry(studies) as server:
+        result = run(
+            "--db", store_url, "ingest", "ctgov", "--base-url", server.base_url,
+            "--ids", f"{known},NCT09999999", "--rate-limit", "0", "--json",
+        )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Error: NCT09999999 not found in the registry")
+    assert json.loads(result.stdout)["ids"] == [known]
+
+
+def test_bad_options_are_refused_before_any_request(store_url: str) -> None:
+    result = run("--db", store_url, "ingest", "ctgov", "--near", "41.6;-4.7")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: --near must be LAT,LON")
+    result = run("--db", store_url, "ingest", "ctgov", "--updated-since", "2024-13-01")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: ")
