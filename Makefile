@@ -35,7 +35,7 @@ pytest: install
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

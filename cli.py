@@ -116,8 +116,7 @@ def db_upgrade() -> None:
     upgrade(engine)
     after = current_revision(engine)
     out.print(
-        f"schema at revision {after}"
-        + (" (already current)" if before == after else f" (was {before})")
+        f"schema at revision {after}" + (" (already current)" if before == after else f" (was {before})")
     )
 
 
@@ -195,9 +194,7 @@ def ingest_ctgov(
         str | None, typer.Option("--condition", "--cond", help="Condition or disease.")
     ] = None,
     term: Annotated[str | None, typer.Option("--term", help="Other terms.")] = None,
-    location: Annotated[
-        str | None, typer.Option("--location", help="Location text (query.locn).")
-    ] = None,
+    location: Annotated[str | None, typer.Option("--location", help="Location text (query.locn).")] = None,
     status: Annotated[
         list[str] | None,
         typer.Option("--status", help="Overall status, e.g. RECRUITING (repeatable)."),
@@ -214,9 +211,7 @@ def ingest_ctgov(
         list[str] | None, typer.Option("--ids", help="NCT ids (repeatable or comma-separated).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Stop after N studies.")] = None,
-    page_size: Annotated[
-        int, typer.Option("--page-size", help="Studies per page (max 1000).")
-    ] = 100,
+    page_size: Annotated[int, typer.Option("--page-size", help="Studies per page (max 1000).")] = 100,
     rate_limit: Annotated[
         float, typer.Option("--rate-limit", help="Requests per minute (0 = no limit).")
     ] = 50,
@@ -334,9 +329,7 @@ def _print_trial(t: dict[str, Any]) -> None:
         ("healthy volunteers", {True: "yes", False: "no"}.get(t["healthy_volunteers"])),
         (
             "start",
-            f"{t['start_date']} ({(t['start_date_type'] or '').lower()})"
-            if t["start_date"]
-            else None,
+            f"{t['start_date']} ({(t['start_date_type'] or '').lower()})" if t["start_date"] else None,
         ),
         (
             "completion",
@@ -367,11 +360,7 @@ def _print_trial(t: dict[str, Any]) -> None:
                 s["country"] or "",
                 s["status"] or "",
                 f"{s['latitude']:.3f}, {s['longitude']:.3f}" if s["latitude"] is not None else "—",
-                " ".join(
-                    p
-                    for p in (contact.get("name"), contact.get("phone"), contact.get("email"))
-                    if p
-                ),
+                " ".join(p for p in (contact.get("name"), contact.get("phone"), contact.get("email")) if p),
             )
         out.print(table)
         if len(t["sites"]) > 50:
@@ -399,9 +388,7 @@ def stats(as_json: JsonFlag = False) -> None:
         out.print(f"  {status_name}: {count}")
     out.print(f"quarantined records: {data['quarantined']}")
     out.print(f"change events: {data['change_events']}")
-    out.print(
-        f"last ingest: {data['last_ingest'] or 'never'} ({data['last_ingest_command'] or '-'})"
-    )
+    out.print(f"last ingest: {data['last_ingest'] or 'never'} ({data['last_ingest_command'] or '-'})")
 
 
 @app.command("quarantine")

@@ -87,9 +87,7 @@ def diff_sites(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Cha
             continue
         before = same.pop(0)
         if before.get("status") != row.get("status"):
-            changes.append(
-                ("site_status", _site_label(row), before.get("status"), row.get("status"))
-            )
+            changes.append(("site_status", _site_label(row), before.get("status"), row.get("status")))
     for rows in old_by_key.values():
         changes.extend(("site_removed", _site_label(r), r.get("status"), None) for r in rows)
     return changes

@@ -187,9 +187,7 @@ class ChangeEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     nct_id: str = Field(max_length=64, index=True)
     run_id: int | None = Field(default=None, foreign_key="ingest_run.id", index=True)
-    kind: str = Field(
-        max_length=40
-    )  # field, site_added, site_removed, site_status, criteria, record
+    kind: str = Field(max_length=40)  # field, site_added, site_removed, site_status, criteria, record
     field: str | None = _text()
     old_value: str | None = _text()
     new_value: str | None = _text()

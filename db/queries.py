@@ -15,9 +15,7 @@ CHANGE: Table = ChangeEvent.__table__  # type: ignore[attr-defined]
 
 
 def _children(conn: Any, table: Table, nct_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(table).where(table.c.nct_id == nct_id).order_by(table.c.position)
-    ).mappings()
+    rows = conn.execute(select(table).where(table.c.nct_id == nct_id).order_by(table.c.position)).mappings()
     return [{k: v for k, v in row.items() if k not in {"id", "nct_id"}} for row in rows]
 
 
@@ -25,11 +23,7 @@ def get_trial(engine: Engine, nct_id: str) -> dict[str, Any] | None:
     """The stored trial as one JSON-ready dict, or None when the store has no such id."""
     key = nct_id.strip()
     with engine.connect() as conn:
-        row = (
-            conn.execute(select(TRIAL).where(func.upper(TRIAL.c.nct_id) == key.upper()))
-            .mappings()
-            .first()
-        )
+        row = conn.execute(select(TRIAL).where(func.upper(TRIAL.c.nct_id) == key.upper())).mappings().first()
         if row is None:
             return None
         trial = dict(row)
@@ -53,9 +47,9 @@ def get_trial(engine: Engine, nct_id: str) -> dict[str, Any] | None:
                 "version_date": r.version_date,
             }
             for r in conn.execute(
-                select(
-                    SOURCE.c.source, SOURCE.c.content_hash, SOURCE.c.origin, SOURCE.c.version_date
-                ).where(SOURCE.c.nct_id == key)
+                select(SOURCE.c.source, SOURCE.c.content_hash, SOURCE.c.origin, SOURCE.c.version_date).where(
+                    SOURCE.c.nct_id == key
+                )
             )
         ]
     return trial
@@ -119,9 +113,7 @@ def list_quarantine(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
         ]
 
 
-def list_changes(
-    engine: Engine, nct_id: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
+def list_changes(engine: Engine, nct_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     query = select(CHANGE).order_by(CHANGE.c.id.desc()).limit(limit)
     if nct_id:
         query = query.where(CHANGE.c.nct_id == nct_id)

@@ -12,8 +12,16 @@ from db.record import Contact, NormalizedTrial, Sponsor
 BOOKKEEPING = frozenset({"content_hash", "ingested_at", "updated_at"})
 
 
+_CONTACT_FIELDS = ("name", "role", "phone", "phone_ext", "email")
+
+
 def _contacts(contacts: list[Contact]) -> list[dict[str, Any]] | None:
-    return [{k: v for k, v in asdict(c).items() if v is not None} for c in contacts] or None
+    # Hand-rolled rather than dataclasses.asdict: this runs for every site of every trial.
+    out = []
+    for c in contacts:
+        values = {k: getattr(c, k) for k in _CONTACT_FIELDS}
+        out.append({k: v for k, v in values.items() if v is not None})
+    return out or None
 
 
 def _sponsor(s: Sponsor) -> dict[str, Any]:

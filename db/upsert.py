@@ -134,14 +134,12 @@ def upsert_batch(
             conn.execute(update(TRIAL).where(TRIAL.c.nct_id == rec.trial.nct_id).values(**values))
         outcome.updated.extend(ids)
     if fresh:
-        conn.execute(
-            insert(TRIAL), [trial_row(r.trial, content_hash=r.content_hash, now=now) for r in fresh]
-        )
+        conn.execute(insert(TRIAL), [trial_row(r.trial, content_hash=r.content_hash, now=now) for r in fresh])
         outcome.inserted.extend(r.trial.nct_id for r in fresh)
     changed = fresh + newer
     if changed:
         _insert_children(conn, changed)
-        _save_sources(conn, changed, now=now)
+        _save_sources(conn, changed, now=now, replace=newer)
     return outcome
 
 
@@ -168,10 +166,17 @@ def _insert_children(conn: Connection, records: Iterable[PreparedRecord]) -> Non
             conn.execute(insert(table), rows)
 
 
-def _save_sources(conn: Connection, records: Sequence[PreparedRecord], *, now: datetime) -> None:
-    keys = [(r.trial.nct_id, r.trial.source) for r in records]
-    for nct_id, source in keys:
-        conn.execute(delete(SOURCE).where(SOURCE.c.nct_id == nct_id, SOURCE.c.source == source))
+def _save_sources(
+    conn: Connection,
+    records: Sequence[PreparedRecord],
+    *,
+    now: datetime,
+    replace: Sequence[PreparedRecord] = (),
+) -> None:
+    for rec in replace:
+        conn.execute(
+            delete(SOURCE).where(SOURCE.c.nct_id == rec.trial.nct_id, SOURCE.c.source == rec.trial.source)
+        )
     conn.execute(
         insert(SOURCE),
         [
@@ -251,9 +256,7 @@ def quarantine_record(
 ) -> None:
     """Keep a bad record with its reason; the same bad record twice is one row."""
     now = datetime.now(UTC)
-    existing = conn.execute(
-        select(QUARANTINE.c.id).where(QUARANTINE.c.content_hash == content_hash)
-    ).first()
+    existing = conn.execute(select(QUARANTINE.c.id).where(QUARANTINE.c.content_hash == content_hash)).first()
     if existing is not None:
         conn.execute(
             update(QUARANTINE)

@@ -155,9 +155,7 @@ def parse_study(study: Any) -> NormalizedTrial:
     _design(r, trial, r.obj(protocol, "designModule", ps), f"{ps}.designModule")
     _arms(r, trial, r.obj(protocol, "armsInterventionsModule", ps), f"{ps}.armsInterventionsModule")
     _eligibility(r, trial, r.obj(protocol, "eligibilityModule", ps), f"{ps}.eligibilityModule")
-    _locations(
-        r, trial, r.obj(protocol, "contactsLocationsModule", ps), f"{ps}.contactsLocationsModule"
-    )
+    _locations(r, trial, r.obj(protocol, "contactsLocationsModule", ps), f"{ps}.contactsLocationsModule")
     misc = r.obj(r.obj(study, "derivedSection", ""), "miscInfoModule", "derivedSection")
     trial.version_date = parse_partial_date(
         r.text(misc, "versionHolder", "derivedSection.miscInfoModule"),
@@ -177,9 +175,7 @@ def _identification(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
         p = f"{path}.secondaryIdInfos[{i}]"
         sid = r.text(info, "id", p)
         if sid:
-            t.secondary_ids.append(
-                SecondaryId(sid, r.enum(info, "type", p), r.text(info, "domain", p))
-            )
+            t.secondary_ids.append(SecondaryId(sid, r.enum(info, "type", p), r.text(info, "domain", p)))
 
 
 def _status(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
@@ -190,14 +186,10 @@ def _status(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
         r.text(m, "statusVerifiedDate", path), nct_id=r.nct_id, field=f"{path}.statusVerifiedDate"
     )
     t.start_date, t.start_date_type = r.date(m, "startDateStruct", path)
-    t.primary_completion_date, t.primary_completion_date_type = r.date(
-        m, "primaryCompletionDateStruct", path
-    )
+    t.primary_completion_date, t.primary_completion_date_type = r.date(m, "primaryCompletionDateStruct", path)
     t.completion_date, t.completion_date_type = r.date(m, "completionDateStruct", path)
     t.first_post_date, _ = r.date(m, "studyFirstPostDateStruct", path)
-    t.last_update_post_date, t.last_update_post_date_type = r.date(
-        m, "lastUpdatePostDateStruct", path
-    )
+    t.last_update_post_date, t.last_update_post_date_type = r.date(m, "lastUpdatePostDateStruct", path)
 
 
 def _sponsor(r: _Reader, m: Obj, path: str) -> Sponsor | None:
@@ -223,9 +215,7 @@ def _conditions(r: _Reader, t: NormalizedTrial, m: Obj, study: Obj, path: str) -
         for i, mesh in enumerate(r.objs(browse, key, bpath)):
             term = r.text(mesh, "term", f"{bpath}.{key}[{i}]")
             if term:
-                t.conditions.append(
-                    Condition(term, kind, r.text(mesh, "id", f"{bpath}.{key}[{i}]"))
-                )
+                t.conditions.append(Condition(term, kind, r.text(mesh, "id", f"{bpath}.{key}[{i}]")))
 
 
 def _design(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
@@ -280,9 +270,7 @@ def _eligibility(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
         and t.maximum_age_days is not None
         and t.minimum_age_days > t.maximum_age_days
     ):
-        raise r.fail(
-            f"{path}.minimumAge", f"minimum age {t.minimum_age} above maximum {t.maximum_age}"
-        )
+        raise r.fail(f"{path}.minimumAge", f"minimum age {t.minimum_age} above maximum {t.maximum_age}")
 
 
 def _contact(r: _Reader, c: Obj, path: str) -> Contact:
@@ -299,11 +287,7 @@ def _coordinate(r: _Reader, geo: Obj, key: str, path: str, limit: float) -> floa
     value = geo.get(key)
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not -limit <= value <= limit
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -limit <= value <= limit:
         raise r.fail(f"{path}.{key}", f"bad coordinate {value!r}")
     return float(value)
 
@@ -334,8 +318,7 @@ def _locations(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
                 geo_source="registry" if has_point else None,
                 geo_precision="registry" if has_point else None,
                 contacts=[
-                    _contact(r, c, f"{p}.contacts[{j}]")
-                    for j, c in enumerate(r.objs(loc, "contacts", p))
+                    _contact(r, c, f"{p}.contacts[{j}]") for j, c in enumerate(r.objs(loc, "contacts", p))
                 ],
             )
         )

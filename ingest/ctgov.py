@@ -73,8 +73,7 @@ def _package_version() -> str:
 
 
 USER_AGENT = (
-    f"trialsite/{_package_version()} (+https://github.com/trialsite/trialsite; "
-    "clinical-trial matching)"
+    f"trialsite/{_package_version()} (+https://github.com/trialsite/trialsite; clinical-trial matching)"
 )
 
 _INVALID_BODY = "truncated or invalid JSON body"
@@ -93,9 +92,7 @@ class StudyNotFound(RegistryError):
     """The registry has no study with this NCT id (nor an alias of it)."""
 
     def __init__(self, nct_id: str, *, url: str) -> None:
-        super().__init__(
-            f"{nct_id} not found in the registry (HTTP 404 from {url})", url=url, status=404
-        )
+        super().__init__(f"{nct_id} not found in the registry (HTTP 404 from {url})", url=url, status=404)
         self.nct_id = nct_id
 
 
@@ -251,8 +248,7 @@ class RegistryClient:
                 return
             if next_token == token:
                 raise RegistryError(
-                    f"registry repeated page token {token!r} for {page_url}; stopping to avoid "
-                    "a loop",
+                    f"registry repeated page token {token!r} for {page_url}; stopping to avoid a loop",
                     url=page_url,
                 )
             token = next_token
@@ -268,9 +264,7 @@ class RegistryClient:
                 raise StudyNotFound(nct_id, url=exc.url) from None
             raise
         if not isinstance(data, dict) or "protocolSection" not in data:
-            raise RegistryError(
-                f"unexpected response from {full_url}: not a study object", url=full_url
-            )
+            raise RegistryError(f"unexpected response from {full_url}: not a study object", url=full_url)
         return data
 
     # -- internals --------------------------------------------------------------
@@ -281,9 +275,7 @@ class RegistryClient:
         data, full_url = self._get_json(url, params)
         studies = data.get("studies") if isinstance(data, dict) else None
         if not isinstance(studies, list):
-            raise RegistryError(
-                f"unexpected response from {full_url}: no 'studies' list", url=full_url
-            )
+            raise RegistryError(f"unexpected response from {full_url}: no 'studies' list", url=full_url)
         next_token = data.get("nextPageToken") or None
         count = data.get("totalCount")
         return (
@@ -303,16 +295,13 @@ class RegistryClient:
             self._limiter.wait()
             retry_after: float | None = None
             try:
-                with self.session.get(
-                    full_url, headers=self._headers, timeout=self.timeout
-                ) as response:
+                with self.session.get(full_url, headers=self._headers, timeout=self.timeout) as response:
                     status = response.status_code
                     if 200 <= status < 300:
                         return orjson.loads(response.content), full_url
                     if not should_retry(status=status):
                         raise RegistryError(
-                            f"registry answered HTTP {status} for {full_url}: "
-                            f"{_error_text(response)}",
+                            f"registry answered HTTP {status} for {full_url}: {_error_text(response)}",
                             url=full_url,
                             status=status,
                         )

@@ -161,9 +161,7 @@ def _iter_json_stream(handle: IO[bytes], origin: str) -> Iterator[RawItem]:
         if eof:
             if text.strip():
                 bad = text.encode()
-                yield RawItem(
-                    f"{origin}[{index}]", JSON, None, bad, "invalid JSON: unterminated array"
-                )
+                yield RawItem(f"{origin}[{index}]", JSON, None, bad, "invalid JSON: unterminated array")
             return
         chunk = handle.read(_CHUNK)
         eof = not chunk

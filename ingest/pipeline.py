@@ -139,9 +139,7 @@ def _prepare(engine: Engine, item: RawItem, summary: IngestSummary) -> PreparedR
             reason, nct_id = str(exc), exc.nct_id
         else:
             data = canonical_bytes(item.payload)
-            return PreparedRecord(
-                trial=trial, raw=data, content_hash=content_hash(data), origin=item.origin
-            )
+            return PreparedRecord(trial=trial, raw=data, content_hash=content_hash(data), origin=item.origin)
     else:
         reason, nct_id = item.error, None
     _quarantine(engine, summary, raw=raw, origin=item.origin, nct_id=nct_id, reason=reason)

@@ -53,9 +53,7 @@ def parse_age(
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
-def parse_partial_date(
-    text: str | None, *, nct_id: str | None = None, field: str = "date"
-) -> str | None:
+def parse_partial_date(text: str | None, *, nct_id: str | None = None, field: str = "date") -> str | None:
     """Validate a registry partial date (``yyyy``, ``yyyy-mm``, ``yyyy-mm-dd``) and return it.
 
     Impossible dates (month 13, 30 February) raise :class:`RecordError`.
@@ -81,9 +79,7 @@ _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if
 _HUMAN_DATE_RE = re.compile(r"^([A-Za-z]+)\.?\s+(?:(\d{1,2}),?\s+)?(\d{4})$")
 
 
-def parse_human_date(
-    text: str | None, *, nct_id: str | None = None, field: str = "date"
-) -> str | None:
+def parse_human_date(text: str | None, *, nct_id: str | None = None, field: str = "date") -> str | None:
     """``"March 15, 2019"`` → ``"2019-03-15"``; ``"March 2019"`` → ``"2019-03"``; ISO passes through."""
     if text is None or not text.strip():
         return None

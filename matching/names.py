@@ -28,9 +28,7 @@ _LETTERS: dict[int, str] = str.maketrans(
 )
 # Combining marks (accents) are deleted after NFKD decomposition; apostrophes vanish
 # ("K'oln" = "Koln"); other punctuation separates words.
-_DROP: dict[int, str | None] = {
-    cp: None for cp in range(0x300, 0x10000) if unicodedata.combining(chr(cp))
-}
+_DROP: dict[int, str | None] = {cp: None for cp in range(0x300, 0x10000) if unicodedata.combining(chr(cp))}
 _DROP.update(dict.fromkeys(map(ord, "'’‘`´ʻʼ")))
 _DROP.update(_LETTERS)
 _SEPARATORS = re.compile(r"[\W_]+")
@@ -53,6 +51,8 @@ def fold(text: str) -> str:
 
 def postal_key(code: str) -> str:
     """``"02115-5727"`` → ``"021155727"``; ``"97305 CEDEX"`` → ``"97305"``; ``"sw1a 1aa"`` → ``"SW1A1AA"``."""
+    if code.isalnum():
+        return code.upper()
     code = _CEDEX.sub("", code.strip().upper())
     return _POSTAL_JUNK.sub("", code)
 

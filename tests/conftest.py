@@ -22,9 +22,7 @@ from db.engine import open_store
 FIXTURES = Path(__file__).parent / "fixtures"
 CTGOV = FIXTURES / "ctgov"
 V2 = CTGOV / "v2-studies"
-PG_URL = os.environ.get(
-    "TRIALSITE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("TRIALSITE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _pg_unreachable() -> str | None:

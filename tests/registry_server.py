@@ -52,9 +52,7 @@ import orjson
 FIXTURES = Path(__file__).parent / "fixtures"
 REGISTRY_STUDIES = FIXTURES / "registry" / "studies.json"
 
-FAULT_KINDS = frozenset(
-    {"429", "500", "502", "503", "504", "timeout", "truncate", "drop", "empty_page"}
-)
+FAULT_KINDS = frozenset({"429", "500", "502", "503", "504", "timeout", "truncate", "drop", "empty_page"})
 _STATUS_TEXT = {
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -350,9 +348,7 @@ def serve_registry(
     httpd = _HTTPServer(registry)
     host, port = httpd.server_address[:2]
     registry.base_url = f"http://{host!s}:{port}{registry.base_path}"
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-    )
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield registry

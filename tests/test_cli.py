@@ -64,12 +64,18 @@ def test_ingest_file_then_show_and_stats(store_url: str) -> None:
         "unchanged": 0,
         "quarantined": 0,
     }
-    again = json.loads(run("--db", store_url, "ingest", "file", str(V2 / "dgg32_ctg-studies_50.json"), "--json").stdout)
+    again = json.loads(
+        run("--db", store_url, "ingest", "file", str(V2 / "dgg32_ctg-studies_50.json"), "--json").stdout
+    )
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 50)
 
     stats = json.loads(run("--db", store_url, "stats", "--json").stdout)
     raw = json.loads((V2 / "dgg32_ctg-studies_50.json").read_text())
-    locations = [loc for s in raw for loc in s["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])]
+    locations = [
+        loc
+        for s in raw
+        for loc in s["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])
+    ]
     assert stats["trials"] == 50
     assert stats["sites"] == len(locations)
     assert stats["sites_with_coordinates"] == sum(1 for loc in locations if "geoPoint" in loc)
@@ -128,7 +134,8 @@ def test_every_stored_field_round_trips(store_url: str, nct_id: str) -> None:
     assert shown["official_title"] == ident["officialTitle"]
     assert shown["org_study_id"] == ident["orgStudyIdInfo"]["id"]
     assert shown["secondary_ids"] == [
-        {"id": s["id"], "type": s.get("type"), "domain": s.get("domain")} for s in ident.get("secondaryIdInfos", [])
+        {"id": s["id"], "type": s.get("type"), "domain": s.get("domain")}
+        for s in ident.get("secondaryIdInfos", [])
     ]
     assert shown["overall_status"] == status["overallStatus"]
     assert shown["phases"] == design["phases"]
@@ -153,7 +160,9 @@ def test_every_stored_field_round_trips(store_url: str, nct_id: str) -> None:
     assert shown["version_date"] == raw["derivedSection"]["miscInfoModule"]["versionHolder"]
     assert shown["lead_sponsor"] == sponsors["leadSponsor"]["name"]
     assert shown["lead_sponsor_class"] == sponsors["leadSponsor"]["class"]
-    assert [c["name"] for c in shown["collaborators"] or []] == [c["name"] for c in sponsors.get("collaborators", [])]
+    assert [c["name"] for c in shown["collaborators"] or []] == [
+        c["name"] for c in sponsors.get("collaborators", [])
+    ]
     assert shown["conditions"] == p["conditionsModule"]["conditions"]
     browse = raw["derivedSection"]["conditionBrowseModule"]
     assert shown["mesh_terms"] == [m["term"] for m in browse.get("meshes", [])]
@@ -166,7 +175,14 @@ def test_every_stored_field_round_trips(store_url: str, nct_id: str) -> None:
     locations = p["contactsLocationsModule"]["locations"]
     assert len(shown["sites"]) == len(locations)
     for site, loc in zip(shown["sites"], locations, strict=True):
-        assert (site["facility"], site["city"], site["state"], site["zip"], site["country"], site["status"]) == (
+        assert (
+            site["facility"],
+            site["city"],
+            site["state"],
+            site["zip"],
+            site["country"],
+            site["status"],
+        ) == (
             loc.get("facility"),
             loc.get("city"),
             loc.get("state"),
@@ -175,9 +191,13 @@ def test_every_stored_field_round_trips(store_url: str, nct_id: str) -> None:
             loc.get("status"),
         )
         point = loc.get("geoPoint")
-        assert (site["latitude"], site["longitude"]) == ((point["lat"], point["lon"]) if point else (None, None))
+        assert (site["latitude"], site["longitude"]) == (
+            (point["lat"], point["lon"]) if point else (None, None)
+        )
         assert site["geo_source"] == ("registry" if point else None)
-        assert [c.get("name") for c in site["contacts"] or []] == [c.get("name") for c in loc.get("contacts", [])]
+        assert [c.get("name") for c in site["contacts"] or []] == [
+            c.get("name") for c in loc.get("contacts", [])
+        ]
     us = next(s for s in shown["sites"] if s["country"] == "United States")
     assert us["country_code"] == "US"
     # The raw record is kept, compressed, with its hash and the registry's version date.

@@ -184,9 +184,7 @@ def test_500_and_503_are_retried(
     assert len(fake_time.waits) == 3 and fake_time.waits[1] >= 2.0
 
 
-def test_persistent_503_gives_registry_unavailable(
-    client: RegistryClient, registry: RegistryServer
-) -> None:
+def test_persistent_503_gives_registry_unavailable(client: RegistryClient, registry: RegistryServer) -> None:
     registry.add_faults(*["503"] * 4)
 
     with pytest.raises(RegistryUnavailable) as caught:
@@ -215,9 +213,7 @@ def test_truncated_page_is_retried(
     assert [r.fault for r in registry.requests_to("/studies")] == [None, "truncate", None, None]
 
 
-def test_persistent_truncation_names_the_url(
-    client: RegistryClient, registry: RegistryServer
-) -> None:
+def test_persistent_truncation_names_the_url(client: RegistryClient, registry: RegistryServer) -> None:
     registry.add_faults(*["truncate"] * 4)
 
     with pytest.raises(RegistryUnavailable) as caught:
@@ -268,9 +264,7 @@ def test_404_is_study_not_found_in_one_line(
     assert len(registry.requests) == 1 and fake_time.waits == []
 
 
-def test_alias_redirect_is_followed_through_retries(
-    client: RegistryClient, registry: RegistryServer
-) -> None:
+def test_alias_redirect_is_followed_through_retries(client: RegistryClient, registry: RegistryServer) -> None:
     registry.add_faults("503")
 
     study = client.fetch_study(ALIAS)

@@ -69,9 +69,7 @@ def test_v2_folder_gives_every_trial_and_every_site(engine: Engine) -> None:
 def test_reloading_changes_nothing(engine: Engine) -> None:
     load(engine, V2)
     with engine.connect() as conn:
-        before = conn.execute(
-            select(TRIAL.c.nct_id, TRIAL.c.content_hash, TRIAL.c.updated_at)
-        ).all()
+        before = conn.execute(select(TRIAL.c.nct_id, TRIAL.c.content_hash, TRIAL.c.updated_at)).all()
     again = load(engine, V2)
     assert (again.inserted, again.updated, again.quarantined) == (0, 0, 0)
     assert again.unchanged == 469
@@ -130,16 +128,11 @@ def test_older_snapshot_first_is_replaced_by_newer(engine: Engine) -> None:
     trial = get_trial(engine, "NCT04267848")
     assert trial is not None and trial["version_date"] == "2025-09-11"
     with engine.connect() as conn:
-        kinds = [
-            k
-            for (k,) in conn.execute(select(CHANGE.c.kind).where(CHANGE.c.nct_id == "NCT04267848"))
-        ]
+        kinds = [k for (k,) in conn.execute(select(CHANGE.c.kind).where(CHANGE.c.nct_id == "NCT04267848"))]
     assert kinds.count("site_added") >= 1146
 
 
-def test_malformed_records_are_quarantined_and_the_rest_load(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_malformed_records_are_quarantined_and_the_rest_load(engine: Engine, tmp_path: Path) -> None:
     good = studies_in(V2 / "dgg32_ctg-studies_10.json")[:3]
     no_id = json.loads(json.dumps(good[0]))
     del no_id["protocolSection"]["identificationModule"]["nctId"]
@@ -156,9 +149,7 @@ def test_malformed_records_are_quarantined_and_the_rest_load(
     reasons = {q["nct_id"]: q["reason"] for q in summary.quarantine}
     assert "nctId" in reasons[None]
     assert "enrollmentInfo.count" in reasons["NCT99999991"] and "'many'" in reasons["NCT99999991"]
-    assert (
-        "startDateStruct.date" in reasons["NCT99999992"] and "2023-02-30" in reasons["NCT99999992"]
-    )
+    assert "startDateStruct.date" in reasons["NCT99999992"] and "2023-02-30" in reasons["NCT99999992"]
     assert count(engine, QUARANTINE) == 3
     again = load(engine, path)  # the same bad records are not quarantined twice
     assert again.quarantined == 3 and count(engine, QUARANTINE) == 3
@@ -169,9 +160,7 @@ def test_bulk_zip_and_single_objects_and_api_pages(engine: Engine, tmp_path: Pat
     archive = tmp_path / "ctg-studies.json.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         for s in studies[:100]:
-            z.writestr(
-                f"{s['protocolSection']['identificationModule']['nctId']}.json", json.dumps(s)
-            )
+            z.writestr(f"{s['protocolSection']['identificationModule']['nctId']}.json", json.dumps(s))
     page = tmp_path / "page.json"
     page.write_text(json.dumps({"studies": studies[100:120], "nextPageToken": "abc"}))
     single = tmp_path / "one.json"

@@ -118,9 +118,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_trial_last_update_post_date"), ["last_update_post_date"], unique=False
         )
-        batch_op.create_index(
-            batch_op.f("ix_trial_overall_status"), ["overall_status"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_trial_overall_status"), ["overall_status"], unique=False)
 
     op.create_table(
         "arm",

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures; run as modules from the repository root: python -m bench.ingest."""
