@@ -6,6 +6,7 @@ quarantined records exits 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -153,6 +154,7 @@ def _report(summary: Any, as_json: bool) -> int:
     return int(summary.exit_code)
 
 
+PARALLEL_FROM = 2000  # records; below this a worker pool's start-up costs more than it saves
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -162,6 +164,12 @@ def ingest_file(
         list[Path],
         typer.Argument(help="Study JSON, JSON array, directory, or ctg-studies.json.zip."),
     ],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", help="Parsing processes (default: one per spare core on loads of 2,000+ records)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Load saved registry records: study JSON, website export arrays, folders, bulk zip.
@@ -173,6 +181,8 @@ def ingest_file(
 
     engine = get_engine()
     total = count_records_hint(paths) if all(p.exists() for p in paths) else None
+    if workers is None:
+        workers = max(1, (os.cpu_count() or 1) - 1) if total and total >= PARALLEL_FROM else 0
     try:
         with _progress(total, "ingesting") as progress:
             task = progress.add_task("ingest", total=total)
@@ -182,6 +192,7 @@ def ingest_file(
                 command="ingest file",
                 source=" ".join(str(p) for p in paths),
                 progress=lambda n: progress.advance(task, n),
+                workers=workers,
             )
     except SourceFileError as exc:
         fail(str(exc))

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+import orjson
+from sqlalchemy import JSON, Connection, Table, delete, insert, select, update
 
 from db.changes import diff_raw, diff_sites, diff_trial
 from db.models import (
@@ -62,10 +63,14 @@ class PreparedRecord:
     """A parsed record ready to store, with its canonical raw bytes and their hash."""
 
     trial: NormalizedTrial
-    raw: bytes  # canonical JSON bytes of the source record
+    raw: bytes  # canonical bytes of the source record (sorted-key JSON, or the XML/page as read)
     content_hash: str
     origin: str | None = None
     criteria: list[dict[str, Any]] = field(default_factory=list)  # criterion rows sans nct_id
+    compressed: bytes = b""  # zlib of raw; filled where the record is prepared
+
+    def compressed_raw(self) -> bytes:
+        return self.compressed or zlib.compress(self.raw, COMPRESS_LEVEL)
 
     def version_key(self) -> tuple[str, str]:
         return (self.trial.last_update_post_date or "", self.trial.version_date or "")
@@ -163,7 +168,27 @@ def _insert_children(conn: Connection, records: Iterable[PreparedRecord]) -> Non
         (CRITERION, criteria),
     ):
         if rows:
-            conn.execute(insert(table), rows)
+            _bulk_insert(conn, table, rows)
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``executemany`` straight to the driver: child rows are most of a bulk load's writes,
+    and SQLAlchemy's per-row parameter processing cost as much as parsing the records.
+    Only for tables of plain values: JSON columns are serialized here, no datetimes."""
+    columns = list(rows[0])
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(
+        sql,
+        [
+            tuple(
+                (None if row[c] is None else orjson.dumps(row[c]).decode()) if c in json_columns else row[c]
+                for c in columns
+            )
+            for row in rows
+        ],
+    )
 
 
 def _save_sources(
@@ -188,7 +213,7 @@ def _save_sources(
                 "last_update_post_date": r.trial.last_update_post_date,
                 "origin": r.origin,
                 "fetched_at": now,
-                "raw": zlib.compress(r.raw, COMPRESS_LEVEL),
+                "raw": r.compressed_raw(),
             }
             for r in records
         ],

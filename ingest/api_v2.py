@@ -61,13 +61,19 @@ class _Reader:
         return value
 
     def text(self, parent: Obj, key: str, path: str) -> str | None:
-        value = self.typed(parent, key, path, str)
-        return value.strip() or None if value is not None else None
+        value = parent.get(key)
+        if type(value) is str:  # the common case first: this runs ~150 times per study
+            return value.strip() or None
+        if value is None:
+            return None
+        raise self.fail(f"{path}.{key}", f"expected str, got {value!r}"[:200])
 
     def enum(self, parent: Obj, key: str, path: str) -> str | None:
         """A registry enum value (``RECRUITING``, ``PHASE2``): upper-case words joined by ``_``."""
-        value = self.text(parent, key, path)
-        if value is not None and not _ENUM_RE.match(value):
+        value = parent.get(key)
+        if value is None:
+            return None
+        if type(value) is not str or not _ENUM_RE.match(value):
             raise self.fail(f"{path}.{key}", f"not a registry enum value: {value!r}"[:200])
         return value
 

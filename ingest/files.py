@@ -28,6 +28,9 @@ import orjson
 
 JSON = "json"
 XML = "xml"
+# Trial pages, read by ``ingest.pages`` (not from folders: a page needs its identity resolved).
+HTML = "html"
+TEXT = "text"
 
 _CHUNK = 1 << 20
 
@@ -35,10 +38,18 @@ _CHUNK = 1 << 20
 @dataclass(slots=True)
 class RawItem:
     origin: str  # "path", "path[i]" for an array element, "path!member" for a zip member
-    kind: str  # JSON or XML
+    kind: str  # JSON, XML, or a page: HTML or TEXT
     payload: Any = None  # decoded JSON value; for XML the document bytes
     raw: bytes = b""  # the bytes as read (kept for quarantine when undecodable)
     error: str | None = None
+    encoded: bool = False  # JSON not decoded yet (zip members): decode_item() opens it up
+
+
+def decode_item(item: RawItem) -> list[RawItem]:
+    """The records of an item whose JSON was left encoded (decoded where it is parsed)."""
+    if not item.encoded:
+        return [item]
+    return list(_decode_json(item.raw, item.origin))
 
 
 class SourceFileError(Exception):
@@ -102,7 +113,8 @@ def _iter_zip(path: Path) -> Iterator[RawItem]:
             elif name.endswith(".json"):
                 with archive.open(info) as member:
                     if info.file_size <= 64 * _CHUNK:
-                        yield from _decode_json(member.read(), origin)
+                        # Left encoded: decoding is CPU work the parsing workers share.
+                        yield RawItem(origin, JSON, None, member.read(), encoded=True)
                     else:
                         yield from _iter_json_stream(member, origin)
 

@@ -7,9 +7,13 @@ is pure (``ingest.sources``); this module only sequences it and writes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+import multiprocessing
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
+from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import orjson
@@ -17,12 +21,14 @@ from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import DBAPIError
 
 from db.models import IngestRun
-from db.upsert import PreparedRecord, quarantine_record, upsert_batch
-from ingest.files import RawItem
+from db.upsert import COMPRESS_LEVEL, PreparedRecord, quarantine_record, upsert_batch
+from ingest.files import RawItem, decode_item
 from ingest.record import RecordError
 from ingest.sources import parse_item
 
 BATCH_SIZE = 500
+WINDOW = 2000  # items handed to the worker pool at a time (bounds memory)
+CHUNK = 100  # items per task sent to one worker
 RUN = IngestRun.__table__  # type: ignore[attr-defined]
 
 
@@ -74,6 +80,70 @@ def content_hash(data: bytes) -> str:
 Progress = Callable[[int], None]
 
 
+@dataclass(slots=True)
+class Refused:
+    """An item that could not be normalized: what the quarantine keeps."""
+
+    origin: str | None
+    nct_id: str | None
+    reason: str
+    raw: bytes
+
+
+Prepared = PreparedRecord | Refused
+
+
+def prepare_item(item: RawItem) -> list[Prepared]:
+    """Decode, parse and package one raw item (pure; runs in worker processes on bulk loads)."""
+    results: list[Prepared] = []
+    for record in decode_item(item):
+        if record.error is not None:
+            results.append(Refused(record.origin, None, record.error, record.raw))
+            continue
+        data = canonical_bytes(record.payload)
+        try:
+            trial = parse_item(record)
+        except RecordError as exc:
+            results.append(Refused(record.origin, exc.nct_id, str(exc), record.raw or data))
+            continue
+        results.append(
+            PreparedRecord(
+                trial=trial,
+                raw=data,
+                content_hash=content_hash(data),
+                origin=record.origin,
+                compressed=zlib.compress(data, COMPRESS_LEVEL),
+            )
+        )
+    return results
+
+
+def _prepare_chunk(items: list[RawItem]) -> list[list[Prepared]]:
+    return [prepare_item(item) for item in items]
+
+
+def _prepared(items: Iterable[RawItem], workers: int) -> Iterator[list[Prepared]]:
+    """``prepare_item`` over ``items``, in order; with workers, a window at a time so memory
+    stays bounded and the next window is parsed while the current one is written."""
+    if workers <= 0:
+        yield from map(prepare_item, items)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(workers) as pool:
+        pending: AsyncResult[list[list[list[Prepared]]]] | None = None
+        iterator = iter(items)
+        while True:
+            window = list(islice(iterator, WINDOW))
+            chunks = [window[i : i + CHUNK] for i in range(0, len(window), CHUNK)]
+            submitted = pool.map_async(_prepare_chunk, chunks, chunksize=1) if window else None
+            if pending is not None:
+                for chunk in pending.get():
+                    yield from chunk
+            if submitted is None:
+                return
+            pending = submitted
+
+
 def ingest_items(
     engine: Engine,
     items: Iterable[RawItem],
@@ -82,27 +152,28 @@ def ingest_items(
     source: str | None = None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    workers: int = 0,
 ) -> IngestSummary:
-    """Parse and store ``items``; bad ones are quarantined and the load goes on."""
+    """Parse and store ``items``; bad ones are quarantined and the load goes on.
+
+    ``workers`` > 0 parses in that many processes while this one writes.
+    """
     summary = IngestSummary()
     with engine.begin() as conn:
         summary.run_id = conn.execute(
             insert(RUN).returning(RUN.c.id),
-            {
-                "command": command,
-                "source": source,
-                "started_at": datetime.now(UTC),
-                "status": "running",
-            },
+            {"command": command, "source": source, "started_at": datetime.now(UTC), "status": "running"},
         ).scalar_one()
     batch: list[PreparedRecord] = []
     status = "failed"
     try:
-        for item in items:
-            summary.seen += 1
-            prepared = _prepare(engine, item, summary)
-            if prepared is not None:
-                batch.append(prepared)
+        for results in _prepared(items, workers):
+            for result in results:
+                summary.seen += 1
+                if isinstance(result, Refused):
+                    _quarantine(engine, summary, result)
+                else:
+                    batch.append(result)
             if len(batch) >= batch_size:
                 _flush(engine, batch, summary)
                 batch = []
@@ -130,42 +201,18 @@ def ingest_items(
     return summary
 
 
-def _prepare(engine: Engine, item: RawItem, summary: IngestSummary) -> PreparedRecord | None:
-    raw = item.raw or canonical_bytes(item.payload)
-    if item.error is None:
-        try:
-            trial = parse_item(item)
-        except RecordError as exc:
-            reason, nct_id = str(exc), exc.nct_id
-        else:
-            data = canonical_bytes(item.payload)
-            return PreparedRecord(trial=trial, raw=data, content_hash=content_hash(data), origin=item.origin)
-    else:
-        reason, nct_id = item.error, None
-    _quarantine(engine, summary, raw=raw, origin=item.origin, nct_id=nct_id, reason=reason)
-    return None
-
-
-def _quarantine(
-    engine: Engine,
-    summary: IngestSummary,
-    *,
-    raw: bytes,
-    origin: str | None,
-    nct_id: str | None,
-    reason: str,
-) -> None:
+def _quarantine(engine: Engine, summary: IngestSummary, refused: Refused) -> None:
     with engine.begin() as conn:
         quarantine_record(
             conn,
-            raw=raw,
-            content_hash=content_hash(raw),
-            reason=reason,
-            nct_id=nct_id,
-            origin=origin,
+            raw=refused.raw,
+            content_hash=content_hash(refused.raw),
+            reason=refused.reason,
+            nct_id=refused.nct_id,
+            origin=refused.origin,
         )
     summary.quarantined += 1
-    summary.quarantine.append({"origin": origin, "nct_id": nct_id, "reason": reason})
+    summary.quarantine.append({"origin": refused.origin, "nct_id": refused.nct_id, "reason": refused.reason})
 
 
 def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) -> None:
@@ -181,14 +228,8 @@ def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) 
             try:
                 _flush(engine, [record], summary)
             except DBAPIError as exc:
-                _quarantine(
-                    engine,
-                    summary,
-                    raw=record.raw,
-                    origin=record.origin,
-                    nct_id=record.trial.nct_id,
-                    reason=f"the store refused it: {exc.orig}",
-                )
+                reason = f"the store refused it: {exc.orig}"
+                _quarantine(engine, summary, Refused(record.origin, record.trial.nct_id, reason, record.raw))
         return
     summary.inserted += len(outcome.inserted)
     summary.updated += len(outcome.updated)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from db.engine import open_store
 from db.queries import get_trial
 from db.upsert import CHANGE, QUARANTINE, SITE, TRIAL
 from ingest.files import iter_paths
@@ -189,3 +190,28 @@ def test_truncated_array_reports_the_broken_element(tmp_path: Path) -> None:
     items = list(iter_paths([path]))
     assert all(i.error is None for i in items[:-1])
     assert items[-1].error is not None and items[-1].origin.endswith(f"[{len(items) - 1}]")
+
+
+def test_worker_processes_store_the_same_records(tmp_path: Path) -> None:
+    studies = studies_in(V2 / "nsclcbench_ctg-studies_100.json")
+    studies[7]["protocolSection"]["statusModule"]["startDateStruct"]["date"] = "2021-13"
+    archive = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i, s in enumerate(studies):
+            z.writestr(f"{i:03d}.json", json.dumps(s))
+    results = {}
+    for workers in (0, 1):
+        url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        store = open_store(url)
+        try:
+            summary = ingest_items(store, iter_paths([archive]), command="test", workers=workers)
+            with store.connect() as conn:
+                rows = conn.execute(
+                    select(TRIAL.c.nct_id, TRIAL.c.content_hash).order_by(TRIAL.c.nct_id)
+                ).all()
+                sites = count(store, SITE)
+        finally:
+            store.dispose()
+        results[workers] = (summary.inserted, summary.quarantined, summary.ids, rows, sites)
+    assert results[0] == results[1]
+    assert results[1][:2] == (99, 1)
