@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: set up, load the bundled sample into ./trialsite.db, show what it holds
+## make run: set up, load the bundled sample into ./trialsite.db, match the demo patient
 run: install
 	$(BIN)/trialsite --db $(DB) ingest file sample/ctg-studies.json.zip
+	$(BIN)/trialsite --db $(DB) ingest page sample/lupus-nephritis-trial-page.txt
 	$(BIN)/trialsite --db $(DB) stats
-	$(BIN)/trialsite --db $(DB) show NCT05923112
+	$(BIN)/trialsite --db $(DB) match --patient sample/patient.json
 
 ## make test: set up and run the whole suite (lint, types, tests on SQLite and PostgreSQL)
 test: install lint typecheck pytest

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -27,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    # No locals in tracebacks: they could hold a patient's details.
+    pretty_exceptions_show_locals=False,
 )
 ingest_app = typer.Typer(help="Load trial records into the store.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
@@ -136,6 +139,15 @@ def _progress(total: int | None, label: str) -> Progress:
     )
 
 
+@contextmanager
+def site_geocoding() -> Iterator[Callable[[Any], None]]:
+    """The ingest hook that places sites without coordinates (the gazetteer stays open meanwhile)."""
+    from matching.site_geocoding import site_geocoder
+
+    with open_gazetteer() as gazetteer:
+        yield site_geocoder(gazetteer)
+
+
 def _report(summary: Any, as_json: bool) -> int:
     """Print an ingest summary; returns the exit code (0 all loaded, 2 some quarantined)."""
     data = summary.to_dict()
@@ -154,6 +166,12 @@ def _report(summary: Any, as_json: bool) -> int:
     return int(summary.exit_code)
 
 
+GeocodeFlag = Annotated[
+    bool,
+    typer.Option(
+        "--geocode/--no-geocode", help="Geocode sites without coordinates with the offline gazetteer."
+    ),
+]
 PARALLEL_FROM = 2000  # records; below this a worker pool's start-up costs more than it saves
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -170,6 +188,7 @@ def ingest_file(
             "--workers", help="Parsing processes (default: one per spare core on loads of 2,000+ records)."
         ),
     ] = None,
+    geocode: GeocodeFlag = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Load saved registry records: study JSON, website export arrays, folders, bulk zip.
@@ -184,7 +203,7 @@ def ingest_file(
     if workers is None:
         workers = max(1, (os.cpu_count() or 1) - 1) if total and total >= PARALLEL_FROM else 0
     try:
-        with _progress(total, "ingesting") as progress:
+        with ExitStack() as stack, _progress(total, "ingesting") as progress:
             task = progress.add_task("ingest", total=total)
             summary = ingest_items(
                 engine,
@@ -193,6 +212,7 @@ def ingest_file(
                 source=" ".join(str(p) for p in paths),
                 progress=lambda n: progress.advance(task, n),
                 workers=workers,
+                geocode=stack.enter_context(site_geocoding()) if geocode else None,
             )
     except SourceFileError as exc:
         fail(str(exc))
@@ -292,6 +312,31 @@ def ingest_ctgov(
     raise typer.Exit(1 if missing else code)
 
 
+@ingest_app.command("page")
+def ingest_page(
+    sources: Annotated[list[str], typer.Argument(help="Trial page files (HTML or text) or URLs.")],
+    geocode: GeocodeFlag = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load trial pages sourced from ClinicalTrials.gov (HTML or their plain-text rendering).
+
+    A page without an NCT id is stored under a stable id derived from its content,
+    or attached to the registry record of the same trial when the store has it.
+    Example: trialsite ingest page saved-trial.html https://example.org/trials/123 --json
+    """
+    from ingest.pages import PageSourceError, ingest_pages
+
+    engine = get_engine()
+    try:
+        with ExitStack() as stack:
+            summary = ingest_pages(
+                engine, sources, geocode=stack.enter_context(site_geocoding()) if geocode else None
+            )
+    except PageSourceError as exc:
+        fail(str(exc))
+    raise typer.Exit(_report(summary, as_json))
+
+
 def _parse_lat_lon(text: str) -> tuple[float, float]:
     try:
         lat_text, lon_text = text.split(",")
@@ -323,9 +368,13 @@ def show(
     _print_trial(trial)
 
 
+def _dated(value: str | None, kind: str | None) -> str | None:
+    return f"{value} ({kind.lower()})" if value and kind else value
+
+
 def _print_trial(t: dict[str, Any]) -> None:
-    out.print(f"[bold]{t['nct_id']}[/bold]  {t['brief_title'] or ''}")
-    if t["official_title"]:
+    out.print(f"[bold]{t['nct_id']}[/bold]  {t['brief_title'] or t['official_title'] or ''}")
+    if t["official_title"] and t["brief_title"]:
         out.print(t["official_title"], style="dim", markup=False)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -342,12 +391,7 @@ def _print_trial(t: dict[str, Any]) -> None:
             "start",
             f"{t['start_date']} ({(t['start_date_type'] or '').lower()})" if t["start_date"] else None,
         ),
-        (
-            "completion",
-            f"{t['completion_date']} ({(t['completion_date_type'] or '').lower()})"
-            if t["completion_date"]
-            else None,
-        ),
+        ("completion", _dated(t["completion_date"], t["completion_date_type"])),
         ("enrollment", str(t["enrollment"]) if t["enrollment"] is not None else None),
         ("lead sponsor", t["lead_sponsor"]),
         ("collaborators", ", ".join(c["name"] for c in t["collaborators"] or []) or None),
@@ -447,6 +491,326 @@ def changes(
             f"{r['nct_id']} {r['kind']} {what}: {r['old_value']!s:.60} → {r['new_value']!s:.60}",
             markup=False,
         )
+
+
+# -- places ------------------------------------------------------------------
+
+gazetteer_app = typer.Typer(help="The offline gazetteer (GeoNames data, CC-BY 4.0).", no_args_is_help=True)
+app.add_typer(gazetteer_app, name="gazetteer")
+
+
+def open_gazetteer() -> Any:
+    """The local gazetteer, built on first use with a progress bar (about a minute, once)."""
+    from matching.gazetteer import Gazetteer
+    from matching.gazetteer_build import default_gazetteer_path
+
+    path = Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
+    if path.exists():
+        return Gazetteer.open(path)
+    err.print(f"building the offline gazetteer at {path} (once)…")
+    with Progress(
+        TextColumn("gazetteer"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("build", total=None)
+        return Gazetteer.open(
+            path, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+
+@gazetteer_app.command("build")
+def gazetteer_build(
+    path: Annotated[
+        Path | None, typer.Option("--path", help="Where to write it (default: user cache).")
+    ] = None,
+) -> None:
+    """Build the offline gazetteer from GeoNames cities and postal codes (CC-BY 4.0).
+
+    Example: trialsite gazetteer build
+    """
+    from matching.gazetteer_build import build_gazetteer, default_gazetteer_path
+
+    target = path or Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
+    with Progress(
+        TextColumn("gazetteer"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("build", total=None)
+        stats = build_gazetteer(
+            target, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    out.print(f"gazetteer written to {target}: {stats}", markup=False)
+    out.print("Contains GeoNames data (https://www.geonames.org), licensed CC-BY 4.0.")
+
+
+@app.command("geocode")
+def geocode(
+    places: Annotated[list[str] | None, typer.Argument(help="Places; none = one per line on stdin.")] = None,
+    sites: Annotated[
+        bool, typer.Option("--sites", help="Geocode stored sites that have no coordinates.")
+    ] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Fall back to Nominatim (network; cached).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Resolve places offline: "Palencia, Spain", "02115", "47003 Spain", "41.65,-4.72".
+
+    Output with --json is one JSON object per line (query, lat, lon, name, country_code, …).
+    Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
+    Example: trialsite geocode "Palencia, Spain" "Boston, MA" --json
+    """
+    from matching.gazetteer import GazetteerError
+
+    if sites:
+        from matching.site_geocoding import geocode_stored_sites
+
+        with open_gazetteer() as gazetteer:
+            report = geocode_stored_sites(get_engine(), gazetteer, online=online)
+        print_json(report) if as_json else out.print(
+            f"sites without coordinates: {report['missing']}; geocoded {report['geocoded']} "
+            f"({report['by_precision']}); still missing {report['still_missing']}",
+            markup=False,
+        )
+        return
+    queries = places or [line.strip() for line in sys.stdin if line.strip()]
+    if not queries:
+        fail("give places as arguments or one per line on stdin")
+    failures = 0
+    with open_gazetteer() as gazetteer:
+        for query in queries:
+            try:
+                found = gazetteer.resolve(query)
+            except GazetteerError as exc:
+                if online:
+                    found = _online(query)
+                if not online or found is None:
+                    failures += 1
+                    if as_json:
+                        sys.stdout.write(orjson.dumps({"query": query, "error": str(exc)}).decode() + "\n")
+                    else:
+                        print_error(str(exc))
+                    continue
+            if as_json:
+                sys.stdout.write(orjson.dumps(found.to_dict()).decode() + "\n")
+            else:
+                where = f"{found.name}{', ' + found.admin1 if getattr(found, 'admin1', None) else ''}"
+                out.print(
+                    f"{query} → {where}, {found.country_code or '-'} ({found.lat:.4f}, {found.lon:.4f}) [{found.kind}]",
+                    markup=False,
+                )
+                if found.note:
+                    out.print(f"    {found.note}", markup=False)
+                if found.alternatives:
+                    others = "; ".join(f"{a.name}, {a.country_code}" for a in found.alternatives[:5])
+                    out.print(f"    could also be: {others}", markup=False)
+    raise typer.Exit(1 if failures else 0)
+
+
+def _online(query: str) -> Any:
+    from matching.online_cache import geocode_online_cached
+
+    return geocode_online_cached(get_engine(), query)
+
+
+# -- matching ----------------------------------------------------------------
+
+
+def _render_matches(outcome: Any, *, miles: bool, title: str) -> None:
+    unit = "mi" if miles else "km"
+    if outcome.place:
+        place = outcome.place
+        out.print(
+            f"{title} near {place.name} ({place.lat:.3f}, {place.lon:.3f}) within {outcome.radius_km:g} km",
+            markup=False,
+        )
+        if place.note:
+            out.print(f"  place: {place.note}", markup=False)
+    if not outcome.matches:
+        out.print(f"no matches: {outcome.hint}", markup=False)
+        return
+    for rank, m in enumerate(outcome.matches, 1):
+        site = m["nearest_site"]
+        distance = site.get("distance_mi" if miles else "distance_km")
+        flag = "  [likely ineligible]" if m["likely_ineligible"] else ""
+        out.print(f"\n[bold]{rank}. {m['nct_id']}[/bold]  {m['title']}{flag}")
+        out.print(
+            f"   {m['overall_status']}" + (f" — {m['status_note']}" if m["status_note"] else ""), markup=False
+        )
+        where = ", ".join(p for p in (site["facility"], site["city"], site["country"]) if p)
+        away = f" — {distance:g} {unit}" if distance is not None else ""
+        out.print(
+            f"   nearest open site: {where}{away} ({site['status'] or 'status not given'})", markup=False
+        )
+        for c in site["contacts"][:2]:
+            contact = ", ".join(str(c[k]) for k in ("name", "phone", "email") if c.get(k))
+            out.print(f"   contact: {contact}", markup=False)
+        if len(m["sites"]) > 1:
+            out.print(f"   {len(m['sites'])} open sites in range", markup=False)
+        verdicts = m["criteria"]
+        if verdicts:
+            met = sum(1 for v in verdicts if v["status"] == "met")
+            out.print(
+                f"   criteria: {met} met, {len(m['failed_criteria'])} not met, {len(m['unknown_criteria'])} to check",
+                markup=False,
+            )
+            for v in m["failed_criteria"][:5]:
+                out.print(f"     ✗ {v['reason']}", markup=False)
+            for v in m["unknown_criteria"][:5]:
+                out.print(f"     ? {v['reason']}", markup=False)
+            if len(m["unknown_criteria"]) > 5:
+                out.print(
+                    f"     … {len(m['unknown_criteria']) - 5} more to check (--json for all)", markup=False
+                )
+        out.print(f"   why: {m['why']}", markup=False)
+
+
+@app.command("match")
+def match(
+    patient_file: Annotated[
+        str | None, typer.Option("--patient", help="Patient JSON file, or - for stdin (see --schema).")
+    ] = None,
+    age: Annotated[float | None, typer.Option("--age", help="Age in years.")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", help="female or male.")] = None,
+    location: Annotated[str | None, typer.Option("--location", help='Place or "lat,lon".')] = None,
+    radius: Annotated[float | None, typer.Option("--radius", help="Radius in km (default 100).")] = None,
+    condition: Annotated[
+        list[str] | None, typer.Option("--condition", help="Condition (repeatable).")
+    ] = None,
+    measurement: Annotated[
+        list[str] | None,
+        typer.Option("--measurement", help='NAME=VALUE[ UNIT], e.g. "eGFR=45 mL/min/1.73m2".'),
+    ] = None,
+    eligible_only: Annotated[
+        bool, typer.Option("--eligible-only", help="Hide likely ineligible trials.")
+    ] = False,
+    miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many trials.")] = 20,
+    today: Annotated[
+        str | None, typer.Option("--today", help="Evaluate time windows as of YYYY-MM-DD.")
+    ] = None,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print the patient file's JSON Schema and exit.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Trials a referred patient could join, at which open site, how far, whom to call.
+
+    Patient details are used in memory only: never stored or logged.
+    Example: trialsite match --patient patient.json
+    Example: trialsite match --age 34 --sex female --location "Palencia, Spain" --condition "lupus nephritis"
+    """
+    from datetime import date
+
+    from matching.match import match_trials
+    from matching.patient import PatientError, parse_patient, patient_schema
+
+    if schema:
+        print_json(patient_schema())
+        return
+    try:
+        data = _patient_data(patient_file)
+        for key, value in (("age", age), ("sex", sex), ("location", location), ("radius_km", radius)):
+            if value is not None:
+                data[key] = value
+        if condition:
+            data["conditions"] = [*data.get("conditions", []), *condition]
+        if measurement:
+            data["measurements"] = [*data.get("measurements", []), *map(_parse_measurement, measurement)]
+        patient = parse_patient(data, source=patient_file or "options")
+        as_of = date.fromisoformat(today) if today else None
+    except (PatientError, ValueError, OSError) as exc:
+        fail(str(exc))
+    engine = get_engine()
+    place = _resolve_place(patient)
+    with engine.connect() as conn:
+        outcome = match_trials(
+            conn, patient, place, eligible_only=eligible_only, miles=miles, today=as_of, limit=limit
+        )
+    if as_json:
+        print_json(outcome.to_dict(miles=miles))
+    else:
+        _render_matches(outcome, miles=miles, title="trials")
+
+
+def _patient_data(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    raw = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a patient must be a JSON object")
+    return data
+
+
+def _parse_measurement(text: str) -> dict[str, Any]:
+    name, sep, rest = text.partition("=")
+    parts = rest.strip().split(maxsplit=1)
+    if not sep or not name.strip() or not parts:
+        raise ValueError(f"--measurement must be NAME=VALUE[ UNIT], got {text!r}")
+    try:
+        value = float(parts[0])
+    except ValueError:
+        raise ValueError(f"--measurement {text!r}: {parts[0]!r} is not a number") from None
+    return {"name": name.strip(), "value": value, "unit": parts[1] if len(parts) > 1 else None}
+
+
+def _resolve_place(patient: Any) -> Any:
+    from matching.gazetteer import GazetteerError
+    from matching.match import place_from_patient
+
+    if patient.location is None:
+        return None
+    try:
+        with open_gazetteer() as gazetteer:
+            return place_from_patient(patient, gazetteer.resolve)
+    except GazetteerError as exc:
+        fail(str(exc))
+
+
+@app.command("search")
+def search(
+    condition: Annotated[str, typer.Argument(help="Condition, e.g. 'lupus nephritis' or 'SLE'.")],
+    near: Annotated[str | None, typer.Option("--near", help='Place or "lat,lon".')] = None,
+    radius: Annotated[float, typer.Option("--radius", help="Radius in km around --near.")] = 100.0,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Trial status (repeatable; default: the open ones).")
+    ] = None,
+    phase: Annotated[
+        list[str] | None, typer.Option("--phase", help="PHASE1…PHASE4, EARLY_PHASE1 (repeatable).")
+    ] = None,
+    age: Annotated[float | None, typer.Option("--age", help="Only trials taking this age (years).")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", help="Only trials taking female or male.")] = None,
+    miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many trials.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search trials by condition and place, with their nearest open site.
+
+    Example: trialsite search "lupus nephritis" --near "Palencia, Spain" --radius 150
+    """
+    from matching.candidates import OPEN_TRIAL_STATUSES
+    from matching.patient import PatientError, parse_patient
+    from matching.search import SearchQuery, search_trials
+
+    try:
+        person = parse_patient(
+            {"age": age, "sex": sex, "location": near, "radius_km": radius}, source="options"
+        )
+    except PatientError as exc:
+        fail(str(exc))
+    place = _resolve_place(person)
+    statuses = tuple(s.upper() for s in status) if status else OPEN_TRIAL_STATUSES
+    query = SearchQuery(
+        condition, place, radius, statuses, tuple(phase or ()), person.age, person.sex, limit, miles
+    )
+    with get_engine().connect() as conn:
+        outcome = search_trials(conn, query)
+    if as_json:
+        print_json(outcome.to_dict(miles=miles))
+    else:
+        _render_matches(outcome, miles=miles, title=f"trials for {condition!r}")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
+from lxml import etree  # type: ignore[import-untyped]
 
 from db.rows import BOOKKEEPING, site_key
 
@@ -58,6 +59,8 @@ def diff_trial(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         if field in BOOKKEEPING:
             continue
         old_value = old.get(field)
+        if field == "eligibility_criteria" and _folded(old_value) == _folded(new_value):
+            continue  # re-wrapped legacy text (XML textblocks) is not a criteria change
         if old_value != new_value:
             changes.append((_kind(field), field, _text(old_value), _text(new_value)))
     return changes
@@ -106,10 +109,47 @@ def _paths(old: Any, new: Any, path: str, out: set[str]) -> None:
         out.add(path or "$")
 
 
+def _folded(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+_XML = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+
+
+def _element(node: Any) -> Any:
+    """An XML element as nested values: text whitespace-folded (a re-wrapped textblock is
+    no change), attributes as ``@name``, repeated children as a list."""
+    children = [c for c in node if isinstance(c.tag, str)]
+    tree: dict[str, Any] = {f"@{k}": v for k, v in node.attrib.items()}
+    if not children:
+        text = _folded(node.text or "")
+        if not tree:
+            return text
+        tree["#text"] = text
+    for child in children:
+        tree.setdefault(child.tag, []).append(_element(child))
+    return {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in tree.items()}
+
+
+def _raw_tree(raw: bytes) -> Any:
+    """A raw source record as nested values: JSON decoded; legacy XML as its element tree;
+    anything else (a trial page's HTML or text) as its whitespace-folded text."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        root = etree.fromstring(raw, _XML)
+    except etree.XMLSyntaxError:
+        return {"page": _folded(raw.decode("utf-8", "replace"))}
+    return {root.tag: _element(root)}
+
+
 def diff_raw(old_raw: bytes, new_raw: bytes, *, limit: int = 200) -> list[Change]:
-    """One ``record`` event listing the raw JSON paths that differ (list indices collapsed)."""
+    """One ``record`` event listing the raw paths that differ: JSON keys, XML elements
+    (list indices collapsed), or ``page`` for a page's text."""
     out: set[str] = set()
-    _paths(orjson.loads(old_raw), orjson.loads(new_raw), "", out)
+    _paths(_raw_tree(old_raw), _raw_tree(new_raw), "", out)
     if not out:
         return []
     paths = sorted(out)

@@ -147,6 +147,9 @@ class Criterion(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     rules: list[dict[str, Any]] | None = _json()
     needs_review: bool = False
+    heading: str | None = _text()
+    span_start: int | None = None  # the item's place in trial.eligibility_criteria
+    span_end: int | None = None
 
 
 class SourceRecord(SQLModel, table=True):
@@ -211,3 +214,13 @@ class IngestRun(SQLModel, table=True):
     older: int = 0
     quarantined: int = 0
     status: str = Field(default="running", max_length=20)
+
+
+class GeocodeCache(SQLModel, table=True):
+    """Answers of the online geocoder (``--online``), so a place is asked for once."""
+
+    __tablename__ = "geocode_cache"
+
+    query: str = Field(primary_key=True, max_length=500)
+    resolution: dict[str, Any] | None = _json()
+    fetched_at: datetime

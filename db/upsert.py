@@ -41,6 +41,7 @@ from db.models import (
 )
 from db.record import NormalizedTrial
 from db.rows import arm_rows, condition_rows, intervention_rows, site_rows, trial_row
+from db.search import replace_search_rows
 
 TRIAL: Table = Trial.__table__  # type: ignore[attr-defined]
 SITE: Table = Site.__table__  # type: ignore[attr-defined]
@@ -144,6 +145,7 @@ def upsert_batch(
     changed = fresh + newer
     if changed:
         _insert_children(conn, changed)
+        replace_search_rows(conn, [r.trial for r in changed])
         _save_sources(conn, changed, now=now, replace=newer)
     return outcome
 

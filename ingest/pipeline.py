@@ -22,8 +22,10 @@ from sqlalchemy.exc import DBAPIError
 
 from db.models import IngestRun
 from db.upsert import COMPRESS_LEVEL, PreparedRecord, quarantine_record, upsert_batch
+from ingest.criteria import parse_criteria
 from ingest.files import RawItem, decode_item
-from ingest.record import RecordError
+from ingest.mesh import add_mesh_ancestors
+from ingest.record import NormalizedTrial, RecordError, Site
 from ingest.sources import parse_item
 
 BATCH_SIZE = 500
@@ -78,6 +80,9 @@ def content_hash(data: bytes) -> str:
 
 
 Progress = Callable[[int], None]
+# A caller's identity step on each parsed record, run in this process before it is
+# stored (pages: attach to the registry record of the same trial); RecordError refuses.
+Resolve = Callable[[NormalizedTrial], NormalizedTrial]
 
 
 @dataclass(slots=True)
@@ -103,6 +108,7 @@ def prepare_item(item: RawItem) -> list[Prepared]:
         data = canonical_bytes(record.payload)
         try:
             trial = parse_item(record)
+            add_mesh_ancestors(trial)
         except RecordError as exc:
             results.append(Refused(record.origin, exc.nct_id, str(exc), record.raw or data))
             continue
@@ -112,10 +118,30 @@ def prepare_item(item: RawItem) -> list[Prepared]:
                 raw=data,
                 content_hash=content_hash(data),
                 origin=record.origin,
+                criteria=criteria_rows(trial.eligibility_criteria),
                 compressed=zlib.compress(data, COMPRESS_LEVEL),
             )
         )
     return results
+
+
+def criteria_rows(text: str | None, *, section_hint: str | None = None) -> list[dict[str, Any]]:
+    """Criterion rows (sans nct_id) for a trial's eligibility text: every item, with its rules."""
+    if not text:
+        return []
+    return [
+        {
+            "position": item.position,
+            "section": item.section,
+            "text": item.text,
+            "rules": [rule.to_dict() for rule in item.rules],
+            "needs_review": item.needs_review,
+            "heading": item.heading,
+            "span_start": item.span[0],
+            "span_end": item.span[1],
+        }
+        for item in parse_criteria(text, section_hint=section_hint)
+    ]
 
 
 def _prepare_chunk(items: list[RawItem]) -> list[list[Prepared]]:
@@ -153,10 +179,15 @@ def ingest_items(
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
     workers: int = 0,
+    resolve: Resolve | None = None,
+    geocode: Callable[[Site], None] | None = None,
 ) -> IngestSummary:
     """Parse and store ``items``; bad ones are quarantined and the load goes on.
 
     ``workers`` > 0 parses in that many processes while this one writes.
+    ``resolve`` maps each parsed record to the one to store (see :data:`Resolve`).
+    ``geocode`` fills in coordinates of sites the source gave none (matching's
+    gazetteer, injected by the caller: ingest does not import matching).
     """
     summary = IngestSummary()
     with engine.begin() as conn:
@@ -170,10 +201,16 @@ def ingest_items(
         for results in _prepared(items, workers):
             for result in results:
                 summary.seen += 1
+                if resolve is not None and isinstance(result, PreparedRecord):
+                    result = _resolved(result, resolve)
                 if isinstance(result, Refused):
                     _quarantine(engine, summary, result)
-                else:
-                    batch.append(result)
+                    continue
+                if geocode is not None:
+                    for site in result.trial.sites:
+                        if site.latitude is None:
+                            geocode(site)
+                batch.append(result)
             if len(batch) >= batch_size:
                 _flush(engine, batch, summary)
                 batch = []
@@ -199,6 +236,17 @@ def ingest_items(
                 )
             )
     return summary
+
+
+def _resolved(record: PreparedRecord, resolve: Resolve) -> Prepared:
+    try:
+        trial = resolve(record.trial)
+    except RecordError as exc:
+        return Refused(record.origin, exc.nct_id, str(exc), record.raw)
+    if trial.eligibility_criteria != record.trial.eligibility_criteria:
+        record.criteria = criteria_rows(trial.eligibility_criteria)
+    record.trial = trial
+    return record
 
 
 def _quarantine(engine: Engine, summary: IngestSummary, refused: Refused) -> None:

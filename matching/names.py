@@ -7,9 +7,11 @@ built and when a query or a registry site is resolved — so "Río Hortega",
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
+from importlib import resources
 
 # Letters that NFKD does not decompose into a base letter plus a combining mark.
 _LETTERS: dict[int, str] = str.maketrans(
@@ -34,10 +36,13 @@ _DROP.update(_LETTERS)
 _SEPARATORS = re.compile(r"[\W_]+")
 _POSTAL_JUNK = re.compile(r"[^0-9A-Z]")
 _CEDEX = re.compile(r"\s*CEDEX\s*\d*$")
+_PREFIXED = re.compile(r"([A-Z]{1,2})-\s?\d{3,6}$")
+_POSTAL_PREFIXES: dict[str, str] = json.loads(
+    resources.files("matching").joinpath("data/place_words.json").read_text()
+)["postal_prefixes"]
 
 
-@lru_cache(maxsize=65536)
-def fold(text: str) -> str:
+def fold_text(text: str) -> str:
     """Lower-case, strip accents, drop apostrophes, turn punctuation into single spaces."""
     text = text.casefold()
     if text.isascii():
@@ -47,6 +52,10 @@ def fold(text: str) -> str:
     else:
         text = unicodedata.normalize("NFKD", text).translate(_DROP)
     return _SEPARATORS.sub(" ", text).strip()
+
+
+fold = lru_cache(maxsize=65536)(fold_text)
+fold.__doc__ = "Cached :func:`fold_text`, for queries and registry sites (which repeat)."
 
 
 def postal_key(code: str) -> str:
@@ -69,7 +78,7 @@ def postal_variants(code: str) -> list[str]:
     variants = [full]
     head = re.split(r"[\s\-]+", code.strip().upper(), maxsplit=1)[0]
     head_key = postal_key(head)
-    if head_key and head_key not in variants:
+    if head_key not in variants and any(ch.isdigit() for ch in head_key):
         variants.append(head_key)
     # Country prefixes such as "L-4972" (LU), "LV-5101", "MD-6501", "AZ 0111".
     prefixed = re.fullmatch(r"([A-Z]{1,2})(\d{3,})", full)
@@ -84,6 +93,17 @@ def postal_variants(code: str) -> list[str]:
 
 
 def looks_like_postal(text: str) -> bool:
-    """A token that could be a postal code: has a digit, few letters, no spaces beyond one."""
-    key = postal_key(text)
-    return bool(key) and any(ch.isdigit() for ch in key) and len(key) <= 10 and text.count(" ") <= 1
+    """Could be a postal code: has a digit, and every word has a digit or is at most 3 letters.
+
+    "SW1A 1AA", "1234 AB", "L-4972" and "02115" could; "47003 Spain" and "Route 66" could not.
+    """
+    words = text.replace("-", " ").split()
+    if not words or len(words) > 2 or not any(ch.isdigit() for ch in text):
+        return False
+    return all(any(ch.isdigit() for ch in w) or len(w) <= 3 for w in words)
+
+
+def postal_prefix_country(code: str) -> str | None:
+    """The country a letter prefix names in international style: "D-80331" → "DE", "L-1009" → "LU"."""
+    match = _PREFIXED.match(code.strip().upper())
+    return _POSTAL_PREFIXES.get(match.group(1)) if match else None

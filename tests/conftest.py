@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -50,11 +51,11 @@ def pg_skip_reason() -> str | None:
     return _PG_SKIP
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty store, one per backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'trialsite.db'}"
+@contextmanager
+def empty_store(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a new, empty store: a SQLite file in ``folder``, or a fresh PostgreSQL schema."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'trialsite.db'}"
         return
     reason = pg_skip_reason()
     if reason:
@@ -72,6 +73,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty store, one per backend."""
+    with empty_store(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def engine(store_url: str) -> Iterator[Engine]:
     """An engine on an empty, migrated store."""
@@ -80,3 +88,16 @@ def engine(store_url: str) -> Iterator[Engine]:
         yield store
     finally:
         store.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gazetteer_path() -> Path:
+    """The offline gazetteer, built once per machine into the user cache (about a minute),
+    and named in TRIALSITE_GAZETTEER for the CLI and ingest under test."""
+    from matching.gazetteer import Gazetteer
+    from matching.gazetteer_build import default_gazetteer_path
+
+    path = Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
+    Gazetteer.open(path).close()
+    os.environ["TRIALSITE_GAZETTEER"] = str(path)
+    return path

@@ -12,6 +12,17 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+# Tables migration 0002 creates in each dialect's own form (FTS5, R*Tree, tsvector):
+# autogenerate must not propose to drop them.
+HAND_MADE = {"trial_search", "site_rtree"}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (
+        type_ == "table" and (name in HAND_MADE or (name or "").startswith(("trial_search_", "site_rtree_")))
+    )
+
+
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if not isinstance(engine, Engine):
@@ -24,6 +35,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object,
         )
         context.run_migrations()
 

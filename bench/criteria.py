@@ -1,0 +1,123 @@
+"""Benchmark the eligibility-criteria parser over every fixture trial.
+
+Prints: trials, items, share of items with at least one rule, rules by kind,
+thresholds recognised (and how many have a catalogue variable and a canonical
+unit), and parse speed in trials/s — best of ``--repeat`` passes, as wall-clock
+and as CPU time, because a shared machine's load makes single wall timings noisy.
+
+    .venv/bin/python bench/criteria.py [--repeat 3] [--root tests/fixtures]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest.criteria import parse_criteria
+
+_KEYS = ("eligibilityCriteria", "EligibilityCriteria")
+
+
+def _walk(node: object, source: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        nct = (
+            node.get("protocolSection", {}).get("identificationModule", {}).get("nctId")
+            if isinstance(node.get("protocolSection"), dict)
+            else None
+        )
+        for key, value in node.items():
+            if key in _KEYS and isinstance(value, str):
+                yield nct or source, value
+            else:
+                yield from _walk(value, nct or source)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _walk(child, source)
+
+
+def iter_fixture_criteria(root: Path) -> Iterator[tuple[str, str]]:
+    """(trial id or file, criteria text) for every criteria text under ``root``."""
+    for path in sorted(root.rglob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        yield from _walk(data, path.name)
+    for path in sorted(root.rglob("*.xml")):
+        try:
+            tree = ElementTree.parse(str(path))
+        except ElementTree.ParseError:
+            continue
+        nct = tree.findtext(".//id_info/nct_id") or path.name
+        for block in tree.iterfind(".//eligibility/criteria/textblock"):
+            yield nct, block.text or ""
+    for path in sorted(root.rglob("seeds/*.txt")):
+        page = path.read_text(encoding="utf-8")
+        if "View:" in page:
+            yield path.name, page.split("View:", 1)[1].split("\nLocations", 1)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--root", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0, help="also time a process pool of this size")
+    args = parser.parse_args()
+    trials = [text for _, text in iter_fixture_criteria(args.root) if text.strip()]
+    parse_criteria("Age ≥ 18 years (warm-up: loads the catalogue)")
+    best_wall = best_cpu = float("inf")
+    items = []
+    for _ in range(max(1, args.repeat)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        items = [item for text in trials for item in parse_criteria(text)]
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    kinds = Counter(rule.kind for item in items for rule in item.rules)
+    thresholds = [rule for item in items for rule in item.rules if rule.kind == "threshold"]
+    with_rule = sum(1 for item in items if item.rules)
+    print(f"trials                     {len(trials)}")
+    print(f"items                      {len(items)}")
+    print(f"items with >= 1 rule       {with_rule} ({with_rule / max(1, len(items)):.1%})")
+    print(f"rules                      {sum(kinds.values())}")
+    for kind, count in kinds.most_common():
+        print(f"  {kind:24s} {count}")
+    known = sum(1 for r in thresholds if r.variable)
+    canonical = sum(1 for r in thresholds if r.canonical_unit)
+    print(
+        f"thresholds recognised      {len(thresholds)} (catalogue variable {known}, canonical unit {canonical})"
+    )
+    print(f"age rules                  {kinds.get('age', 0)}")
+    print(f"parse time, best of {args.repeat}   {best_wall:.2f} s wall, {best_cpu:.2f} s CPU (one process)")
+    print(
+        f"speed (wall)               {len(trials) / best_wall:.0f} trials/s, {len(items) / best_wall:.0f} items/s"
+    )
+    print(f"speed (CPU)                {len(trials) / best_cpu:.0f} trials per CPU-second")
+    if args.workers > 1:
+        with multiprocessing.Pool(args.workers) as pool:
+            pool.map(_parse_json, trials[: args.workers * 4])
+            started = time.perf_counter()
+            pool.map(_parse_json, trials, chunksize=16)
+            elapsed = time.perf_counter() - started
+        print(
+            f"speed ({args.workers} processes)        {len(trials) / elapsed:.0f} trials/s wall (items as JSON)"
+        )
+
+
+def _parse_json(text: str) -> list[dict[str, object]]:
+    """What a re-parse worker hands back to be stored: each item's JSON."""
+    return [item.to_dict() for item in parse_criteria(text)]
+
+
+if __name__ == "__main__":
+    main()

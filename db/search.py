@@ -1,0 +1,108 @@
+"""Condition full-text search over trials: index maintenance and the candidate query.
+
+The index holds, per trial, three folded texts: ``title`` (brief and official
+titles, acronym), ``conditions`` (listed conditions and keywords) and ``mesh``
+(MeSH terms and their ancestors, so "kidney disease" reaches lupus nephritis
+trials through the ancestor "Kidney Diseases"). SQLite uses FTS5 with Porter
+stemming; PostgreSQL a stored English ``tsvector`` (see migration 0002).
+
+A query is a list of alternatives, each a list of words that must all occur:
+``[["sle"], ["systemic", "lupus", "erythematosus"]]``. Expanding user words
+into alternatives (abbreviations, synonyms) is ``matching``'s job.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, MetaData, String, Table, Text, bindparam, delete, insert, text
+
+from db.record import NormalizedTrial
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+# Created by migration 0002 in each dialect's own form; declared here for plain inserts.
+SEARCH = Table(
+    "trial_search",
+    MetaData(),
+    Column("nct_id", String),
+    Column("title", Text),
+    Column("conditions", Text),
+    Column("mesh", Text),
+)
+
+
+def fold(value: str) -> str:
+    """Lower case without accents: "Río Hortega" → "rio hortega"."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def words(value: str) -> list[str]:
+    """The searchable words of a text, folded."""
+    return _WORD.findall(fold(value))
+
+
+def search_row(t: NormalizedTrial) -> dict[str, Any]:
+    by_kind: dict[str, list[str]] = {}
+    for c in t.conditions:
+        by_kind.setdefault(c.kind, []).append(c.term)
+    titles = [t.brief_title, t.official_title, t.acronym]
+    conditions = by_kind.get("listed", []) + by_kind.get("keyword", [])
+    mesh = by_kind.get("mesh", []) + by_kind.get("mesh_ancestor", [])
+    return {
+        "nct_id": t.nct_id,
+        "title": fold(" | ".join(x for x in titles if x)),
+        "conditions": fold(" | ".join(conditions)),
+        "mesh": fold(" | ".join(mesh)),
+    }
+
+
+def replace_search_rows(conn: Connection, trials: Sequence[NormalizedTrial]) -> None:
+    """Re-index ``trials`` (called inside the upsert's transaction)."""
+    if not trials:
+        return
+    ids = [t.nct_id for t in trials]
+    conn.execute(delete(SEARCH).where(SEARCH.c.nct_id.in_(ids)))
+    conn.execute(insert(SEARCH), [search_row(t) for t in trials])
+
+
+def _clean(alternatives: Sequence[Sequence[str]]) -> list[list[str]]:
+    cleaned = [[w for word in alt for w in words(word)] for alt in alternatives]
+    return [alt for alt in cleaned if alt]
+
+
+def match_expression(dialect: str, alternatives: Sequence[Sequence[str]]) -> str | None:
+    """The engine's query string for the alternatives, or None when no word is left."""
+    cleaned = _clean(alternatives)
+    if not cleaned:
+        return None
+    if dialect == "sqlite":
+        return " OR ".join("(" + " AND ".join(f'"{w}"' for w in alt) + ")" for alt in cleaned)
+    return " | ".join("(" + " & ".join(alt) + ")" for alt in cleaned)
+
+
+def matching_trials_sql(dialect: str) -> str:
+    """SQL selecting ``nct_id, rank`` of trials matching ``:q`` (higher rank = more relevant)."""
+    if dialect == "sqlite":
+        # bm25 is lower-is-better; weights favour listed conditions, then titles, then MeSH.
+        return (
+            "SELECT nct_id, -bm25(trial_search, 0.0, 2.0, 4.0, 1.0) AS rank "
+            "FROM trial_search WHERE trial_search MATCH :q"
+        )
+    return (
+        "SELECT nct_id, ts_rank(document, to_tsquery('english', :q)) AS rank "
+        "FROM trial_search WHERE document @@ to_tsquery('english', :q)"
+    )
+
+
+def find_trials(conn: Connection, alternatives: Sequence[Sequence[str]]) -> dict[str, float]:
+    """nct_id → relevance of every trial matching any alternative."""
+    expression = match_expression(conn.dialect.name, alternatives)
+    if expression is None:
+        return {}
+    query = text(matching_trials_sql(conn.dialect.name)).bindparams(bindparam("q", expression))
+    return {row.nct_id: float(row.rank) for row in conn.execute(query)}

@@ -1,0 +1,317 @@
+"""The variable catalogue and unit conversion, loaded from ``data/variables.json``.
+
+A *variable* is something criteria set thresholds on (a lab value, a score, a
+vital sign): its canonical name, the names trials write it under, its canonical
+unit and how other units convert to it. The knowledge is in the data files
+(each variable cites its source); this module only loads and indexes it.
+
+This module is the one shared pure helper that ``matching.eligibility`` imports
+from ``ingest`` (DESIGN.md allows a shared pure helper with one clear owner):
+the parser and the evaluator must convert units and resolve names the same way,
+and keeping one copy here avoids two catalogues drifting apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).with_name("data")
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+_POWER_RE = re.compile(r"^(?:x|\*)?10(?:\^|\*\*|\*|e|exp)?(\d{1,2})(/.+)$")
+_PER_DAY_RE = re.compile(r"/(?:24-?h(?:ours?|rs?|r)?|24-?hours?|day|d)$")
+_PER_RE = re.compile(r"\s+per\s+", re.IGNORECASE)
+_SPACE_RE = re.compile(r"\s+")
+_CELLS_RE = re.compile(r"^cells?(?=/)")
+_GRAMS_RE = re.compile(r"^(milli)?grams?(?=/|$)")
+_PREDICTED_RE = re.compile(r"^%(?:of)?(?:the)?predicted(?:value)?$")
+_BSA_RE = re.compile(r"/1\.73m2?(?:bsa)?$")
+_WORD_ALIASES = {
+    "iu/l": "u/l",
+    "msec": "ms",
+    "milliseconds": "ms",
+    "ml/minute": "ml/min",
+    "ml/minute/1.73m2": "ml/min/1.73m2",
+    "millisecond": "ms",
+    "sec": "s",
+    "seconds": "s",
+    "second": "s",
+    "bpm": "/min",
+    "beats/min": "/min",
+    "beats/minute": "/min",
+    "beatsperminute": "/min",
+    "lbs": "lb",
+    "pounds": "lb",
+    "kgs": "kg",
+    "kilograms": "kg",
+    "percent": "%",
+    "pct": "%",
+    "yrs": "years",
+    "yr": "years",
+    "year": "years",
+    "y": "years",
+    "years-old": "years",
+    "month": "months",
+    "mo": "months",
+    "mos": "months",
+    "mths": "months",
+    "week": "weeks",
+    "wk": "weeks",
+    "wks": "weeks",
+    "day": "days",
+    "d": "days",
+    "hour": "hours",
+    "h": "hours",
+    "hr": "hours",
+    "hrs": "hours",
+    "point": "points",
+    "pts": "points",
+    "copies/ml": "copies/ml",
+    "mmhg": "mmhg",
+    "g/gcreatinine": "g/gcr",
+    "mg/gcreatinine": "mg/gcr",
+}
+
+
+@lru_cache(maxsize=4096)
+def normalize_unit(unit: str) -> str:
+    """A comparable key for a unit as written: ``"x 10⁹/L"`` → ``"10^9/l"``, ``"µmol/L"`` → ``"umol/l"``.
+
+    Case is folded (so ``G/L`` and ``g/L`` share a key; each variable's table
+    says what that key means for it), superscripts and the micro sign are
+    flattened, and per-day spellings become ``/24h``.
+    """
+    u = unit.strip().replace("\\", "").translate(_SUPERSCRIPTS)
+    u = u.replace("µ", "u").replace("μ", "u").replace("×", "x").replace("·", "")
+    u = _PER_RE.sub("/", u)
+    u = _SPACE_RE.sub("", u).lower()
+    u = u.replace("m^2", "m2").replace("m(2)", "m2").replace("mm^3", "mm3").replace("/cumm", "/mm3")
+    u = u.replace("/cmm", "/mm3")
+    power = _POWER_RE.match(u)
+    if power:
+        u = f"10^{power.group(1)}{power.group(2)}"
+    u = _CELLS_RE.sub("", u)
+    u = _GRAMS_RE.sub(lambda m: "mg" if m.group(1) else "g", u)
+    u = _PER_DAY_RE.sub("/24h", u)
+    u = _BSA_RE.sub("/1.73m2", u)
+    u = _PREDICTED_RE.sub("%", u)
+    return _WORD_ALIASES.get(u, u)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """``canonical = value * factor + offset``."""
+
+    factor: float
+    offset: float = 0.0
+
+    def apply(self, value: float) -> float:
+        return value * self.factor + self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    name: str
+    display: str
+    kind: str
+    unit: str
+    conversions: dict[str, Conversion]
+    valid_range: tuple[float, float]
+    uln: bool
+    related: tuple[str, ...]
+    not_followed_by: tuple[str, ...]
+    not_preceded_by: tuple[str, ...]
+    source: str
+
+    def convert(self, value: float, unit: str | None) -> float | None:
+        """``value`` in ``unit`` expressed in the canonical unit, or ``None`` if the unit is unknown.
+
+        A missing unit is read as the canonical unit only for unit-less scales
+        (scores, ratios), never for a lab value.
+        """
+        if unit is None or not unit.strip():
+            if self.kind == "score" or self.unit in ("ratio", "points", "class"):
+                return value
+            return None
+        conversion = self.conversions.get(normalize_unit(unit))
+        return conversion.apply(value) if conversion is not None else None
+
+    def accepts(self, unit: str | None) -> bool:
+        return unit is None or normalize_unit(unit) in self.conversions
+
+    def plausible(self, canonical_value: float) -> bool:
+        low, high = self.valid_range
+        return low <= canonical_value <= high
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A variable named in a text: ``start``/``end`` offsets and the catalogue name."""
+
+    start: int
+    end: int
+    name: str
+
+
+def _separator_free(text: str) -> str:
+    return re.sub(r"[\s\-]+", "", text)
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex alternation of ``words`` built as a character trie (fast to scan with ``re``).
+
+    Spaces and hyphens inside a word match any run of spaces/hyphens, or none.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in re.sub(r"[\s\-]+", " ", word):
+            node = node.setdefault(ch, {})
+        node[""] = True
+
+    def render(node: dict[str, Any]) -> str:
+        branches = []
+        optional = "" in node
+        for ch in sorted(k for k in node if k):
+            atom = r"[\s\-]*" if ch == " " else re.escape(ch)
+            branches.append(atom + render(node[ch]))
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if optional:
+            body = "(?:" + body + ")?"
+        return body
+
+    return render(trie)
+
+
+class Catalogue:
+    """Variables by name, and a scanner for variable names in text."""
+
+    def __init__(
+        self, variables: list[Variable], synonyms: dict[str, list[str]], abbreviations: dict[str, list[str]]
+    ):
+        self.variables = {v.name: v for v in variables}
+        self._folded: dict[str, str] = {}
+        for name, words in synonyms.items():
+            for word in words:
+                self._folded.setdefault(_separator_free(word).lower(), name)
+        self._exact: dict[str, str] = {}
+        for name, words in abbreviations.items():
+            for word in words:
+                self._exact.setdefault(_separator_free(word), name)
+        folded = _trie_pattern(w.lower() for ws in synonyms.values() for w in ws)
+        exact = _trie_pattern(w for ws in abbreviations.values() for w in ws)
+        # The folded pattern runs on lower-cased text without re.IGNORECASE, and neither
+        # pattern starts with a look-behind, so ``re`` can skip ahead on the first
+        # character; the left word boundary is checked in :meth:`find` instead.
+        self._folded_re = re.compile(rf"(?:{folded})(?![a-z0-9])")
+        self._exact_re = re.compile(rf"(?:{exact})(?![A-Za-z0-9])")
+
+    def __getitem__(self, name: str) -> Variable:
+        return self.variables[name]
+
+    def __len__(self) -> int:
+        return len(self.variables)
+
+    def lookup(self, written: str) -> Variable | None:
+        """The variable a name refers to (``"Hb"``, ``"haemoglobin"`` → hemoglobin), or ``None``."""
+        key = _separator_free(written.strip())
+        name = self._exact.get(key) or self._folded.get(key.lower())
+        return self.variables[name] if name else None
+
+    def find(self, text: str, low: str | None = None) -> list[Mention]:
+        """Every variable named in ``text``, leftmost-longest, without overlaps.
+
+        ``low`` is ``text`` lower-cased with the same offsets, if the caller has it.
+        """
+        if low is None:
+            low = text.lower() if len(text.lower()) == len(text) else text
+        found: list[Mention] = []
+        for regex, table, haystack in (
+            (self._exact_re, self._exact, text),
+            (self._folded_re, self._folded, low),
+        ):
+            for m in regex.finditer(haystack):
+                if m.start() and haystack[m.start() - 1].isalnum():
+                    continue
+                name = table.get(_separator_free(m.group(0)))
+                if name is None:
+                    continue
+                if self._vetoed(self.variables[name], low, m.start(), m.end()):
+                    continue
+                found.append(Mention(m.start(), m.end(), name))
+        found.sort(key=lambda x: (x.start, -(x.end - x.start)))
+        kept: list[Mention] = []
+        for mention in found:
+            if kept and mention.start < kept[-1].end:
+                continue
+            kept.append(mention)
+        return kept
+
+    @staticmethod
+    def _vetoed(variable: Variable, low: str, start: int, end: int) -> bool:
+        if variable.not_followed_by and low[end : end + 20].lstrip().startswith(variable.not_followed_by):
+            return True
+        return bool(variable.not_preceded_by) and low[max(0, start - 25) : start].rstrip().endswith(
+            variable.not_preceded_by
+        )
+
+
+def _conversion(spec: Any) -> Conversion:
+    if isinstance(spec, int | float):
+        return Conversion(float(spec))
+    return Conversion(float(spec["factor"]), float(spec.get("offset", 0.0)))
+
+
+@cache
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """Load and index ``data/variables.json`` (cached: the file is read once per process)."""
+    raw = json.loads((path or DATA_DIR / "variables.json").read_text(encoding="utf-8"))
+    variables: list[Variable] = []
+    synonyms: dict[str, list[str]] = {}
+    abbreviations: dict[str, list[str]] = {}
+    for entry in raw["variables"]:
+        low, high = entry["range"]
+        variables.append(
+            Variable(
+                name=entry["name"],
+                display=entry["display"],
+                kind=entry["kind"],
+                unit=entry["unit"],
+                conversions={normalize_unit(u): _conversion(s) for u, s in entry["units"].items()},
+                valid_range=(float(low), float(high)),
+                uln=bool(entry.get("uln", False)),
+                related=tuple(entry.get("related", ())),
+                not_followed_by=tuple(w.lower() for w in entry.get("not_followed_by", ())),
+                not_preceded_by=tuple(w.lower() for w in entry.get("not_preceded_by", ())),
+                source=entry["source"],
+            )
+        )
+        # The display name ("eGFR") is matched with its case, like an abbreviation:
+        # folded, "egfr" would also be the EGFR gene.
+        synonyms[entry["name"]] = list(entry["synonyms"])
+        abbreviations[entry["name"]] = [entry["display"], *entry.get("abbreviations", ())]
+    return Catalogue(variables, synonyms, abbreviations)
+
+
+@cache
+def load_curated_abbreviations(path: Path | None = None) -> dict[str, str]:
+    """The curated clinical abbreviations of ``data/abbreviations.json`` (short form → expansion)."""
+    raw = json.loads((path or DATA_DIR / "abbreviations.json").read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in raw["abbreviations"].items()}
+
+
+def to_days(amount: float, unit: str) -> float | None:
+    """A duration in days (a month is 365.25/12 days), or ``None`` for an unknown unit."""
+    factor = _DAYS.get(normalize_unit(unit))
+    return amount * factor if factor is not None else None
+
+
+_DAYS = {"years": 365.25, "months": 365.25 / 12, "weeks": 7.0, "days": 1.0, "hours": 1 / 24}

@@ -1,0 +1,183 @@
+"""Value expressions in an item: "≥ 10", "less than 2,000 /mm3", "between 18 and 30 kg/m2",
+"18 years or older", "≤ 2.5 × ULN", "1-2 levels", "0-1" after a score.
+
+They are found from the numbers outwards (see the lexicon's docstring for why):
+each number is checked for a comparator just before it, a unit just after it,
+a postfix ("or more") or a range ("to 65"). Which variable an expression is
+about is decided by :mod:`ingest.criteria.thresholds`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from ingest.criteria.catalogue import Mention, Variable
+from ingest.criteria.lexicon import (
+    NUM,
+    NUM_RE,
+    NUMBER_WORD,
+    POSTFIX_RE,
+    RANGE_HEAD_RE,
+    RANGE_TAIL_RE,
+    TIME_UNIT,
+    UNIT,
+    UNIT_RE,
+    ItemText,
+    comparator_before,
+    parse_number,
+    parse_roman,
+)
+
+_ROMAN = r"(?:vi|iv|v|i{1,3})(?![a-z])"
+_VALUE = rf"(?:{NUM}|{_ROMAN})"
+_LED_RE = re.compile(
+    rf"\s*(?:\([^()]{{1,20}}\)\s*)?(?:(?:score|status|class|level|value|count|index|grade|scale|of|:|=|is|was|"
+    rf"must\s+be|should\s+be|be|in\s+the\s+range|range)\s*)*"
+    rf"(?P<vals>{_VALUE}(?:\s*(?:-|–|—|to|or|,\s*or|,|and|and/or)\s*{_VALUE}){{0,4}})(?![\d/]|[.,]\d)"
+    rf"(?:[ \t]*(?P<unit>{UNIT}))?",
+)
+# Number words count only before a time unit or a counted noun ("six months", "three or more levels").
+_WORD_NUMBER_RE = re.compile(
+    rf"(?<![a-z-])(?P<w>{NUMBER_WORD})(?=\s*(?:-\s*)?(?:{TIME_UNIT}|or\s+more|or\s+fewer)\b|\s+\w)"
+)
+_WORD_GATE_RE = re.compile(r"(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty)\s")
+_SHARED_UNIT_GAP_RE = re.compile(r"\s*(?:and|or|to|but|,)\s*")
+TIME_UNIT_RE = re.compile(rf"^{TIME_UNIT}$", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Expr:
+    """One value expression: where it is, comparator, value(s) and unit as written."""
+
+    start: int
+    end: int
+    comparator: str
+    values: tuple[float, ...]
+    unit: str | None
+    origin: str
+    hint: str | None = None
+    variable: str | None = None
+    variables: tuple[str, ...] = ()
+
+    @property
+    def is_time(self) -> bool:
+        return self.unit is not None and TIME_UNIT_RE.match(self.unit) is not None
+
+
+def _numbers(low: str) -> list[tuple[int, int, float]]:
+    """(start, end, value) of every number not part of a name ("L2", "CD20", "COVID-19")."""
+    found: list[tuple[int, int, float]] = []
+    for m in NUM_RE.finditer(low):
+        s, e = m.span()
+        value = parse_number(m.group())
+        if s > 0:
+            before = low[s - 1]
+            if before.isalpha() or before in "_^":
+                continue
+            if before in "-/." and s > 1 and low[s - 2].isalnum():
+                continue
+            if before == "-" and (s == 1 or low[s - 2] in " \t(:"):
+                s, value = s - 1, -value
+        found.append((s, e, value))
+    if _WORD_GATE_RE.search(low):
+        for w in _WORD_NUMBER_RE.finditer(low):
+            if w.group("w") not in ("a", "an"):
+                found.append((w.start(), -w.end(), parse_number(w.group("w"))))
+        found.sort()
+    return found
+
+
+def _unit_at(doc: ItemText, pos: int) -> tuple[str | None, int]:
+    m = UNIT_RE.match(doc.low, pos)
+    if m is None:
+        return None, pos
+    return doc.text[m.start("unit") : m.end("unit")], m.end()
+
+
+def collect(doc: ItemText) -> list[Expr]:
+    """Every comparator, postfix, range and between-expression around the item's numbers."""
+    low = doc.low
+    exprs: list[Expr] = []
+    consumed = 0
+    ranged = "betw" in low or "from" in low or "range" in low
+    for s, e, value in _numbers(low):
+        word = e < 0
+        e = abs(e)
+        if s < consumed:
+            continue
+        unit, after = _unit_at(doc, e)
+        tail = RANGE_TAIL_RE.match(low, after)
+        if tail is not None and ranged:
+            head = RANGE_HEAD_RE.search(low, max(0, s - 30), s)
+            if head is not None:
+                unit2, end = _unit_at(doc, tail.end())
+                begin = head.start() + len(head.group()) - len(head.group().lstrip())
+                exprs.append(
+                    Expr(begin, end, "between", (value, parse_number(tail["hi"])), unit2 or unit, "between")
+                )
+                consumed = end
+                continue
+        cmp = comparator_before(low, s)
+        if cmp is not None:
+            hint = "word" if word and cmp[2] is None else cmp[2]
+            exprs.append(Expr(cmp[1], after, cmp[0], (value,), unit, "prefix", hint=hint))
+            consumed = after
+            continue
+        post = POSTFIX_RE.match(low, after)
+        if post is not None:
+            end = post.end()
+            if unit is None:
+                unit, end = _unit_at(doc, end)
+                end = max(end, post.end())
+            exprs.append(
+                Expr(
+                    s, end, ">=" if post["ge"] else "<=", (value,), unit, "postfix", "word" if word else None
+                )
+            )
+            consumed = end
+            continue
+        if tail is not None and tail["sep"] != "and":
+            high = parse_number(tail["hi"])
+            unit2, end = _unit_at(doc, tail.end())
+            if value < high:
+                exprs.append(
+                    Expr(s, end, "between", (value, high), unit2 or unit, "range", "word" if word else None)
+                )
+                consumed = end
+    _share_units(low, exprs)
+    return exprs
+
+
+def _share_units(low: str, exprs: list[Expr]) -> None:
+    """A unit written once belongs to both bounds: "≥ 22 and ≤ 80 years"."""
+    for first, second in itertools.pairwise(exprs):
+        if (
+            first.unit is None
+            and second.unit is not None
+            and _SHARED_UNIT_GAP_RE.fullmatch(low, first.end, second.start)
+        ):
+            first.unit = second.unit
+
+
+def led_values(doc: ItemText, mention: Mention, variable: Variable) -> Expr | None:
+    """A value written straight after a variable name: "ECOG 0-1", "BMI 18-30 kg/m2", "NYHA I-II"."""
+    m = _LED_RE.match(doc.low, mention.end)
+    if m is None:
+        return None
+    roman = variable.name in ("nyha", "asa")
+    values: list[float] = []
+    for token in re.findall(rf"{NUM}|{_ROMAN}", m["vals"]):
+        number = parse_roman(token) if token.isalpha() else parse_number(token)
+        if number is None or (token.isalpha() and not roman):
+            return None
+        values.append(number)
+    unit = doc.text[m.start("unit") : m.end("unit")] if m["unit"] else None
+    if unit is not None and TIME_UNIT_RE.match(unit) and variable.name not in ("age", "life_expectancy"):
+        return None
+    if not (variable.kind == "score" or roman or (unit is not None and variable.accepts(unit))):
+        return None
+    if len(values) == 1:
+        return Expr(m.start("vals"), m.end(), "=", (values[0],), unit, "led")
+    return Expr(m.start("vals"), m.end(), "between", (min(values), max(values)), unit, "led")

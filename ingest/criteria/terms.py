@@ -1,0 +1,311 @@
+"""Conditions and treatments an item requires or excludes, with abbreviations expanded.
+
+A phrase is taken after a cue ("diagnosis of", "history of", "known",
+"patients with", "treated with", "receiving", "use of", "prior … therapy") up
+to the end of its noun phrase, split into its listed alternatives ("A, B or
+C"), and each alternative is expanded with the abbreviations the trial defines
+in its own text (Schwartz-Hearst, :func:`extract_abbreviations`) and the
+curated list in ``data/abbreviations.json``. A phrase is a *treatment* when its
+cue is a treatment cue or it contains a treatment word or an INN drug stem
+(``data/terms.json``); otherwise a *condition*.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+from ingest.criteria.abbrev import expand_terms
+from ingest.criteria.catalogue import DATA_DIR
+from ingest.criteria.lexicon import ItemText, trie_pattern
+from ingest.criteria.model import Rule
+
+# Cue phrases, lower case. They are compiled into one character trie (no
+# look-behind, literal first characters) so that ``re`` can skip quickly over
+# text that cannot start a cue; word boundaries are checked afterwards.
+_PEOPLE = ("patients", "patient", "subjects", "subject", "participants", "participant", "individuals",
+           "individual", "those", "people", "persons", "person", "women", "men", "adults", "adult", "children")  # fmt: skip
+_CONDITION_CUES = [
+    "diagnosis of", "diagnoses of", "diagnosed with", "diagnosed as having", "diagnosed as", "history of", "h/o",
+    "evidence of", "presence of", "suffering from", "affected by", "tested positive for", "test positive for",
+    "positive for", "positive test for", "seropositive for", "known", "documented", "confirmed", "proven",
+    "established", "active", "uncontrolled", "untreated", "severe", "significant", "clinically significant",
+    "coexisting", "co-existing", "pre-existing", "preexisting", "underlying", "symptomatic", "with", "presenting",
+    "presenting with", "having", "diagnosed", "suspected",
+    *(f"{who} {how}" for who in _PEOPLE for how in ("with", "having", "who have", "who has", "who had",
+                                                    "who have a", "who has a", "who had a", "who have an")),
+]  # fmt: skip
+_TREATMENT_CUES = [
+    "treated with", "treatment with", "therapy with", "managed with", "pretreated with", "pre-treated with",
+    "receiving", "received", "receive", "currently receiving", "currently taking", "taking", "took", "take",
+    "use of", "using", "used", "exposure to", "exposed to", "administration of", "undergone", "undergoing",
+    "undergo", "underwent", "vaccinated against",
+]  # fmt: skip
+# Verbs that take any object ("received adequate information"): the phrase must look like a treatment.
+_WEAK_TREATMENT_CUES = frozenset(
+    {"receiving", "received", "receive", "currently receiving", "currently taking", "taking", "took", "take",
+     "use of", "using", "used", "undergone", "undergoing", "undergo", "underwent", "exposure to", "exposed to"}
+)  # fmt: skip
+# Words that introduce any noun phrase: the phrase must look like a condition (data/terms.json).
+_WEAK_CONDITION_CUES = frozenset(
+    {"with", "presenting", "presenting with", "having", "diagnosed", "suspected"}
+)
+# "current"/"concomitant"/"concurrent" name a treatment when a therapy word follows, else a condition;
+# "prior"/"previous"/"ongoing" only count before a therapy word.
+_CONTEXT_CUES = {"current": "condition", "concomitant": "condition", "concurrent": "condition",
+                 "prior": None, "previous": None, "ongoing": None}  # fmt: skip
+_CUE_KIND = {
+    **{c: "condition" for c in _CONDITION_CUES},
+    **{c: "treatment" for c in _TREATMENT_CUES},
+    **{c: "context" for c in _CONTEXT_CUES},
+}
+_CUE_RE = re.compile(trie_pattern(_CUE_KIND) + r"(?![a-z0-9])\s*")
+_THERAPY_AHEAD_RE = re.compile(
+    r"(?:[\w-]+\s+){0,2}(?:therapy|therapies|treatment|treatments|chemotherapy|radiotherapy|surgery|surgeries)\b"
+)
+_PERMISSIVE_GATE_RE = re.compile(r"allow|permit|eligib|includ|accept|enrol|exclu")
+_STOP_RE = re.compile(
+    r"[;:.()\[\]\x00]|\s(?=(?:who|which|that|whose|where|when|as|defined|according|by|per|at|within|during|in\s+the|"
+    r"for|on|prior|before|after|since|requiring|required|with|without|if|unless|except|excluding|other\s+than|including|"
+    r"included|such\s+as|e\.g|i\.e|based|using|confirmed|documented|diagnosed|is|are|was|were|will|must|should|may|can|"
+    r"could|has|have|had|to|from|than|due|because|treated|receiving|not|considered|determined|verified|"
+    r"deemed|judged|likely|known|in|at)\b)"
+)
+_SPLIT_RE = re.compile(r"\s*(?:,\s*(?:and/or|or|and)?|\band/or\b|\bor\b|\bnor\b|\s/\s)\s*", re.IGNORECASE)
+_DETERMINER_RE = re.compile(
+    r"^(?:(?:a|an|the|any|all|other|another|some|their|his|her|its|prior|previous|current|currently|known|"
+    r"documented|confirmed|active|history\s+of|evidence\s+of|type|diagnosis\s+of|diagnosed|clinical|clinically|"
+    r"significant|of|with|and|having|has|have|been|be|had|being|use\s+of|treatment\s+with|therapy\s+with|used|"
+    r"received|receiving|taken|taking|undergone|using|at\s+least\s+(?:one|1)|one\s+or\s+more|more\s+than\s+one|"
+    r"a\s+diagnosis\s+of|suspected|presumed|possible|probable)\s+)+",
+    re.IGNORECASE,
+)
+_TRAILING_RE = re.compile(
+    r"(?:\s+(?:and|or|of|the|a|an|with|any|in|at|to|be|is|are|as|for|by))+$", re.IGNORECASE
+)
+_NOT_A_TERM_RE = re.compile(
+    r"^(?:following|criteria|criterion|conditions?|diseases?|disorders?|illness|illnesses|exception|exceptions|"
+    r"study|trial|protocol|investigator|patients?|subjects?|participants?|informed\s+consent|consent|ability|"
+    r"age|years?|months?|weeks?|days?|time|evidence|history|diagnosis|treatment|therapy|medications?|drugs?|"
+    r"agents?|any|other|none|one|both|either|all|these|those|this|that|it|them|they|which|who|study\s+drug|"
+    r"investigational\s+product|screening|baseline|visit|procedures?|requirements?|information|access|"
+    r"participation|enrollment|enrolment|randomization|contraindications?|reason|reasons|cause|causes|"
+    r"women|men|males?|females?|pregnancy|pregnant|breast[\s-]?feeding|lactation|lactating|nursing|contraception)$",
+    re.IGNORECASE,
+)
+_BARE_VERB_RE = re.compile(
+    r"\b(?:is|are|be|been|must|should|will|would|can|could|may|able|unable|willing|unwilling|understand|give|"
+    r"sign|signed|provide|consent|participate|participating|comply|agree|read|speak|write|complete|attend|live|"
+    r"reside|has|have|had|did|does|do|planned|plans?|need|needs|expected|allowed|eligible|included|excluded)\b"
+)
+_ABBR_TOKEN_RE = re.compile(r"\b[A-Za-z0-9][A-Za-z0-9-]*[A-Z][A-Za-z0-9-]*\b")
+# Lower-case: run on the folded text or a lower-cased phrase.
+_DEMOGRAPHIC_RE = re.compile(r"pregnan|lactat|breast[\s-]?feed|nursing|contracept|birth\s+control")
+
+
+_TOKEN_RE = re.compile(r"[a-z][a-z-]*")
+
+
+@cache
+def _vocabulary() -> tuple[frozenset[str], tuple[str, ...], re.Pattern[str] | None]:
+    raw = json.loads((DATA_DIR / "terms.json").read_text(encoding="utf-8"))
+    words = [w.lower() for w in raw["treatment_words"]]
+    phrases = [re.escape(w) for w in words if " " in w]
+    phrase_re = re.compile("|".join(phrases)) if phrases else None
+    return frozenset(words), tuple(raw["drug_stems"]), phrase_re
+
+
+@cache
+def _condition_vocabulary() -> tuple[frozenset[str], tuple[str, ...]]:
+    raw = json.loads((DATA_DIR / "terms.json").read_text(encoding="utf-8"))
+    return frozenset(w.lower() for w in raw["condition_words"]), tuple(raw["condition_suffixes"])
+
+
+def _is_condition_word(token: str) -> bool:
+    words, suffixes = _condition_vocabulary()
+    return token in words or token.rstrip("s") in words or (len(token) >= 6 and token.endswith(suffixes))
+
+
+def is_condition_phrase(phrase: str) -> bool:
+    """Does the phrase name a condition (a disease head word or a disease-name ending)?"""
+    return any(_is_condition_word(t) for t in _TOKEN_RE.findall(phrase.lower()))
+
+
+_CONDITION_FIRST = frozenset({"allergy", "allergies", "hypersensitivity", "intolerance", "contraindication",
+                              "contraindications", "allergic"})  # fmt: skip
+
+
+def phrase_kind(phrase: str, cue_kind: str | None) -> str:
+    """Condition or treatment: "allergy to penicillin" and "diabetes on insulin" are conditions."""
+    tokens = _TOKEN_RE.findall(phrase.lower())
+    if (
+        tokens
+        and (tokens[0] in _CONDITION_FIRST or _is_condition_word(tokens[-1]))
+        and cue_kind != "treatment"
+    ):
+        return "condition"
+    if cue_kind == "treatment" or is_treatment_phrase(phrase):
+        return "treatment"
+    return "condition"
+
+
+def is_treatment_phrase(phrase: str) -> bool:
+    """Does the phrase name a treatment (a treatment word, a multi-word one, or an INN drug stem)?"""
+    words, stems, phrase_re = _vocabulary()
+    lower = phrase.lower()
+    tokens = _TOKEN_RE.findall(lower)
+    if any(t in words or t.rstrip("s") in words for t in tokens):
+        return True
+    if phrase_re is not None and phrase_re.search(lower):
+        return True
+    return any(len(t) >= 7 and t.endswith(stems) for t in tokens)
+
+
+_PAREN_ABBR_RE = re.compile(r"\s*\(([^()\s]{1,12})\)")
+_DRUG_CODE_RE = re.compile(r"\b[A-Z]{2,5}-?\d{2,6}\b")
+_SEVERITY_RE = re.compile(r"(?:mild|moderate|severe)(?:\s*(?:-|to)\s*(?:moderate|severe))?\s+")
+
+
+def _split(phrase: str) -> list[str]:
+    """The listed alternatives of a phrase ("A, B or C (CC)" → A, B, C, CC), cleaned."""
+    terms = []
+    for part in _SPLIT_RE.split(phrase):
+        defined = _PAREN_ABBR_RE.findall(part)
+        if defined:
+            part = _PAREN_ABBR_RE.sub("", part)
+        for piece in (part, *defined):
+            piece = _TRAILING_RE.sub("", _DETERMINER_RE.sub("", piece.strip(" -*•'\""))).strip(" -*•'\"")
+            if len(piece) >= 2 and not _NOT_A_TERM_RE.match(piece) and not piece.isdigit():
+                terms.append(piece)
+    return terms
+
+
+def _phrase_end(low: str, start: int, limit: int) -> int:
+    """Where the noun phrase starting at ``start`` ends; a short "(ABBR)" does not end it."""
+    severity = _SEVERITY_RE.match(low, start)
+    pos = severity.end() if severity else start
+    while True:
+        stop = _STOP_RE.search(low, pos, limit)
+        end = stop.start() if stop else limit
+        if stop is None or low[end] != "(":
+            break
+        close = low.find(")", end, min(limit, end + 14))
+        if close < 0 or " " in low[end:close].strip():
+            break
+        pos = close + 1
+    if end - start > 60:
+        words = low[start:end].split()
+        if len(words) > 10:
+            end = low.find(words[9], start) + len(words[9])
+    return end
+
+
+def find_terms(
+    text: str | ItemText, section: str, abbreviations: dict[str, str], avoid: list[tuple[int, int]]
+) -> list[Rule]:
+    """Condition and treatment rules in one item; phrases inside ``avoid`` spans are skipped."""
+    doc = text if isinstance(text, ItemText) else ItemText(text, section)
+    low = doc.low
+    rules: list[Rule] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    claimed = 0
+    permissive = _PERMISSIVE_GATE_RE.search(low) is not None
+    for m in _CUE_RE.finditer(low):
+        if m.start() < claimed or (
+            m.start() > 0 and (low[m.start() - 1].isalnum() or low[m.start() - 1] == "-")
+        ):
+            continue
+        cue = " ".join(m.group().split())
+        cue_kind = _CUE_KIND.get(cue)
+        if cue_kind == "context":
+            if _THERAPY_AHEAD_RE.match(low, m.end()):
+                cue_kind = "treatment"
+            else:
+                cue_kind = _CONTEXT_CUES.get(cue)
+                if cue_kind is None:
+                    continue
+        start = m.end()
+        _, right = doc.clause(start, start)
+        end = _phrase_end(low, start, right)
+        if end <= start or any(s <= start < e or s < end <= e for s, e in avoid):
+            continue
+        phrase = doc.text[start:end]
+        terms = _split(phrase)
+        if (
+            not terms
+            or _DEMOGRAPHIC_RE.search(low, start, end)
+            or (permissive and doc.permissive(m.start(), end))
+        ):
+            continue
+        if (
+            cue_kind == "treatment"
+            and cue in _WEAK_TREATMENT_CUES
+            and not (is_treatment_phrase(phrase) or _DRUG_CODE_RE.search(phrase))
+        ):
+            continue
+        if cue in _WEAK_CONDITION_CUES and not is_condition_phrase(phrase):
+            continue
+        kind = phrase_kind(phrase, cue_kind)
+        expanded = expand_terms(terms, abbreviations)
+        key = (kind, expanded)
+        if key in seen:
+            continue
+        seen.add(key)
+        claimed = end
+        rules.append(
+            Rule(
+                kind=kind,  # type: ignore[arg-type]
+                text=doc.text[m.start() : end],
+                span=(m.start(), end),
+                negated=doc.negated(m.start(), end),
+                terms=expanded,
+            )
+        )
+    if not rules or rules[0].span[0] > 40:
+        rules[:0] = _bare_phrase(doc, abbreviations, avoid)
+    return rules
+
+
+# Starts with a character class so that ``re`` only tries it at spaces and brackets.
+_BARE_CUT_RE = re.compile(
+    r"[\s(;](?:(?<=[(;])|(?:e\.g|i\.e|such\s+as|including|with|who|that|which|on|due|caused|for|in|at|from|by|"
+    r"of\s+the|requiring|according)\b)"
+)
+_LABEL_RE = re.compile(r"^[^:]{1,40}:\s+(?=\S)")
+_PEOPLE_RE = re.compile(r"\b(?:patients?|subjects?|participants?|individuals?)\b", re.IGNORECASE)
+
+
+def _bare_phrase(doc: ItemText, abbreviations: dict[str, str], avoid: list[tuple[int, int]]) -> list[Rule]:
+    """The item's leading noun phrase when it names a condition or treatment ("Active infections",
+    "Hormonal medication.", "obesity with BMI above 30", "Surgical screening: persistent radicular pain")."""
+    newline = doc.low.find("\n")
+    first_low = doc.low if newline < 0 else doc.low[:newline]
+    first = doc.text[: len(first_low)]
+    label = _LABEL_RE.match(first_low) if ":" in first_low else None
+    offset = label.end() if label else 0
+    cut = _BARE_CUT_RE.search(first_low, offset, offset + 120)
+    end = cut.start() if cut else len(first)
+    end = len(first[:end].rstrip(" .;,:"))
+    if end <= offset or any(s < end and offset < e for s, e in avoid):
+        return []
+    head = _PAREN_ABBR_RE.sub("", first[offset:end])
+    if not (is_condition_phrase(head) or is_treatment_phrase(head)):
+        return []
+    body = " ".join(_PEOPLE_RE.sub(" ", head).split()).rstrip(".;,")
+    words = body.split()
+    lowered = body.lower()
+    if not 1 <= len(words) <= 7 or _BARE_VERB_RE.search(lowered) or _DEMOGRAPHIC_RE.search(lowered):
+        return []
+    terms = _split(re.sub(r"^(?:no|not|without)\s+", "", body, flags=re.IGNORECASE))
+    if not terms or doc.permissive(offset, end):
+        return []
+    return [
+        Rule(
+            kind=phrase_kind(body, None),  # type: ignore[arg-type]
+            text=doc.text[offset:end],
+            span=(offset, end),
+            negated=doc.negated(offset, end),
+            terms=expand_terms(terms, abbreviations),
+        )
+    ]

@@ -1,0 +1,147 @@
+"""Candidate trials and sites, from SQL: condition full-text search, trial status, and a
+bounding box around the patient on the spatial index. Nothing here scans the registry
+in Python: every query is bounded by an index (FTS, R*Tree/GiST, site.nct_id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from db.search import find_trials
+from matching.geo import BoundingBox
+
+# Trial statuses under which a trial can take patients (RECRUITING), or soon/only on
+# invitation: those are returned but flagged (see matching.rank).
+OPEN_TRIAL_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
+# Site statuses that exclude a site: a recruiting trial may have closed sites.
+CLOSED_SITE_STATUSES = (
+    "ACTIVE_NOT_RECRUITING",
+    "COMPLETED",
+    "SUSPENDED",
+    "TERMINATED",
+    "WITHDRAWN",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "UNKNOWN",
+)
+# Above this many condition matches, sites are found through the spatial index first.
+SMALL_ID_SET = 2000
+
+TRIAL_COLUMNS = (
+    "t.nct_id, t.brief_title, t.official_title, t.overall_status, t.phases, t.study_type, "
+    "t.minimum_age, t.maximum_age, t.minimum_age_days, t.maximum_age_days, t.sex, "
+    "t.healthy_volunteers, t.central_contacts, t.lead_sponsor"
+)
+SITE_COLUMNS = (
+    "s.id AS site_id, s.facility, s.city, s.state, s.zip, s.country, s.country_code, "
+    "s.status AS site_status, s.latitude, s.longitude, s.geo_source, s.contacts"
+)
+
+
+@dataclass
+class Candidate:
+    """One trial with the sites the SQL pre-filter kept (not yet distance-checked)."""
+
+    trial: dict[str, Any]
+    sites: list[dict[str, Any]] = field(default_factory=list)
+    relevance: float = 0.0
+
+
+def _in(name: str, values: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    keys = {f"{name}{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(f":{k}" for k in keys) + ")", keys
+
+
+def _box_clause(dialect: str, box: BoundingBox, params: dict[str, Any]) -> str:
+    params.update(min_lat=box.min_lat, max_lat=box.max_lat)
+    parts = []
+    for i, (west, east) in enumerate(box.lon_ranges):
+        params[f"west{i}"], params[f"east{i}"] = west, east
+        if dialect == "sqlite":
+            parts.append(
+                "s.id IN (SELECT id FROM site_rtree WHERE min_lat >= :min_lat AND max_lat <= :max_lat "
+                f"AND min_lon >= :west{i} AND max_lon <= :east{i})"
+            )
+        else:
+            parts.append(
+                f"point(s.longitude, s.latitude) <@ box(point(:west{i}, :min_lat), point(:east{i}, :max_lat))"
+            )
+    return "(" + " OR ".join(parts) + ")"
+
+
+def find_candidates(
+    conn: Connection,
+    *,
+    condition_alternatives: Sequence[Sequence[str]] | None,
+    box: BoundingBox | None,
+    statuses: Sequence[str] = OPEN_TRIAL_STATUSES,
+    open_sites_only: bool = True,
+    limit_trials: int | None = None,
+) -> list[Candidate]:
+    """Trials matching the condition (if any) in ``statuses``, with their sites inside ``box``
+    (all their sites when ``box`` is None)."""
+    relevance: dict[str, float] | None = None
+    if condition_alternatives:
+        relevance = find_trials(conn, condition_alternatives)
+        if not relevance:
+            return []
+    params: dict[str, Any] = {}
+    status_sql, status_params = _in("st", statuses)
+    params.update(status_params)
+    where = [f"t.overall_status IN {status_sql}"]
+    if open_sites_only:
+        closed_sql, closed_params = _in("cs", CLOSED_SITE_STATUSES)
+        params.update(closed_params)
+        where.append(f"(s.status IS NULL OR s.status NOT IN {closed_sql})")
+    restrict_ids = relevance is not None and (len(relevance) <= SMALL_ID_SET or box is None)
+    if restrict_ids and relevance is not None:
+        id_sql, id_params = _in("id", list(relevance))
+        params.update(id_params)
+        where.append(f"s.nct_id IN {id_sql}")
+    if box is not None:
+        where.append(_box_clause(conn.dialect.name, box, params))
+    sql = (
+        f"SELECT {TRIAL_COLUMNS}, {SITE_COLUMNS} FROM site s JOIN trial t ON t.nct_id = s.nct_id "
+        f"WHERE {' AND '.join(where)}"
+    )
+    by_trial: dict[str, Candidate] = {}
+    for row in conn.execute(text(sql), params).mappings():
+        nct_id = row["nct_id"]
+        if relevance is not None and nct_id not in relevance:
+            continue
+        candidate = by_trial.get(nct_id)
+        if candidate is None:
+            trial = {k: row[k] for k in row if k in _TRIAL_KEYS}
+            candidate = by_trial[nct_id] = Candidate(trial, relevance=(relevance or {}).get(nct_id, 0.0))
+        candidate.sites.append({k: row[k] for k in row if k not in _TRIAL_KEYS})
+    candidates = list(by_trial.values())
+    if limit_trials is not None:
+        candidates.sort(key=lambda c: -c.relevance)
+        candidates = candidates[:limit_trials]
+    return candidates
+
+
+_TRIAL_KEYS = frozenset(c.strip().removeprefix("t.") for c in TRIAL_COLUMNS.split(","))
+
+
+def load_criteria(conn: Connection, nct_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Stored criterion items (text, section, rules) of the given trials, in order."""
+    ids = list(nct_ids)
+    if not ids:
+        return {}
+    id_sql, params = _in("id", ids)
+    rows = conn.execute(
+        text(
+            "SELECT nct_id, position, section, text, rules, needs_review FROM criterion "
+            f"WHERE nct_id IN {id_sql} ORDER BY nct_id, position"
+        ),
+        params,
+    ).mappings()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["nct_id"], []).append(dict(row))
+    return out

@@ -1,0 +1,420 @@
+"""Evaluate parsed eligibility rules against a patient's facts: met / not met / unknown.
+
+Pure: rules in, verdicts out; nothing is stored or logged (patient data is
+sensitive, see DESIGN.md). Rules are taken as the JSON dicts the store keeps
+beside each item (``Rule.to_dict()``), or any object with a ``to_dict()``
+method, so this module needs nothing from the parser itself.
+
+Dependency note: the only import from ``ingest`` is
+``ingest.criteria.catalogue`` — the variable catalogue and unit conversion.
+DESIGN.md allows ingest and matching to share a pure helper with one clear
+owner; the parser and the evaluator must resolve names and convert units the
+same way, so the catalogue has one copy, owned by ``ingest/criteria``.
+
+Reading a rule: it states what the item's text says ("SLEDAI-2K ≥ 10",
+"pregnant"); the trial *requires* that statement when ``(section ==
+"inclusion") != negated`` and *excludes* it otherwise. A fact the patient
+record lacks gives ``unknown``, never a guess — including a condition that is
+simply not listed (an absent entry is not evidence of absence).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal, NamedTuple, Protocol
+
+from ingest.criteria.catalogue import (
+    Catalogue,
+    Variable,
+    load_catalogue,
+    load_curated_abbreviations,
+    normalize_unit,
+)
+
+Status = Literal["met", "not_met", "unknown"]
+Truth = bool | None
+
+
+class Measurement(NamedTuple):
+    """One measured value: ``("eGFR", 45, "mL/min/1.73m2", date(2025, 1, 10))``.
+
+    A value given as a multiple of the upper limit of normal uses the unit ``"xULN"``.
+    """
+
+    name: str
+    value: float
+    unit: str | None = None
+    date: date | None = None
+
+
+class Treatment(NamedTuple):
+    name: str
+    start: date | None = None
+    end: date | None = None
+    current: bool = False
+
+
+class Event(NamedTuple):
+    """A dated event that is neither a measurement nor a treatment: "kidney biopsy", "myocardial infarction"."""
+
+    name: str
+    date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    """What the patient record says. ``None``/empty means *not recorded*, never "no"."""
+
+    age_years: float | None = None
+    sex: Literal["female", "male"] | None = None
+    pregnant: bool | None = None
+    breastfeeding: bool | None = None
+    measurements: Sequence[Measurement] = ()
+    conditions: Sequence[str] = ()
+    treatments: Sequence[Treatment] = ()
+    events: Sequence[Event] = ()
+    uses_contraception: bool | None = None
+    today: date = field(default_factory=date.today)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: Status
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemVerdict:
+    position: int
+    section: str
+    status: Status
+    reason: str
+    rules: tuple[Verdict, ...]
+
+
+class SupportsToDict(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+RuleLike = Mapping[str, Any] | SupportsToDict
+_SYMBOL = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "=": "="}
+_WORD_RE = re.compile(r"[a-z0-9]+")
+_SPELLING = {"haemo": "hemo", "oedema": "edema", "tumour": "tumor", "anaemia": "anemia", "leukaemia": "leukemia",
+             "oesophag": "esophag", "paediatric": "pediatric", "haem": "hem", "ae": "e"}  # fmt: skip
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "with",
+        "and",
+        "or",
+        "any",
+        "other",
+        "in",
+        "to",
+        "for",
+        "by",
+        "on",
+        "at",
+        "known",
+        "history",
+        "active",
+        "current",
+    ]
+)
+
+
+def _as_dict(rule: RuleLike) -> Mapping[str, Any]:
+    return rule if isinstance(rule, Mapping) else rule.to_dict()
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
+def _statement(rule: Mapping[str, Any]) -> str:
+    """The rule's statement in words: "≥ 10", "between 18 and 65 years", "pregnancy"."""
+    kind = rule["kind"]
+    if kind in ("threshold", "age"):
+        unit = f" {rule['unit']}" if rule.get("unit") else ""
+        if rule.get("comparator") == "between":
+            return f"between {_fmt(rule['low'])} and {_fmt(rule['high'])}{unit}"
+        return f"{_SYMBOL.get(rule.get('comparator', '='), '=')} {_fmt(rule['value'])}{unit}"
+    if kind == "time_window":
+        window = rule.get("window") or {}
+        what = rule.get("event") or "the event"
+        amount = f"{_fmt(window.get('amount', 0))} {window.get('unit', '')}"
+        if window.get("direction") == "at_least_ago":
+            return f"{what} at least {amount} ago"
+        return f"{what} within the past {amount}"
+    if kind == "sex":
+        return str(rule.get("sex"))
+    if kind in ("condition", "treatment"):
+        terms = rule.get("terms") or [rule.get("text", "")]
+        return " / ".join(terms[:3])
+    return {"pregnancy": "pregnancy", "breastfeeding": "breastfeeding", "contraception": "contraception use"}[
+        kind
+    ]
+
+
+def _compare(value: float, comparator: str, rule_values: tuple[float, ...]) -> bool:
+    eps = 1e-9 * max(1.0, abs(value))
+    if comparator == "between":
+        low, high = rule_values
+        return low - eps <= value <= high + eps
+    target = rule_values[0]
+    return {
+        ">=": value >= target - eps,
+        ">": value > target + eps,
+        "<=": value <= target + eps,
+        "<": value < target - eps,
+        "=": abs(value - target) <= eps,
+    }[comparator]
+
+
+def _rule_values(rule: Mapping[str, Any], canonical: bool) -> tuple[float, ...] | None:
+    prefix = "canonical_" if canonical else ""
+    if rule.get("comparator") == "between":
+        low, high = rule.get(prefix + "low"), rule.get(prefix + "high")
+        return None if low is None or high is None else (float(low), float(high))
+    value = rule.get(prefix + "value")
+    return None if value is None else (float(value),)
+
+
+def _latest(measurements: Iterable[Measurement]) -> Measurement | None:
+    chosen: Measurement | None = None
+    for m in measurements:
+        if chosen is None or (m.date is not None and (chosen.date is None or m.date >= chosen.date)):
+            chosen = m
+    return chosen
+
+
+def _is_uln(unit: str | None) -> bool:
+    return unit is not None and "uln" in normalize_unit(unit)
+
+
+def _threshold_truth(rule: Mapping[str, Any], facts: PatientFacts, catalogue: Catalogue) -> tuple[Truth, str]:
+    name = rule.get("variable")
+    variable: Variable | None = catalogue.variables.get(name) if name else None
+    written = rule.get("variable_text") or name or "value"
+    if variable is not None:
+        label = variable.display
+        related = {variable.name, *variable.related}
+        found = [
+            m for m in facts.measurements if (v := catalogue.lookup(m.name)) is not None and v.name in related
+        ]
+        exact = [m for m in found if catalogue.lookup(m.name) is variable]
+        measurement = _latest(exact or found)
+        if measurement is not None and measurement not in exact:
+            variable = catalogue.lookup(measurement.name)
+    else:
+        label = written
+        key = "".join(_WORD_RE.findall(written.lower()))
+        measurement = _latest(
+            m for m in facts.measurements if "".join(_WORD_RE.findall(m.name.lower())) == key
+        )
+    if measurement is None:
+        return None, f"{label} not in the patient record"
+    shown = f"{label} {_fmt(measurement.value)}{' ' + measurement.unit if measurement.unit else ''}"
+    comparator = rule.get("comparator", "=")
+    if rule.get("uln_multiple"):
+        values = _rule_values(rule, canonical=False)
+        if not _is_uln(measurement.unit) or values is None:
+            return (
+                None,
+                f"{shown}; the trial's limit is a multiple of the upper limit of normal (give the value as xULN)",
+            )
+        return _compare(measurement.value, comparator, values), shown
+    canonical_values = _rule_values(rule, canonical=True)
+    if variable is not None and canonical_values is not None and rule.get("canonical_unit") == variable.unit:
+        patient_value = variable.convert(measurement.value, measurement.unit)
+        if patient_value is None:
+            return None, f"{shown}; unit not convertible to {variable.unit}"
+        if normalize_unit(measurement.unit or variable.unit) != normalize_unit(variable.unit):
+            shown += f" ({_fmt(round(patient_value, 3))} {variable.unit})"
+        return _compare(patient_value, comparator, canonical_values), shown
+    values = _rule_values(rule, canonical=False)
+    same_unit = normalize_unit(rule.get("unit") or "") == normalize_unit(measurement.unit or "")
+    if values is None or not same_unit:
+        note = rule.get("note") or "the trial's unit cannot be compared with the patient's"
+        return None, f"{shown}; {note}"
+    return _compare(measurement.value, comparator, values), shown
+
+
+def _words(text: str) -> list[str]:
+    low = text.lower()
+    for british, american in _SPELLING.items():
+        low = low.replace(british, american)
+    return [w for w in _WORD_RE.findall(low) if w not in _STOPWORDS]
+
+
+def _names_match(term: str, name: str, abbreviations: Mapping[str, str]) -> bool:
+    """Does a patient's entry ``name`` fall under the trial's ``term``?
+
+    Every significant word of the term (or of its expansion) must appear in the
+    entry: a trial term "lupus nephritis" matches "biopsy-proven lupus nephritis
+    class IV", but "severe osteopenia" does not match a plain "osteopenia".
+    """
+    entry = set(_words(abbreviations.get(name.strip(), name)))
+    entry |= set(_words(name))
+    for candidate in (term, abbreviations.get(term.strip(), "")):
+        words = _words(candidate)
+        if words and all(w in entry for w in words):
+            return True
+    return False
+
+
+def _matching(terms: Sequence[str], names: Iterable[str], abbreviations: Mapping[str, str]) -> list[str]:
+    return [n for n in names if any(_names_match(t, n, abbreviations) for t in terms)]
+
+
+def _days_ago(facts: PatientFacts, when: date) -> int:
+    return (facts.today - when).days
+
+
+def _window_truth(
+    rule: Mapping[str, Any], facts: PatientFacts, abbreviations: Mapping[str, str]
+) -> tuple[Truth, str]:
+    terms = list(rule.get("terms") or ([rule["event"]] if rule.get("event") else []))
+    window = rule.get("window") or {}
+    if not terms:
+        return None, "the trial's window names no event"
+    exposures: list[tuple[str, int | None]] = []
+    for t in facts.treatments:
+        if _matching(terms, [t.name], abbreviations):
+            last = facts.today if t.current else (t.end or t.start)
+            exposures.append((t.name, None if last is None else _days_ago(facts, last)))
+    for e in facts.events:
+        if _matching(terms, [e.name], abbreviations):
+            exposures.append((e.name, None if e.date is None else _days_ago(facts, e.date)))
+    dated = [(n, d) for n, d in exposures if d is not None]
+    if not dated:
+        what = exposures[0][0] + " (undated)" if exposures else f"no dated record of {terms[0]}"
+        return None, what
+    name, most_recent = min(dated, key=lambda x: x[1])
+    shown = f"{name} {most_recent} days ago"
+    if window.get("direction") == "at_least_ago":
+        return most_recent >= float(window.get("days", 0)), shown
+    return most_recent <= float(window.get("days", 0)), shown
+
+
+def _truth(
+    rule: Mapping[str, Any], facts: PatientFacts, catalogue: Catalogue, abbreviations: Mapping[str, str]
+) -> tuple[Truth, str]:
+    kind = rule["kind"]
+    if kind == "age":
+        if facts.age_years is None:
+            return None, "age not in the patient record"
+        values = _rule_values(rule, canonical=True) or _rule_values(rule, canonical=False)
+        if values is None:
+            return None, f"age {_fmt(facts.age_years)}; the trial's age limit could not be read"
+        return _compare(facts.age_years, rule.get("comparator", "="), values), f"age {_fmt(facts.age_years)}"
+    if kind == "threshold":
+        return _threshold_truth(rule, facts, catalogue)
+    if kind == "sex":
+        if facts.sex is None:
+            return None, "sex not in the patient record"
+        return facts.sex == rule.get("sex"), f"sex {facts.sex}"
+    if kind in ("pregnancy", "breastfeeding", "contraception"):
+        value = {"pregnancy": facts.pregnant, "breastfeeding": facts.breastfeeding,
+                 "contraception": facts.uses_contraception}[kind]  # fmt: skip
+        label = {
+            "pregnancy": "pregnant",
+            "breastfeeding": "breastfeeding",
+            "contraception": "uses contraception",
+        }[kind]
+        if value is None:
+            return None, f"{label}: not recorded"
+        return value, f"{label}: {'yes' if value else 'no'}"
+    if kind == "time_window":
+        return _window_truth(rule, facts, abbreviations)
+    if kind in ("condition", "treatment"):
+        terms = list(rule.get("terms") or [rule.get("text", "")])
+        names = facts.conditions if kind == "condition" else [t.name for t in facts.treatments]
+        found = _matching(terms, names, abbreviations)
+        if found:
+            return True, f"{found[0]} on record"
+        return None, f"no record of {terms[0]}"
+    return None, f"rule kind {kind!r} is not evaluated"
+
+
+def evaluate_rule(
+    rule: RuleLike,
+    section: str,
+    facts: PatientFacts,
+    *,
+    catalogue: Catalogue | None = None,
+    abbreviations: Mapping[str, str] | None = None,
+) -> Verdict:
+    """One rule against the patient: met / not_met / unknown, with a one-line reason.
+
+    For an exclusion item the verdict is about eligibility: an exclusion whose
+    statement holds for the patient is ``not_met``.
+    """
+    data = _as_dict(rule)
+    catalogue = catalogue or load_catalogue()
+    abbreviations = abbreviations if abbreviations is not None else load_curated_abbreviations()
+    requires = (section == "inclusion") != bool(data.get("negated", False))
+    truth, shown = _truth(data, facts, catalogue, abbreviations)
+    verb = "requires" if requires else "excludes"
+    if truth is None:
+        status: Status = "unknown"
+    elif truth == requires:
+        status = "met"
+    else:
+        status = "not_met"
+    return Verdict(status, f"{shown} — trial {verb} {_statement(data)}: {status.replace('_', ' ')}")
+
+
+def _combine(item: Mapping[str, Any], verdicts: list[Verdict], rules: list[Mapping[str, Any]]) -> Status:
+    statuses = [v.status for v in verdicts]
+    section = item.get("section", "inclusion")
+    requires = [(section == "inclusion") != bool(r.get("negated", False)) for r in rules]
+    text = str(item.get("text", "")).lower()
+    spans = sorted(tuple(r.get("span", (0, 0))) for r in rules)
+    between = " ".join(text[spans[i][1] : spans[i + 1][0]] for i in range(len(spans) - 1))
+    alternatives = all(requires) and re.search(r"\bor\b", between) is not None and len(rules) > 1
+    if alternatives:
+        if "met" in statuses:
+            return "met"
+        return "not_met" if all(s == "not_met" for s in statuses) else "unknown"
+    if "not_met" in statuses:
+        return "not_met"
+    return "met" if all(s == "met" for s in statuses) else "unknown"
+
+
+def evaluate_items(
+    items: Iterable[Mapping[str, Any] | SupportsToDict],
+    facts: PatientFacts,
+    *,
+    catalogue: Catalogue | None = None,
+    abbreviations: Mapping[str, str] | None = None,
+) -> list[ItemVerdict]:
+    """Every item's verdict. An item without rules is ``unknown`` (it needs a human).
+
+    Rules in one item combine with AND (any rule not met fails the item), except
+    inclusion alternatives joined by "or" ("creatinine < 1.5 mg/dL or CrCl > 50"),
+    where one met rule is enough.
+    """
+    out: list[ItemVerdict] = []
+    for raw in items:
+        item = _as_dict(raw)
+        section = item.get("section", "inclusion")
+        rules = [_as_dict(r) for r in item.get("rules", ())]
+        if not rules:
+            out.append(ItemVerdict(item.get("position", len(out)), section, "unknown",
+                                   "no checkable rule in this item: needs review", ()))  # fmt: skip
+            continue
+        verdicts = [
+            evaluate_rule(r, section, facts, catalogue=catalogue, abbreviations=abbreviations) for r in rules
+        ]
+        status = _combine(item, verdicts, rules)
+        deciding = next((v for v in verdicts if v.status == status), verdicts[0])
+        reason = deciding.reason if len(verdicts) == 1 else f"{deciding.reason} ({len(verdicts)} rules)"
+        out.append(ItemVerdict(item.get("position", len(out)), section, status, reason, tuple(verdicts)))
+    return out

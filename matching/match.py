@@ -1,0 +1,315 @@
+"""Match a referred patient to trials with an open site near her; search trials for advocates.
+
+Hard filters remove a trial: no open site within the radius, a trial status that
+is not open, her age outside the trial's bounds, her sex not admitted, or a
+healthy volunteer for a trial closed to them. Parsed criteria do not remove a
+trial: a failed one ranks it below and marks it likely ineligible. Ranking:
+nothing failed first, then fewest unknowns, then the nearest open site.
+
+Patient details are used in memory only: nothing here writes or logs them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from matching.candidates import OPEN_TRIAL_STATUSES, Candidate, find_candidates, load_criteria
+from matching.conditions import expand_conditions
+from matching.geo import bounding_box, haversine_km
+from matching.patient import Coordinates, Patient
+from matching.verdicts import evaluate_trial_criteria
+
+DAYS_PER_YEAR = 365.25
+KM_PER_MILE = 1.609344
+# A flag, not a filter: the patient can be referred but not enrolled yet, or only by invitation.
+STATUS_NOTES = {
+    "NOT_YET_RECRUITING": "not yet recruiting: the site can take a referral for when it opens",
+    "ENROLLING_BY_INVITATION": "enrolling by invitation only: ask the site",
+}
+
+
+@dataclass
+class Place:
+    lat: float
+    lon: float
+    name: str
+    country_code: str | None = None
+    note: str | None = None
+    alternatives: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lat": self.lat,
+            "lon": self.lon,
+            "name": self.name,
+            "country_code": self.country_code,
+            "note": self.note,
+            "alternatives": self.alternatives,
+        }
+
+
+@dataclass
+class MatchOutcome:
+    matches: list[dict[str, Any]]
+    place: Place | None
+    radius_km: float | None
+    removed: Counter[str]
+    considered: int
+    hint: str | None = None
+
+    def to_dict(self, *, miles: bool = False) -> dict[str, Any]:
+        return {
+            "place": self.place.to_dict() if self.place else None,
+            "radius_km": self.radius_km,
+            "considered": self.considered,
+            "removed_by": dict(self.removed),
+            "hint": self.hint,
+            "matches": self.matches,
+            "units": "mi" if miles else "km",
+        }
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _site_view(site: dict[str, Any], distance_km: float | None, miles: bool) -> dict[str, Any]:
+    view = {
+        "facility": site["facility"],
+        "city": site["city"],
+        "state": site["state"],
+        "zip": site["zip"],
+        "country": site["country"],
+        "status": site["site_status"],
+        "latitude": site["latitude"],
+        "longitude": site["longitude"],
+        "distance_km": round(distance_km, 1) if distance_km is not None else None,
+        "contacts": _json(site["contacts"]) or [],
+    }
+    if miles:
+        view["distance_mi"] = round(distance_km / KM_PER_MILE, 1) if distance_km is not None else None
+    return view
+
+
+def hard_filter(trial: dict[str, Any], patient: Patient) -> str | None:
+    """The name of the hard filter the trial fails for this patient, or None."""
+    if patient.age is not None:
+        age_days = patient.age * DAYS_PER_YEAR
+        if trial["minimum_age_days"] is not None and age_days < trial["minimum_age_days"] - 1e-6:
+            return "age"
+        # A whole-year age stands for the whole year: 65 is within "65 Years".
+        if trial["maximum_age_days"] is not None and age_days > trial["maximum_age_days"] + 1e-6:
+            return "age"
+    if patient.sex is not None and trial["sex"] not in (None, "ALL", patient.sex.upper()):
+        return "sex"
+    if patient.healthy_volunteer and trial["healthy_volunteers"] is False:
+        return "healthy_volunteers"
+    return None
+
+
+def _demographics(trial: dict[str, Any], patient: Patient) -> list[dict[str, Any]]:
+    """Verdicts of the structured checks, so a result says what was checked and what is unknown."""
+    out = []
+    bounds = f"{trial['minimum_age'] or 'no minimum'} to {trial['maximum_age'] or 'no maximum'}"
+    if patient.age is None:
+        out.append({"check": "age", "status": "unknown", "reason": f"age not given — trial takes {bounds}"})
+    else:
+        out.append(
+            {"check": "age", "status": "met", "reason": f"age {patient.age:g} — trial takes {bounds}: met"}
+        )
+    sex = trial["sex"] or "ALL"
+    if patient.sex is None and sex != "ALL":
+        out.append({"check": "sex", "status": "unknown", "reason": f"sex not given — trial takes {sex} only"})
+    else:
+        out.append(
+            {
+                "check": "sex",
+                "status": "met",
+                "reason": f"sex {patient.sex or 'not given'} — trial takes {sex}: met",
+            }
+        )
+    return out
+
+
+def match_trials(
+    conn: Connection,
+    patient: Patient,
+    place: Place | None,
+    *,
+    eligible_only: bool = False,
+    miles: bool = False,
+    today: date | None = None,
+    limit: int = 50,
+) -> MatchOutcome:
+    radius = patient.radius_km if place else None
+    box = bounding_box(place.lat, place.lon, patient.radius_km) if place else None
+    alternatives = expand_conditions(patient.conditions) if patient.conditions else None
+    candidates = find_candidates(conn, condition_alternatives=alternatives, box=box)
+    removed: Counter[str] = Counter()
+    kept: list[tuple[Candidate, list[tuple[float | None, dict[str, Any]]]]] = []
+    for candidate in candidates:
+        sites = sites_in_radius(candidate, place, radius)
+        if not sites:
+            removed["distance"] += 1
+            continue
+        failed = hard_filter(candidate.trial, patient)
+        if failed:
+            removed[failed] += 1
+            continue
+        kept.append((candidate, sites))
+    criteria = load_criteria(conn, [c.trial["nct_id"] for c, _ in kept])
+    matches = []
+    for candidate, sites in kept:
+        trial = candidate.trial
+        verdicts = evaluate_trial_criteria(criteria.get(trial["nct_id"], []), patient, today=today)
+        failed_items = [v for v in verdicts if v["status"] == "not_met"]
+        unknown_items = [v for v in verdicts if v["status"] == "unknown"]
+        if eligible_only and failed_items:
+            removed["criteria"] += 1
+            continue
+        matches.append(
+            result_view(trial, sites, verdicts, failed_items, unknown_items, patient, miles, candidate)
+        )
+    matches.sort(key=lambda m: (bool(m["failed_criteria"]), len(m["unknown_criteria"]), _nearest(m)))
+    outcome = MatchOutcome(matches[:limit], place, radius, removed, len(candidates))
+    if not matches:
+        outcome.hint = no_match_hint(conn, patient, alternatives, outcome)
+    return outcome
+
+
+def _nearest(match: dict[str, Any]) -> float:
+    distance = match["nearest_site"]["distance_km"]
+    return distance if distance is not None else float("inf")
+
+
+def sites_in_radius(
+    candidate: Candidate, place: Place | None, radius: float | None
+) -> list[tuple[float | None, dict[str, Any]]]:
+    if place is None or radius is None:
+        return [(None, s) for s in candidate.sites]
+    found: list[tuple[float | None, dict[str, Any]]] = []
+    for site in candidate.sites:
+        if site["latitude"] is None or site["longitude"] is None:
+            continue
+        distance = haversine_km(place.lat, place.lon, site["latitude"], site["longitude"])
+        if distance <= radius:
+            found.append((distance, site))
+    found.sort(key=lambda pair: pair[0] or 0.0)
+    return found
+
+
+def result_view(
+    trial: dict[str, Any],
+    sites: list[tuple[float | None, dict[str, Any]]],
+    verdicts: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    unknown: list[dict[str, Any]],
+    patient: Patient,
+    miles: bool,
+    candidate: Candidate,
+) -> dict[str, Any]:
+    site_views = [_site_view(site, distance, miles) for distance, site in sites]
+    nearest = site_views[0]
+    status = trial["overall_status"]
+    why = []
+    if patient.conditions:
+        why.append(f"condition matches {', '.join(patient.conditions)}")
+    if nearest["distance_km"] is not None:
+        why.append(f"open site {nearest['distance_km']:g} km away")
+    why.append(f"trial is {status.lower().replace('_', ' ')}")
+    if not nearest["contacts"]:
+        nearest["contacts"] = _json(trial["central_contacts"]) or []
+    return {
+        "nct_id": trial["nct_id"],
+        "title": trial["brief_title"] or trial["official_title"],
+        "official_title": trial["official_title"],
+        "overall_status": status,
+        "status_note": STATUS_NOTES.get(status),
+        "phases": trial["phases"].split("|") if trial["phases"] else [],
+        "lead_sponsor": trial["lead_sponsor"],
+        "likely_ineligible": bool(failed),
+        "why": "; ".join(why),
+        "nearest_site": nearest,
+        "sites": site_views,
+        "checks": _demographics(trial, patient),
+        "criteria": verdicts,
+        "failed_criteria": failed,
+        "unknown_criteria": unknown,
+        "relevance": round(candidate.relevance, 3),
+    }
+
+
+def no_match_hint(
+    conn: Connection, patient: Patient, alternatives: list[list[str]] | None, outcome: MatchOutcome
+) -> str:
+    """Say which filter removed the most trials and what to widen."""
+    if alternatives is not None and not outcome.considered:
+        any_status = find_candidates(
+            conn, condition_alternatives=alternatives, box=None, statuses=_ALL_STATUSES
+        )
+        if not any_status:
+            return (
+                f"no trial in the store mentions {', '.join(patient.conditions)}: try a broader or other name"
+            )
+        open_ones = [c for c in any_status if c.trial["overall_status"] in OPEN_TRIAL_STATUSES]
+        if not open_ones:
+            return (
+                f"{len(any_status)} trials mention {', '.join(patient.conditions)} but none is open: "
+                "load newer records (trialsite ingest ctgov) or search closed trials"
+            )
+        return (
+            f"{len(open_ones)} open trials mention {', '.join(patient.conditions)} but none has an open site "
+            f"within {patient.radius_km:g} km: widen the radius"
+        )
+    if not outcome.removed:
+        return "no open trial matches: widen the radius or the condition"
+    worst, count = outcome.removed.most_common(1)[0]
+    advice = {
+        "distance": f"widen the radius (now {patient.radius_km:g} km)",
+        "age": "these trials take other ages",
+        "sex": "these trials take the other sex only",
+        "healthy_volunteers": "these trials do not take healthy volunteers",
+        "criteria": "drop --eligible-only to see trials with a failed criterion",
+    }[worst]
+    return f"the {worst} filter removed {count} of {outcome.considered} candidate trials: {advice}"
+
+
+_ALL_STATUSES = (
+    *OPEN_TRIAL_STATUSES,
+    "ACTIVE_NOT_RECRUITING",
+    "COMPLETED",
+    "SUSPENDED",
+    "TERMINATED",
+    "WITHDRAWN",
+    "UNKNOWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
+)
+
+
+def place_from_patient(patient: Patient, resolve: Any) -> Place | None:
+    """The patient's location as a point: coordinates as given, a place name via ``resolve``."""
+    if patient.location is None:
+        return None
+    if isinstance(patient.location, Coordinates):
+        return Place(
+            patient.location.lat, patient.location.lon, f"{patient.location.lat},{patient.location.lon}"
+        )
+    resolution = resolve(patient.location)
+    return Place(
+        resolution.lat,
+        resolution.lon,
+        resolution.name,
+        resolution.country_code,
+        resolution.note,
+        [a.name + (f", {a.country_code}" if a.country_code else "") for a in resolution.alternatives],
+    )

@@ -1,0 +1,135 @@
+"""The referred patient, as a clinician describes her: validated, never stored.
+
+The JSON form (``trialsite match --patient patient.json``; its JSON Schema is
+``trialsite match --schema``) in its minimal shape::
+
+    {"age": 34, "sex": "female", "location": "Palencia, Spain", "radius_km": 100,
+     "conditions": ["lupus nephritis"], "measurements": [{"name": "SLEDAI-2K", "value": 12}]}
+
+``location`` may also be ``"41.99,-4.53"`` or ``{"lat": 41.99, "lon": -4.53}``.
+A bad file is refused with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Coordinates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: Annotated[float, Field(ge=-90, le=90, description="Latitude in decimal degrees.")]
+    lon: Annotated[float, Field(ge=-180, le=180, description="Longitude in decimal degrees.")]
+
+
+class Measurement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, description="Variable, e.g. 'eGFR', 'SLEDAI-2K', 'HbA1c'.")]
+    value: Annotated[float, Field(description="The measured value.")]
+    unit: Annotated[str | None, Field(description="Unit as written, e.g. 'mL/min/1.73m2', 'mg/dL'.")] = None
+    date: Annotated[dt.date | None, Field(description="When it was measured (YYYY-MM-DD).")] = None
+
+
+class Treatment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, description="Drug or therapy, e.g. 'mycophenolate'.")]
+    start: Annotated[dt.date | None, Field(description="Start date (YYYY-MM-DD).")] = None
+    end: Annotated[dt.date | None, Field(description="End date; absent while current.")] = None
+    current: Annotated[bool | None, Field(description="Still taking it.")] = None
+    response: Annotated[
+        str | None, Field(description="Free text, e.g. 'no response', 'partial response'.")
+    ] = None
+
+
+class Event(BaseModel):
+    """A dated clinical event: a biopsy, a diagnosis, a flare, a surgery."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[
+        str, Field(min_length=1, description="e.g. 'kidney biopsy', 'lupus nephritis diagnosis'.")
+    ]
+    date: Annotated[dt.date | None, Field(description="When it happened (YYYY-MM-DD).")] = None
+
+
+class Patient(BaseModel):
+    """What matching needs to know about a patient; every field is optional but location
+    (or coordinates) is needed to measure distances."""
+
+    model_config = ConfigDict(extra="forbid", title="trialsite patient")
+
+    age: Annotated[float | None, Field(ge=0, le=130, description="Age in years.")] = None
+    birth_date: Annotated[dt.date | None, Field(description="Birth date; used when age is absent.")] = None
+    sex: Annotated[Literal["female", "male"] | None, Field(description="'female' or 'male'.")] = None
+    location: Annotated[
+        str | Coordinates | None,
+        Field(description="A place ('Palencia, Spain', '47003 Spain', '02115') or 'lat,lon' or {lat, lon}."),
+    ] = None
+    radius_km: Annotated[float, Field(gt=0, le=20000, description="Search radius in km.")] = 100.0
+    conditions: Annotated[list[str], Field(description="Diagnoses, e.g. ['lupus nephritis'].")] = []
+    measurements: list[Measurement] = []
+    treatments: list[Treatment] = []
+    events: list[Event] = []
+    pregnant: Annotated[bool | None, Field(description="Currently pregnant.")] = None
+    breastfeeding: Annotated[bool | None, Field(description="Currently breastfeeding.")] = None
+    healthy_volunteer: Annotated[
+        bool | None, Field(description="True for a healthy volunteer (trials closed to them are removed).")
+    ] = None
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _fold_sex(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            folded = value.strip().lower()
+            return {"f": "female", "woman": "female", "m": "male", "man": "male"}.get(folded, folded)
+        return value
+
+    @model_validator(mode="after")
+    def _age_from_birth_date(self) -> Patient:
+        if self.age is None and self.birth_date is not None:
+            today = dt.date.today()
+            years = today.year - self.birth_date.year
+            if (today.month, today.day) < (self.birth_date.month, self.birth_date.day):
+                years -= 1
+            self.age = float(years)
+        return self
+
+
+class PatientError(ValueError):
+    """A patient description that cannot be used; the message names the field."""
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in {"str", "Coordinates", "literal['female','male']"} and not str(part).startswith(
+            ("function-", "literal[")
+        ):
+            path += f".{part}" if path else str(part)
+    return path or "patient"
+
+
+def parse_patient(data: Any, *, source: str = "patient") -> Patient:
+    """Validate a decoded patient JSON object; raises :class:`PatientError` naming the field."""
+    if not isinstance(data, dict):
+        raise PatientError(f"{source}: a patient must be a JSON object, got {type(data).__name__}")
+    try:
+        return Patient.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise PatientError(f"{source}: field {_where(first['loc'])}: {first['msg']}{more}") from None
+
+
+def patient_schema() -> dict[str, Any]:
+    """The JSON Schema of the patient file."""
+    schema = Patient.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,84 @@
+"""Search trials by condition and place, for patient advocates.
+
+Same candidate query and the same result shape as matching a patient
+(``matches``: trials with their nearest open site and distance), but the
+filters are the advocate's: statuses, phases, an age and a sex to admit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from matching.candidates import OPEN_TRIAL_STATUSES, find_candidates
+from matching.conditions import expand_conditions
+from matching.geo import bounding_box
+from matching.match import MatchOutcome, Place, hard_filter, result_view, sites_in_radius
+from matching.patient import Patient
+
+
+@dataclass
+class SearchQuery:
+    condition: str
+    place: Place | None = None
+    radius_km: float = 100.0
+    statuses: tuple[str, ...] = OPEN_TRIAL_STATUSES
+    phases: tuple[str, ...] = ()
+    age: float | None = None
+    sex: str | None = None
+    limit: int = 50
+    miles: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
+    alternatives = expand_conditions([query.condition])
+    box = bounding_box(query.place.lat, query.place.lon, query.radius_km) if query.place else None
+    candidates = find_candidates(
+        conn, condition_alternatives=alternatives, box=box, statuses=query.statuses, open_sites_only=True
+    )
+    # The age/sex an advocate asks about are checked exactly like a patient's.
+    person = Patient(age=query.age, sex=query.sex, radius_km=query.radius_km, conditions=[query.condition])
+    removed: Counter[str] = Counter()
+    matches = []
+    wanted_phases = {p.upper() for p in query.phases}
+    for candidate in candidates:
+        trial = candidate.trial
+        if wanted_phases and not wanted_phases & set((trial["phases"] or "").split("|")):
+            removed["phase"] += 1
+            continue
+        sites = sites_in_radius(candidate, query.place, query.radius_km if query.place else None)
+        if not sites:
+            removed["distance"] += 1
+            continue
+        failed = hard_filter(trial, person)
+        if failed:
+            removed[failed] += 1
+            continue
+        matches.append(result_view(trial, sites, [], [], [], person, query.miles, candidate))
+    if query.place:
+        matches.sort(key=lambda m: (m["nearest_site"]["distance_km"], -m["relevance"]))
+    else:
+        matches.sort(key=lambda m: -m["relevance"])
+    outcome = MatchOutcome(
+        matches[: query.limit],
+        query.place,
+        query.radius_km if query.place else None,
+        removed,
+        len(candidates),
+    )
+    if not matches:
+        if not candidates:
+            outcome.hint = (
+                f"no {'/'.join(s.lower() for s in query.statuses)} trial in the store mentions {query.condition}"
+                + (f" with a site within {query.radius_km:g} km" if query.place else "")
+                + ": widen the radius, the statuses or the condition"
+            )
+        else:
+            worst, count = removed.most_common(1)[0]
+            outcome.hint = (
+                f"the {worst} filter removed {count} of {len(candidates)} candidate trials: widen it"
+            )
+    return outcome

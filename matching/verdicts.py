@@ -1,0 +1,59 @@
+"""A patient against a trial's stored criteria: one verdict per item (met / not met / unknown).
+
+The rules are the JSON stored beside each criterion item at ingest; the
+evaluation itself is ``matching.eligibility`` (pure). This module only turns the
+validated :class:`~matching.patient.Patient` into the facts it reads.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+
+from matching.eligibility import Event, Measurement, PatientFacts, Treatment, evaluate_items
+from matching.patient import Patient
+
+
+def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFacts:
+    return PatientFacts(
+        age_years=patient.age,
+        sex=patient.sex,
+        pregnant=patient.pregnant,
+        breastfeeding=patient.breastfeeding,
+        measurements=tuple(Measurement(m.name, m.value, m.unit, m.date) for m in patient.measurements),
+        conditions=tuple(patient.conditions),
+        treatments=tuple(
+            Treatment(t.name, t.start, t.end, bool(t.current) if t.current is not None else t.end is None)
+            for t in patient.treatments
+        ),
+        events=tuple(Event(e.name, e.date) for e in patient.events),
+        today=today or date.today(),
+    )
+
+
+def _rules(value: Any) -> list[dict[str, Any]]:
+    decoded = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return list(decoded or [])
+
+
+def evaluate_trial_criteria(
+    rows: list[dict[str, Any]], patient: Patient, *, today: date | None = None
+) -> list[dict[str, Any]]:
+    """Verdicts for stored criterion rows (``position, section, text, rules``), in order."""
+    if not rows:
+        return []
+    items = [{**row, "rules": _rules(row.get("rules"))} for row in rows]
+    verdicts = evaluate_items(items, patient_facts(patient, today=today))
+    return [
+        {
+            "position": item["position"],
+            "section": item["section"],
+            "text": item["text"],
+            "status": verdict.status,
+            "reason": verdict.reason,
+            "rules": [{"status": r.status, "reason": r.reason} for r in verdict.rules],
+        }
+        for item, verdict in zip(items, verdicts, strict=True)
+    ]

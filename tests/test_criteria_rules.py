@@ -1,0 +1,467 @@
+"""Rules from item text (ingest/criteria: thresholds, windows, demographics, terms), the
+variable catalogue, unit conversion, abbreviations and the JSON round trip."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from ingest.criteria import (
+    CriterionItem,
+    Rule,
+    extract_abbreviations,
+    load_catalogue,
+    normalize_unit,
+    parse_criteria,
+    parse_rules,
+)
+from ingest.criteria.catalogue import DATA_DIR, load_curated_abbreviations
+from tests.test_criteria_split import seed_criteria
+
+ABBREVIATIONS = dict(load_curated_abbreviations())
+
+
+def rules(text: str, section: str = "inclusion") -> list[Rule]:
+    return parse_rules(text, section, ABBREVIATIONS)
+
+
+def numeric(
+    text: str, section: str = "inclusion"
+) -> list[tuple[str | None, str | None, Any, str | None, bool]]:
+    """(variable, comparator, value or (low, high), unit as written, uln) of each threshold/age rule."""
+    out: list[tuple[str | None, str | None, Any, str | None, bool]] = []
+    for r in rules(text, section):
+        if r.kind in ("threshold", "age"):
+            value: Any = (r.low, r.high) if r.comparator == "between" else r.value
+            out.append((r.variable, r.comparator, value, r.unit, r.uln_multiple))
+    return out
+
+
+# --- catalogue -----------------------------------------------------------------------------
+
+
+def test_catalogue_has_at_least_forty_sourced_variables() -> None:
+    raw = json.loads((DATA_DIR / "variables.json").read_text(encoding="utf-8"))
+    variables = raw["variables"]
+    assert len(variables) >= 40
+    for entry in variables:
+        assert entry["source"].strip(), entry["name"]
+        assert entry["unit"] and entry["synonyms"], entry["name"]
+        low, high = entry["range"]
+        assert low < high, entry["name"]
+    names = {v["name"] for v in variables}
+    for required in ("egfr", "crcl", "upcr", "proteinuria", "sledai_2k", "hba1c", "bmi", "hemoglobin", "platelets",
+                     "anc", "alt", "ast", "bilirubin", "creatinine", "lvef", "qtc", "ecog", "karnofsky", "sbp", "dbp"):  # fmt: skip
+        assert required in names
+
+
+@pytest.mark.parametrize(
+    ("written", "name"),
+    [
+        ("eGFR", "egfr"),
+        ("estimated glomerular filtration rate", "egfr"),
+        ("CrCl", "crcl"),
+        ("creatinine clearance", "crcl"),
+        ("UPCR", "upcr"),
+        ("24-hour urine protein", "proteinuria"),
+        ("SLEDAI-2K", "sledai_2k"),
+        ("HbA1c", "hba1c"),
+        ("haemoglobin", "hemoglobin"),
+        ("Hb", "hemoglobin"),
+        ("platelet count", "platelets"),
+        ("ANC", "anc"),
+        ("SGPT", "alt"),
+        ("total bilirubin", "bilirubin"),
+        ("LVEF", "lvef"),
+        ("QTcF", "qtc"),
+        ("ECOG PS", "ecog"),
+        ("KPS", "karnofsky"),
+        ("systolic blood pressure", "sbp"),
+    ],
+)
+def test_catalogue_lookup(written: str, name: str) -> None:
+    variable = load_catalogue().lookup(written)
+    assert variable is not None and variable.name == name
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "unit", "expected"),
+    [
+        ("creatinine", 88.42, "µmol/L", 1.0),
+        ("creatinine", 1.2, "mg/dL", 1.2),
+        ("hemoglobin", 90, "g/L", 9.0),
+        ("hemoglobin", 5.5, "mmol/L", 8.8627),
+        ("hba1c", 53, "mmol/mol", 7.00044),
+        ("proteinuria", 500, "mg/day", 0.5),
+        ("proteinuria", 1.5, "g/24 h", 1.5),
+        ("platelets", 150000, "/mm³", 150.0),
+        ("platelets", 150000, "cells/µL", 150.0),
+        ("platelets", 150, "x 10⁹/L", 150.0),
+        ("anc", 1.5, "x109/l", 1.5),
+        ("upcr", 50, "mg/mmol", 0.442),
+        ("bilirubin", 17.104, "umol/L", 1.0),
+        ("weight", 220, "lbs", 99.79),
+    ],
+)
+def test_unit_conversions(name: str, value: float, unit: str, expected: float) -> None:
+    converted = load_catalogue()[name].convert(value, unit)
+    assert converted == pytest.approx(expected, rel=1e-3)
+
+
+def test_unknown_unit_does_not_convert() -> None:
+    assert load_catalogue()["creatinine"].convert(1.0, "furlongs") is None
+    assert load_catalogue()["creatinine"].convert(1.0, None) is None
+
+
+@pytest.mark.parametrize(
+    ("written", "key"),
+    [("x 10⁹/L", "10^9/l"), ("µmol/L", "umol/l"), ("mL/min/1.73 m²", "ml/min/1.73m2"), ("g/24 hours", "g/24h"),
+     ("mg/day", "mg/24h"), ("cells/mm3", "/mm3"), ("msec", "ms"), ("mm Hg", "mmhg"), ("% of predicted", "%")],
+)  # fmt: skip
+def test_normalize_unit(written: str, key: str) -> None:
+    assert normalize_unit(written) == key
+
+
+# --- thresholds ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SLEDAI-2K ≥ 10 during the selection period.", [("sledai_2k", ">=", 10.0, None, False)]),
+        (
+            "eGFR \\<30 mL/min/1.73 m2 based on CKD-EPIcr formula",
+            [("egfr", "<", 30.0, "mL/min/1.73 m2", False)],
+        ),
+        ("Serum albumin ≤ 3.0 g/dL at the screening", [("albumin", "<=", 3.0, "g/dL", False)]),
+        ("HbA1c of 8.0% or higher", [("hba1c", ">=", 8.0, "%", False)]),
+        ("Total bilirubin ≤1.5xULN", [("bilirubin", "<=", 1.5, "xULN", True)]),
+        ("Creatinine not exceeding 1.5 mg/dL", [("creatinine", "<=", 1.5, "mg/dL", False)]),
+        ("Body mass index between 18 and 30 kg/m2", [("bmi", "between", (18.0, 30.0), "kg/m2", False)]),
+        ("BMI 18–30 kg/m2", [("bmi", "between", (18.0, 30.0), "kg/m2", False)]),
+        ("ECOG performance status of 0 to 1", [("ecog", "between", (0.0, 1.0), None, False)]),
+        ("WHO performance 0-1", [("ecog", "between", (0.0, 1.0), None, False)]),
+        ("NYHA class III or IV", [("nyha", "between", (3.0, 4.0), None, False)]),
+        ("Karnofsky performance status at least 70%", [("karnofsky", ">=", 70.0, "%", False)]),
+        ("QTcF > 470 msec", [("qtc", ">", 470.0, "msec", False)]),
+        ("LVEF below 50%", [("lvef", "<", 50.0, "%", False)]),
+        ("Proteinuria greater than 3.5 g/day.", [("proteinuria", ">", 3.5, "g/day", False)]),
+        ("2 or more grams per day of proteinuria", [("proteinuria", ">=", 2.0, "grams per day", False)]),
+        ("Urine protein to creatinine ratio (UPCR) ≥ 1.0 g/g", [("upcr", ">=", 1.0, "g/g", False)]),
+        ("Hemoglobin greater than or equal to 9 g/dL", [("hemoglobin", ">=", 9.0, "g/dL", False)]),
+        ("platelets no more than 100,000/mm3", [("platelets", "<=", 100000.0, "/mm3", False)]),
+        ("Absolute neutrophil count above 1.5 x 10^9/L", [("anc", ">", 1.5, "x 10^9/L", False)]),
+        ("Hemoglobin below 10.0 g/dL", [("hemoglobin", "<", 10.0, "g/dL", False)]),
+        ("Systolic blood pressure > 160 mmHg", [("sbp", ">", 160.0, "mmHg", False)]),
+    ],
+)
+def test_single_threshold(text: str, expected: list[tuple[Any, ...]]) -> None:
+    got = numeric(text)
+    assert [(v, c, val, (u.replace(" ", "") if u else u), uln) for v, c, val, u, uln in got] == [
+        (v, c, val, (u.replace(" ", "") if u else u), uln) for v, c, val, u, uln in expected
+    ]
+
+
+def test_several_thresholds_in_one_item() -> None:
+    got = numeric(
+        "Hemoglobin ≥ 9 g/dL, platelets at least 100,000/mm3 and ANC no more than 1.5 x 10^9/L; "
+        "ASAT/ALAT < 2.5 x UNL; creatinine clearance > 50 ml/min"
+    )
+    assert [(v, c, val) for v, c, val, _, _ in got] == [
+        ("hemoglobin", ">=", 9.0),
+        ("platelets", ">=", 100000.0),
+        ("anc", "<=", 1.5),
+        ("ast", "<", 2.5),
+        ("alt", "<", 2.5),
+        ("crcl", ">", 50.0),
+    ]
+    assert [uln for *_, uln in got] == [False, False, False, True, True, False]
+
+
+def test_second_bound_inherits_the_variable() -> None:
+    got = numeric("eGFR above 30 mL/min/1.73 m2 and below 90")
+    assert [(v, c, val) for v, c, val, _, _ in got] == [("egfr", ">", 30.0), ("egfr", "<", 90.0)]
+
+
+def test_blood_pressure_pair_is_two_thresholds() -> None:
+    got = numeric("Blood pressure >145/95 on three occasions")
+    assert [(v, c, val) for v, c, val, _, _ in got] == [("sbp", ">", 145.0), ("dbp", ">", 95.0)]
+
+
+def test_canonical_values_are_converted() -> None:
+    (rule,) = [r for r in rules("Serum creatinine > 133 µmol/L") if r.kind == "threshold"]
+    assert rule.canonical_unit == "mg/dL"
+    assert rule.canonical_value == pytest.approx(1.504, rel=1e-3)
+    (hb,) = [r for r in rules("Hemoglobin ≥ 90 g/L") if r.kind == "threshold"]
+    assert hb.canonical_value == pytest.approx(9.0)
+
+
+def test_implausible_unit_is_flagged_not_converted() -> None:
+    (rule,) = [r for r in rules("Creatinine < 130 mmol/l") if r.kind == "threshold"]
+    assert rule.canonical_value is None
+    assert rule.note is not None and "plausible" in rule.note
+
+
+def test_threshold_on_unknown_variable_keeps_its_name() -> None:
+    got = [r for r in rules("ASI-3 scores above 24") if r.kind == "threshold"]
+    assert len(got) == 1
+    assert got[0].variable is None and got[0].variable_text is not None and "ASI-3" in got[0].variable_text
+    assert (got[0].comparator, got[0].value) == (">", 24.0)
+
+
+def test_threshold_spans_point_into_the_item_text() -> None:
+    text = "Patients with hypoalbuminemia (serum albumin ≤ 3.0 g/dL) at the screening"
+    (rule,) = [r for r in rules(text) if r.kind == "threshold"]
+    assert text[rule.span[0] : rule.span[1]] == rule.text
+    assert rule.text == "serum albumin ≤ 3.0 g/dL"
+
+
+def test_counts_are_thresholds_but_list_openers_are_not() -> None:
+    (lesions,) = [r for r in rules("At least one measurable lesion") if r.kind == "threshold"]
+    assert (lesions.variable, lesions.comparator, lesions.value) == (None, ">=", 1.0)
+    assert lesions.variable_text is not None and "lesion" in lesions.variable_text
+    (lines,) = [r for r in rules("No more than 2 prior lines of systemic therapy") if r.kind == "threshold"]
+    assert (lines.comparator, lines.value) == ("<=", 2.0)
+    assert numeric("Must have at least one of the following:") == []
+    assert numeric("Stage IIA limited to max. 1000 patients") == []
+
+
+def test_durations_are_thresholds_and_windows_win_over_them() -> None:
+    (pain,) = [r for r in rules("Duration of the pain: ≥ 3 months") if r.kind == "threshold"]
+    assert (pain.variable, pain.comparator, pain.value, pain.unit) == (None, ">=", 3.0, "months")
+    kinds = [r.kind for r in rules("Radiotherapy completed at least 4 weeks before randomization")]
+    assert "time_window" in kinds and "threshold" not in kinds
+
+
+# --- age, sex, pregnancy, contraception ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "comparator", "value"),
+    [
+        ("Females or males ≥18 years old who provide written informed consent", ">=", 18.0),
+        ("Aged 18 years or older", ">=", 18.0),
+        ("Age, 18 or more.", ">=", 18.0),
+        ("Patients must be > 18 years of age.", ">", 18.0),
+        ("Between 18 and 65 years of age", "between", (18.0, 65.0)),
+        ("Adults aged 18 to 75 years", "between", (18.0, 75.0)),
+        ("Age greater than or equal to 9 years with no upper age limit", ">=", 9.0),
+        ("Patients under 18 years of age", "<", 18.0),
+    ],
+)
+def test_age(text: str, comparator: str, value: Any) -> None:
+    ages = [r for r in rules(text) if r.kind == "age"]
+    assert len(ages) == 1
+    got = (ages[0].low, ages[0].high) if ages[0].comparator == "between" else ages[0].value
+    assert (ages[0].comparator, got) == (comparator, value)
+
+
+def test_durations_are_not_ages() -> None:
+    assert [r for r in rules("History of migraine for at least 1 year") if r.kind == "age"] == []
+    assert [r for r in rules("Life expectancy of at least 6 months") if r.kind == "age"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "sex"),
+    [
+        ("Female", "female"),
+        ("Women of 20 to 30 years of age inclusive", "female"),
+        ("Male participants only", "male"),
+    ],
+)
+def test_sex_restriction(text: str, sex: str) -> None:
+    assert [r.sex for r in rules(text) if r.kind == "sex"] == [sex]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Males or females ≥ 18 years", "Women of childbearing potential must use effective contraception",
+     "Female subjects of childbearing age must have a negative pregnancy test."],
+)  # fmt: skip
+def test_no_sex_restriction(text: str) -> None:
+    assert [r for r in rules(text) if r.kind == "sex"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "kinds"),
+    [
+        ("Pregnant or breastfeeding women", "exclusion", [("pregnancy", False), ("breastfeeding", False)]),
+        ("Negative serum pregnancy test at screening", "inclusion", [("pregnancy", True)]),
+        ("Patients must not be pregnant or lactating.", "inclusion", [("pregnancy", True), ("breastfeeding", True)]),
+        ("Women of childbearing potential should use effective methods of contraception to prevent pregnancy.",
+         "inclusion", [("contraception", False)]),
+        ("Females not practicing birth control", "exclusion", [("contraception", True)]),
+        ("Planning to become pregnant during the study", "exclusion", []),
+    ],
+)  # fmt: skip
+def test_pregnancy_breastfeeding_contraception(
+    text: str, section: str, kinds: list[tuple[str, bool]]
+) -> None:
+    got = [
+        (r.kind, r.negated)
+        for r in rules(text, section)
+        if r.kind in ("pregnancy", "breastfeeding", "contraception")
+    ]
+    assert got == kinds
+
+
+# --- time windows ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "unit", "direction", "event"),
+    [
+        (
+            "Biopsy performed no more than 6 months before the selection visit",
+            6,
+            "months",
+            "within_past",
+            "Biopsy",
+        ),
+        ("Use of kava within the past 8 weeks", 8, "weeks", "within_past", "kava"),
+        ("Hospitalization in the previous 12 weeks", 12, "weeks", "within_past", "Hospitalization"),
+        ("Stopped smoking less than 6 months ago", 6, "months", "within_past", "Stopped smoking"),
+        (
+            "Radiotherapy completed at least 4 weeks before randomization",
+            4,
+            "weeks",
+            "at_least_ago",
+            "Radiotherapy",
+        ),
+        ("Other malignancy within the last 5 years", 5, "years", "within_past", "Other malignancy"),
+        ("Myocardial infarction in the last year", 1, "years", "within_past", "Myocardial infarction"),
+    ],
+)
+def test_time_windows(text: str, amount: float, unit: str, direction: str, event: str) -> None:
+    windows = [r for r in rules(text) if r.kind == "time_window"]
+    assert len(windows) == 1
+    w = windows[0]
+    assert w.window is not None
+    assert (w.window.amount, w.window.unit, w.window.direction, w.event) == (amount, unit, direction, event)
+
+
+def test_future_plans_and_durations_are_not_windows() -> None:
+    assert [
+        r
+        for r in rules("Plans to have joint replacement surgery in next 6 months")
+        if r.kind == "time_window"
+    ] == []
+    assert [r for r in rules("Within 14 days after randomization") if r.kind == "time_window"] == []
+
+
+def test_negated_window() -> None:
+    text = "Receive no steroids or immunosuppressants within 12 weeks prior to informed consent"
+    (w,) = [r for r in rules(text) if r.kind == "time_window"]
+    assert w.negated and w.event == "steroids or immunosuppressants"
+
+
+# --- conditions, treatments, abbreviations ---------------------------------------------------
+
+
+def test_conditions_expand_curated_abbreviations() -> None:
+    (rule,) = [r for r in rules("Active lupus nephritis (LN) or chronic kidney disease (CKD)", "exclusion")]
+    assert rule.kind == "condition" and not rule.negated
+    assert {"lupus nephritis", "LN", "chronic kidney disease", "CKD"} <= set(rule.terms)
+    (sle,) = [r for r in rules("Diagnosis of SLE") if r.kind == "condition"]
+    assert "systemic lupus erythematosus" in sle.terms
+
+
+def test_trial_defined_abbreviation_is_expanded() -> None:
+    text = "Diagnosis of membranous nephropathy (MNP) by biopsy\n\nActive MNP"
+    abbreviations = extract_abbreviations(text)
+    assert abbreviations["MNP"] == "membranous nephropathy"
+    (rule,) = [r for r in parse_rules("Active MNP", "inclusion", abbreviations) if r.kind == "condition"]
+    assert "membranous nephropathy" in rule.terms
+
+
+def test_extracting_abbreviations_leaves_logging_alone() -> None:
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    extract_abbreviations("Lupus nephritis (LN) is a complication of systemic lupus erythematosus (SLE).")
+    assert (list(root.handlers), root.level) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "section", "kind", "negated", "term"),
+    [
+        (
+            "No history of malignancy other than basal cell carcinoma",
+            "inclusion",
+            "condition",
+            True,
+            "malignancy",
+        ),
+        ("Known osteoporosis or severe osteopenia", "exclusion", "condition", False, "osteoporosis"),
+        ("Prior treatment with an EGFR-TKI", "exclusion", "treatment", False, "EGFR-TKI"),
+        (
+            "Patients with active or chronic infection are not eligible.",
+            "inclusion",
+            "condition",
+            True,
+            "infection",
+        ),
+        ("Patients receiving azathioprine", "exclusion", "treatment", False, "azathioprine"),
+    ],
+)
+def test_conditions_and_treatments(text: str, section: str, kind: str, negated: bool, term: str) -> None:
+    found = [r for r in rules(text, section) if r.kind == kind]
+    assert found, rules(text, section)
+    assert found[0].negated is negated
+    assert any(term.lower() in t.lower() for t in found[0].terms)
+
+
+def test_permissive_statement_gives_no_condition() -> None:
+    assert [
+        r for r in rules("Patients with brain metastases are allowed if stable") if r.kind == "condition"
+    ] == []
+
+
+def test_section_must_be_known() -> None:
+    with pytest.raises(ValueError, match="section"):
+        parse_rules("Age ≥ 18", "maybe", ABBREVIATIONS)
+
+
+# --- the seed trial and the JSON shape --------------------------------------------------------
+
+
+def test_seed_trial_rules() -> None:
+    items = parse_criteria(seed_criteria())
+    assert len(items) == 7
+    sledai = [r for r in items[4].rules if r.kind == "threshold"]
+    assert [(r.variable, r.comparator, r.value) for r in sledai] == [("sledai_2k", ">=", 10.0)]
+    assert [(r.kind, r.comparator, r.value) for r in items[0].rules] == [("age", ">=", 18.0)]
+    windows = [r for r in items[2].rules if r.kind == "time_window"]
+    assert len(windows) == 1 and windows[0].window is not None
+    assert (windows[0].window.amount, windows[0].window.unit, windows[0].window.direction) == (
+        6,
+        "months",
+        "within_past",
+    )
+    assert windows[0].event is not None and "biopsy" in windows[0].event.lower()
+    assert any(r.kind == "contraception" for r in items[5].rules)
+
+
+def test_rule_and_item_round_trip_through_json() -> None:
+    for item in parse_criteria(seed_criteria()):
+        data = json.loads(json.dumps(item.to_dict()))
+        assert CriterionItem.from_dict(data) == item
+        assert data["needs_review"] is (not item.rules)
+        for rule in item.rules:
+            assert Rule.from_dict(rule.to_dict()) == rule
+            assert item.text[rule.span[0] : rule.span[1]] == rule.text
+
+
+def test_rule_from_dict_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="unknown rule field"):
+        Rule.from_dict({"kind": "age", "text": "x", "span": [0, 1], "colour": "red"})
+    with pytest.raises(ValueError, match="unknown rule kind"):
+        Rule.from_dict({"kind": "horoscope", "text": "x", "span": [0, 1]})
+
+
+def test_item_without_rule_needs_review() -> None:
+    (item,) = parse_criteria("Inclusion Criteria:\n\n* Able to give written informed consent\n")
+    assert item.rules == () and item.needs_review
+    assert item.to_dict()["needs_review"] is True

@@ -1,0 +1,294 @@
+"""Evaluating parsed rules against a patient's facts (matching/eligibility.py)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.criteria import CriterionItem, parse_criteria, parse_rules
+from ingest.criteria.catalogue import load_curated_abbreviations
+from matching.eligibility import (
+    Event,
+    Measurement,
+    PatientFacts,
+    Treatment,
+    evaluate_items,
+    evaluate_rule,
+)
+from tests.test_criteria_split import seed_criteria
+
+TODAY = date(2025, 6, 1)
+ABBREVIATIONS = dict(load_curated_abbreviations())
+
+
+def rule(text: str, section: str = "inclusion", kind: str | None = None) -> dict[str, Any]:
+    found = [r for r in parse_rules(text, section, ABBREVIATIONS) if kind is None or r.kind == kind]
+    assert len(found) == 1, found
+    return found[0].to_dict()
+
+
+def facts(**kwargs: Any) -> PatientFacts:
+    return PatientFacts(today=TODAY, **kwargs)
+
+
+# --- the seed trial: SLEDAI-2K ≥ 10 --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed_items() -> list[CriterionItem]:
+    return parse_criteria(seed_criteria())
+
+
+@pytest.mark.parametrize(
+    ("measurements", "status"),
+    [([Measurement("SLEDAI-2K", 12)], "met"), ([Measurement("SLEDAI-2K", 8)], "not_met"), ([], "unknown")],
+)
+def test_seed_sledai(seed_items: list[CriterionItem], measurements: list[Measurement], status: str) -> None:
+    (sledai,) = [r for r in seed_items[4].rules if r.kind == "threshold"]
+    verdict = evaluate_rule(sledai, "inclusion", facts(measurements=measurements))
+    assert verdict.status == status
+
+
+def test_seed_sledai_reason(seed_items: list[CriterionItem]) -> None:
+    (sledai,) = [r for r in seed_items[4].rules if r.kind == "threshold"]
+    verdict = evaluate_rule(sledai, "inclusion", facts(measurements=[Measurement("SLEDAI 2K", 12)]))
+    assert verdict.reason == "SLEDAI-2K 12 — trial requires ≥ 10: met"
+
+
+def test_seed_patient_end_to_end(seed_items: list[CriterionItem]) -> None:
+    patient = facts(
+        age_years=34,
+        sex="female",
+        measurements=[Measurement("SLEDAI-2K", 12, None, TODAY - timedelta(days=3))],
+        conditions=["Systemic lupus erythematosus", "biopsy-proven lupus nephritis class IV"],
+        events=[Event("kidney biopsy", TODAY - timedelta(days=60))],
+        uses_contraception=True,
+    )
+    verdicts = evaluate_items(seed_items, patient)
+    assert [v.position for v in verdicts] == list(range(7))
+    by_position = {v.position: v for v in verdicts}
+    assert by_position[0].status == "met"  # age ≥ 18
+    assert by_position[1].status == "met"  # SLE on record
+    assert by_position[4].status == "met"  # SLEDAI-2K
+    assert by_position[5].status == "met"  # contraception
+    assert by_position[6].status == "unknown"  # vaccination: not machine-checkable / not recorded
+    window = [v for v in by_position[2].rules if "biopsy" in v.reason]
+    assert window and window[0].status == "met"
+
+
+# --- thresholds, units, exclusion inversion ---------------------------------------------------
+
+
+def test_egfr_reason_and_inversion() -> None:
+    inclusion = rule("eGFR ≥ 30 mL/min/1.73 m2", kind="threshold")
+    patient = facts(measurements=[Measurement("eGFR", 45, "mL/min/1.73 m²")])
+    verdict = evaluate_rule(inclusion, "inclusion", patient)
+    assert verdict.status == "met"
+    assert verdict.reason.startswith("eGFR 45 mL/min/1.73 m² — trial requires ≥ 30")
+    exclusion = rule("eGFR < 30 mL/min/1.73 m2", "exclusion", kind="threshold")
+    assert evaluate_rule(exclusion, "exclusion", patient).status == "met"
+    low = facts(measurements=[Measurement("estimated GFR", 20, "mL/min/1.73m2")])
+    excluded = evaluate_rule(exclusion, "exclusion", low)
+    assert excluded.status == "not_met"
+    assert "trial excludes < 30" in excluded.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "measurement", "status"),
+    [
+        ("Serum creatinine ≤ 1.5 mg/dL", Measurement("creatinine", 100, "µmol/L"), "met"),
+        ("Serum creatinine ≤ 1.5 mg/dL", Measurement("creatinine", 150, "umol/L"), "not_met"),
+        ("Hemoglobin ≥ 9 g/dL", Measurement("Hb", 95, "g/L"), "met"),
+        ("Hemoglobin ≥ 9 g/dL", Measurement("haemoglobin", 85, "g/L"), "not_met"),
+        ("Platelet count ≥ 100 x 10^9/L", Measurement("platelets", 150000, "/µL"), "met"),
+        ("Platelet count ≥ 100,000/mm3", Measurement("PLT", 90, "10^9/L"), "not_met"),
+        ("HbA1c ≤ 7%", Measurement("HbA1c", 52, "mmol/mol"), "met"),
+        ("HbA1c ≤ 7%", Measurement("HbA1c", 64, "mmol/mol"), "not_met"),
+        ("24-hour urine protein ≥ 500 mg/day", Measurement("proteinuria", 1.2, "g/24h"), "met"),
+        ("BMI between 18 and 30 kg/m2", Measurement("BMI", 31, "kg/m2"), "not_met"),
+        ("Hemoglobin ≥ 9 g/dL", Measurement("Hb", 9, "furlongs"), "unknown"),
+        ("Hemoglobin ≥ 9 g/dL", Measurement("Platelets", 200, "10^9/L"), "unknown"),
+    ],
+)
+def test_threshold_units(text: str, measurement: Measurement, status: str) -> None:
+    verdict = evaluate_rule(rule(text, kind="threshold"), "inclusion", facts(measurements=[measurement]))
+    assert verdict.status == status, verdict.reason
+
+
+def test_latest_measurement_wins() -> None:
+    r = rule("Hemoglobin ≥ 9 g/dL", kind="threshold")
+    patient = facts(
+        measurements=[
+            Measurement("Hb", 10, "g/dL", date(2025, 1, 1)),
+            Measurement("Hb", 8, "g/dL", date(2025, 5, 1)),
+        ]
+    )
+    assert evaluate_rule(r, "inclusion", patient).status == "not_met"
+
+
+def test_uln_multiple_needs_a_value_relative_to_uln() -> None:
+    r = rule("ALT ≤ 2.5 × ULN", kind="threshold")
+    assert (
+        evaluate_rule(r, "inclusion", facts(measurements=[Measurement("ALT", 40, "U/L")])).status == "unknown"
+    )
+    assert (
+        evaluate_rule(r, "inclusion", facts(measurements=[Measurement("ALT", 1.2, "xULN")])).status == "met"
+    )
+    assert (
+        evaluate_rule(r, "inclusion", facts(measurements=[Measurement("SGPT", 3, "x ULN")])).status
+        == "not_met"
+    )
+
+
+def test_unknown_variable_compares_only_same_name_and_unit() -> None:
+    r = rule("ASI-3 scores above 24", kind="threshold")
+    assert (
+        evaluate_rule(r, "inclusion", facts(measurements=[Measurement("ASI-3 scores", 30)])).status == "met"
+    )
+    assert evaluate_rule(r, "inclusion", facts(measurements=[Measurement("PCL-5", 30)])).status == "unknown"
+
+
+# --- age, sex, pregnancy ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("age", "status"), [(34, "met"), (17.5, "not_met"), (None, "unknown")])
+def test_age(age: float | None, status: str) -> None:
+    r = rule("Aged 18 years or older", kind="age")
+    assert evaluate_rule(r, "inclusion", facts(age_years=age)).status == status
+
+
+def test_age_range_in_exclusion() -> None:
+    r = rule("Age more than 70 years", "exclusion", kind="age")
+    assert evaluate_rule(r, "exclusion", facts(age_years=75)).status == "not_met"
+    assert evaluate_rule(r, "exclusion", facts(age_years=50)).status == "met"
+
+
+def test_sex_and_pregnancy() -> None:
+    female = rule("Female", kind="sex")
+    assert evaluate_rule(female, "inclusion", facts(sex="female")).status == "met"
+    assert evaluate_rule(female, "inclusion", facts(sex="male")).status == "not_met"
+    assert evaluate_rule(female, "inclusion", facts()).status == "unknown"
+    pregnant = rule("Pregnancy", "exclusion", kind="pregnancy")
+    assert evaluate_rule(pregnant, "exclusion", facts(pregnant=True)).status == "not_met"
+    assert evaluate_rule(pregnant, "exclusion", facts(pregnant=False)).status == "met"
+    assert evaluate_rule(pregnant, "exclusion", facts()).status == "unknown"
+    negative_test = rule("Negative pregnancy test at screening", kind="pregnancy")
+    assert evaluate_rule(negative_test, "inclusion", facts(pregnant=False)).status == "met"
+    assert evaluate_rule(negative_test, "inclusion", facts(pregnant=True)).status == "not_met"
+
+
+def test_negated_inclusion_is_an_exclusion() -> None:
+    r = rule("Patients must not be breastfeeding", kind="breastfeeding")
+    verdict = evaluate_rule(r, "inclusion", facts(breastfeeding=True))
+    assert verdict.status == "not_met"
+    assert "trial excludes breastfeeding" in verdict.reason
+
+
+# --- time windows, conditions, treatments -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("days_ago", "status"), [(60, "met"), (250, "not_met"), (None, "unknown")])
+def test_biopsy_window(days_ago: int | None, status: str) -> None:
+    r = rule("Renal biopsy performed no more than 6 months before the selection visit", kind="time_window")
+    events = [] if days_ago is None else [Event("renal biopsy", TODAY - timedelta(days=days_ago))]
+    assert evaluate_rule(r, "inclusion", facts(events=events)).status == status
+
+
+def test_undated_event_is_unknown() -> None:
+    r = rule("Renal biopsy within the past 6 months", kind="time_window")
+    assert evaluate_rule(r, "inclusion", facts(events=[Event("renal biopsy", None)])).status == "unknown"
+
+
+def test_treatment_window_in_exclusion() -> None:
+    r = rule("Use of systemic corticosteroids within the past 4 weeks", "exclusion", kind="time_window")
+    current = facts(treatments=[Treatment("systemic corticosteroids", date(2024, 1, 1), None, True)])
+    stopped = facts(
+        treatments=[Treatment("oral systemic corticosteroids", date(2024, 1, 1), date(2025, 1, 1))]
+    )
+    assert evaluate_rule(r, "exclusion", current).status == "not_met"
+    assert evaluate_rule(r, "exclusion", stopped).status == "met"
+    assert evaluate_rule(r, "exclusion", facts()).status == "unknown"
+
+
+def test_at_least_ago_window() -> None:
+    r = rule("Radiotherapy completed at least 4 weeks before randomization", kind="time_window")
+    long_ago = facts(treatments=[Treatment("palliative radiotherapy", date(2025, 1, 1), date(2025, 2, 1))])
+    recent = facts(treatments=[Treatment("radiotherapy", date(2025, 5, 1), date(2025, 5, 20))])
+    assert evaluate_rule(r, "inclusion", long_ago).status == "met"
+    assert evaluate_rule(r, "inclusion", recent).status == "not_met"
+
+
+def test_condition_present_absent_and_abbreviated() -> None:
+    r = rule("Active lupus nephritis (LN) or chronic kidney disease (CKD)", "exclusion", kind="condition")
+    assert evaluate_rule(r, "exclusion", facts(conditions=["CKD stage 3"])).status == "not_met"
+    assert evaluate_rule(r, "exclusion", facts(conditions=["lupus nephritis class IV"])).status == "not_met"
+    unknown = evaluate_rule(r, "exclusion", facts(conditions=["asthma"]))
+    assert unknown.status == "unknown"
+    assert unknown.reason.startswith("no record of lupus nephritis")
+
+
+def test_condition_term_must_be_fully_present() -> None:
+    r = rule("Known osteoporosis or severe osteopenia", "exclusion", kind="condition")
+    assert evaluate_rule(r, "exclusion", facts(conditions=["osteopenia"])).status == "unknown"
+    assert evaluate_rule(r, "exclusion", facts(conditions=["severe osteopenia"])).status == "not_met"
+
+
+def test_treatment_on_record() -> None:
+    r = rule("Patients receiving azathioprine", "exclusion", kind="treatment")
+    assert (
+        evaluate_rule(r, "exclusion", facts(treatments=[Treatment("Azathioprine 50 mg")])).status == "not_met"
+    )
+    assert evaluate_rule(r, "exclusion", facts(treatments=[Treatment("mycophenolate")])).status == "unknown"
+
+
+# --- items ------------------------------------------------------------------------------------
+
+
+def test_items_from_stored_json_give_the_same_verdicts(seed_items: list[CriterionItem]) -> None:
+    stored = [json.loads(json.dumps(item.to_dict())) for item in seed_items]
+    patient = facts(age_years=40, measurements=[Measurement("SLEDAI-2K", 8)])
+    assert evaluate_items(stored, patient) == evaluate_items(seed_items, patient)
+
+
+def test_item_without_rules_is_unknown() -> None:
+    (verdict,) = evaluate_items(
+        [{"position": 0, "section": "inclusion", "text": "Able to consent", "rules": []}], facts()
+    )
+    assert verdict.status == "unknown" and "needs review" in verdict.reason
+
+
+def test_alternatives_joined_by_or_need_one() -> None:
+    (item,) = parse_criteria("* Creatinine < 1.5 mg/dL or creatinine clearance > 50 mL/min")
+    one = facts(measurements=[Measurement("creatinine", 2.0, "mg/dL"), Measurement("CrCl", 60, "mL/min")])
+    neither = facts(measurements=[Measurement("creatinine", 2.0, "mg/dL"), Measurement("CrCl", 40, "mL/min")])
+    assert evaluate_items([item], one)[0].status == "met"
+    assert evaluate_items([item], neither)[0].status == "not_met"
+
+
+def test_exclusion_item_any_statement_excludes() -> None:
+    (item,) = parse_criteria("Exclusion Criteria:\n\n* Pregnant or breastfeeding women\n")
+    assert evaluate_items([item], facts(pregnant=False, breastfeeding=True))[0].status == "not_met"
+    assert evaluate_items([item], facts(pregnant=False, breastfeeding=False))[0].status == "met"
+    assert evaluate_items([item], facts(pregnant=False))[0].status == "unknown"
+
+
+def test_matching_imports_only_the_catalogue_from_ingest() -> None:
+    source = (Path(__file__).parents[1] / "matching" / "eligibility.py").read_text(encoding="utf-8")
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ingest")
+    }
+    imported |= {
+        alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.startswith("ingest")
+    }
+    assert imported == {"ingest.criteria.catalogue"}
