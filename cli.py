@@ -420,7 +420,10 @@ def _print_trial(t: dict[str, Any]) -> None:
         out.print(table)
         if len(t["sites"]) > 50:
             out.print(f"… {len(t['sites']) - 50} more sites (use --json for all)")
-    if t["eligibility_criteria"]:
+    if t["criteria"]:
+        out.print(f"[bold]Eligibility criteria[/bold] ({len(t['criteria'])} items, parsed rules under each)")
+        _print_items(t["criteria"])
+    elif t["eligibility_criteria"]:
         out.print("[bold]Eligibility criteria[/bold]")
         out.print(t["eligibility_criteria"], markup=False)
 
@@ -490,6 +493,90 @@ def changes(
         out.print(
             f"{r['nct_id']} {r['kind']} {what}: {r['old_value']!s:.60} → {r['new_value']!s:.60}",
             markup=False,
+        )
+
+
+# -- criteria ----------------------------------------------------------------
+
+criteria_app = typer.Typer(help="Eligibility criteria: items and checkable rules.", no_args_is_help=True)
+app.add_typer(criteria_app, name="criteria")
+
+
+def _rule_line(rule: dict[str, Any]) -> str:
+    kind = rule["kind"]
+    if kind == "threshold":
+        if rule.get("comparator") == "between":
+            what = f"{rule.get('low'):g}–{rule.get('high'):g}"
+        else:
+            what = f"{rule.get('comparator')} {rule.get('value'):g}"
+        unit = " × ULN" if rule.get("uln_multiple") else (f" {rule['unit']}" if rule.get("unit") else "")
+        text = f"{rule.get('variable')} {what}{unit}"
+    elif kind == "time_window" and rule.get("window"):
+        w = rule["window"]
+        text = (
+            f"{rule.get('event') or 'event'} {w['direction'].replace('_', ' ')} {w['amount']:g} {w['unit']}"
+        )
+    elif kind in ("condition", "treatment"):
+        text = " / ".join(rule.get("terms") or [rule["text"]])
+    else:
+        text = rule.get("sex") or rule["text"]
+    return f"{kind}: {'not ' if rule.get('negated') else ''}{text}   «{rule['text']}»"
+
+
+def _print_items(items: list[dict[str, Any]]) -> None:
+    for item in items:
+        mark = "  (needs review)" if item["needs_review"] else ""
+        out.print(f"{item['position'] + 1:>3}. [{item['section']}] {item['text']}{mark}", markup=False)
+        for rule in item["rules"] or []:
+            out.print(f"       → {_rule_line(rule)}", markup=False)
+
+
+@criteria_app.command("parse")
+def criteria_parse(
+    source: Annotated[str, typer.Argument(help="A file of eligibility criteria text, or - for stdin.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Split criteria text into inclusion/exclusion items and show the rules found in each.
+
+    Example: trialsite criteria parse criteria.txt
+    Example: echo "Inclusion Criteria: * eGFR >= 30 mL/min/1.73 m2" | trialsite criteria parse -
+    """
+    from ingest.pipeline import criteria_rows
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{source}: {exc.strerror or exc}")
+    items = criteria_rows(text)
+    if as_json:
+        print_json(items)
+    elif not items:
+        out.print("no criteria items found")
+    else:
+        _print_items(items)
+
+
+@criteria_app.command("reparse")
+def criteria_reparse(as_json: JsonFlag = False) -> None:
+    """Re-run the criteria parser over every stored trial (after the parser improves).
+
+    Example: trialsite criteria reparse
+    """
+    from db.queries import get_stats
+    from ingest.reparse import reparse_criteria
+
+    engine = get_engine()
+    total = get_stats(engine)["trials"]
+    with _progress(total, "reparsing") as progress:
+        task = progress.add_task("reparse", total=total)
+        counts = reparse_criteria(engine, progress=lambda n: progress.advance(task, n))
+    if as_json:
+        print_json(counts)
+    else:
+        share = counts["items_with_rules"] / counts["items"] if counts["items"] else 0.0
+        out.print(
+            f"reparsed {counts['trials']} trials: {counts['items']} items, "
+            f"{counts['items_with_rules']} with rules ({share:.0%}), {counts['needs_review']} for human review"
         )
 
 

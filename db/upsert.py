@@ -170,10 +170,10 @@ def _insert_children(conn: Connection, records: Iterable[PreparedRecord]) -> Non
         (CRITERION, criteria),
     ):
         if rows:
-            _bulk_insert(conn, table, rows)
+            bulk_insert(conn, table, rows)
 
 
-def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """``executemany`` straight to the driver: child rows are most of a bulk load's writes,
     and SQLAlchemy's per-row parameter processing cost as much as parsing the records.
     Only for tables of plain values: JSON columns are serialized here, no datetimes."""

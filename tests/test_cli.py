@@ -9,13 +9,13 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from cli import app
 from db.engine import open_store
-from db.upsert import SITE, SOURCE
+from db.upsert import CRITERION, SITE, SOURCE
 from tests.conftest import V2
 from tests.registry_server import load_studies, serve_registry
 
@@ -301,3 +301,44 @@ def test_ingest_geocodes_sites_without_coordinates_and_keeps_registry_points(sto
     # own geocoder also gave up on ("Sta.Ma Feira", "V.N: de Gaia", a mangled "Gro?hansdorf"):
     # left unplaced rather than guessed.
     assert missing == 18 and placed >= 13
+
+
+def test_criteria_parse_reads_stdin_and_prints_rules() -> None:
+    text = "Inclusion Criteria:\n\n* SLEDAI-2K \\>= 10\n\nExclusion Criteria:\n\n* ALT > 2.5 x ULN\n"
+    result = runner.invoke(app, ["criteria", "parse", "-", "--json"], input=text)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)
+    assert [(i["section"], i["text"]) for i in items] == [
+        ("inclusion", "SLEDAI-2K >= 10"),
+        ("exclusion", "ALT > 2.5 x ULN"),
+    ]
+    sledai = items[0]["rules"][0]
+    assert (sledai["kind"], sledai["comparator"], sledai["value"]) == ("threshold", ">=", 10)
+    assert items[1]["rules"][0]["uln_multiple"] is True
+    human = runner.invoke(app, ["criteria", "parse", "-"], input=text)
+    assert "threshold" in human.stdout and "SLEDAI-2K >= 10" in human.stdout
+
+
+def test_criteria_reparse_rebuilds_stored_rules(store_url: str) -> None:
+    assert (
+        run(
+            "--db", store_url, "ingest", "file", str(V2 / "dgg32_ctg-studies_10.json"), "--no-geocode"
+        ).exit_code
+        == 0
+    )
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)).all()
+        with engine.begin() as conn:
+            conn.execute(delete(CRITERION))
+        result = run("--db", store_url, "criteria", "reparse", "--json")
+        assert result.exit_code == 0, result.output
+        counts = json.loads(result.stdout)
+        with engine.connect() as conn:
+            after = conn.execute(select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)).all()
+    finally:
+        engine.dispose()
+    assert counts["trials"] == 10 and counts["items"] == len(before) > 0
+    strip = [tuple(r)[1:] for r in before]  # ids differ, everything else is rebuilt identically
+    assert [tuple(r)[1:] for r in after] == strip

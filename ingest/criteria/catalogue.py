@@ -226,19 +226,23 @@ class Catalogue:
         name = self._exact.get(key) or self._folded.get(key.lower())
         return self.variables[name] if name else None
 
-    def find(self, text: str, low: str | None = None) -> list[Mention]:
+    def find(
+        self, text: str, low: str | None = None, windows: list[tuple[int, int]] | None = None
+    ) -> list[Mention]:
         """Every variable named in ``text``, leftmost-longest, without overlaps.
 
-        ``low`` is ``text`` lower-cased with the same offsets, if the caller has it.
+        ``low`` is ``text`` lower-cased with the same offsets, if the caller has it;
+        ``windows`` limits the search to those ``(start, end)`` ranges.
         """
         if low is None:
             low = text.lower() if len(text.lower()) == len(text) else text
         found: list[Mention] = []
+        ranges = windows if windows is not None else [(0, len(text))]
         for regex, table, haystack in (
             (self._exact_re, self._exact, text),
             (self._folded_re, self._folded, low),
         ):
-            for m in regex.finditer(haystack):
+            for m in (m for lo, hi in ranges for m in regex.finditer(haystack, lo, hi)):
                 if m.start() and haystack[m.start() - 1].isalnum():
                     continue
                 name = table.get(_separator_free(m.group(0)))

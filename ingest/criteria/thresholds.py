@@ -293,9 +293,9 @@ def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) ->
         and not _WORD_GATE_RE.search(doc.low)
     ):
         return []
-    mentions = catalogue.find(doc.text, doc.low)
     rules, taken = _blood_pressure(doc, catalogue)
     exprs = [e for e in collect(doc) if all(e.end <= s or e.start >= t for s, t in taken)]
+    mentions = catalogue.find(doc.text, doc.low, _search_windows(doc, exprs))
     for mention in mentions:
         led = led_values(doc, mention, catalogue[mention.name])
         if led is None or any(e.start < led.end and led.start < e.end for e in exprs):
@@ -312,6 +312,23 @@ def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) ->
         rules.extend(_tie(doc, expr, previous, mentions, floor, catalogue))
         previous = expr
     return rules
+
+
+def _search_windows(doc: ItemText, exprs: list[Expr]) -> list[tuple[int, int]] | None:
+    """Where a variable name can matter: shortly before or after a value, or before a bare number
+    (a score written without a comparator, "ECOG 2"). Long items are mostly not searched."""
+    if len(doc.low) < 160 or _ROMAN_HINT_RE.search(doc.text):
+        return None
+    spans = [(max(0, e.start - 100), e.end + 40) for e in exprs]
+    spans += [(max(0, m.start() - 45), m.end()) for m in _DIGIT_RE.finditer(doc.low)]
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def _tie(

@@ -1,0 +1,610 @@
+"""Benchmark matching at registry scale: `match` and `search` latency on a cloned store.
+
+Builds a store of N trials (default 500,000) by cloning the real fixture records:
+the ~470 fixture studies and the seed page go through the real ingest pipeline
+into a small template store once; each clone copies one template's trial row,
+conditions, arms, interventions, criteria and search row under a new NCT id
+(NCT7xxxxxxx, never a real one), and re-places its sites on real gazetteer
+cities: a city of the template site's own country, drawn by population, with
+~5 km of jitter (sites without a country go anywhere, by population). Site
+statuses and contacts are the template's. Per-clone sites are capped so the
+mean is ``--sites-per-trial`` (huge templates like NCT04267848, 1,148 sites,
+would otherwise dominate). Raw source records are not cloned: matching never
+reads them.
+
+Then it times ``match_trials`` (candidates, distances, hard filters, criteria
+evaluation; limit 20) and ``search_trials`` in-process for varied patients —
+real site cities plus remote points, radii 25-500 km, fixture and common
+conditions, ages 10-85 — after a warm-up, and prints p50/p95/p99/max in ms,
+where the time went (full-text search, candidate SQL, criteria), and the
+slowest queries.
+
+    python -m bench.match                                    # 500,000 trials, SQLite and PostgreSQL
+    python -m bench.match --trials 20000 --backend sqlite --workdir /tmp/bench-match
+    python -m bench.match --backend postgresql --keep        # keep the PostgreSQL schema
+
+The SQLite store is cached in ``--workdir`` and reused when built with the same
+parameters; PostgreSQL gets a fresh schema, dropped at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from bisect import bisect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "ctgov" / "v2-studies"
+SEED_PAGE = ROOT / "tests" / "fixtures" / "seeds" / "000_7eec3db7379f51b9.txt"
+PG_URL = os.environ.get("TRIALSITE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STORE_VERSION = 1  # bump when the generated data changes, so cached stores are rebuilt
+CHUNK = 2000  # clones generated and written per transaction (bounds memory)
+JITTER_DEG = 0.05  # ~5 km: sites of one city spread over its area, not one point
+TODAY = date(2026, 1, 15)  # fixed, so criteria with time windows evaluate alike on every run
+COMMON_CONDITIONS = (
+    "lung cancer",
+    "lupus nephritis",
+    "breast cancer",
+    "low back pain",
+    "kidney disease",
+    "SLE",
+    "type 2 diabetes",
+    "depression",
+    "schizophrenia",
+    "obesity",
+)
+
+# Columns copied from a template, nct_id first; ``id`` columns are left to the database.
+TRIAL_COLUMNS = (
+    "nct_id, source, brief_title, official_title, acronym, org_study_id, overall_status, "
+    "last_known_status, why_stopped, phases, study_type, minimum_age, maximum_age, minimum_age_days, "
+    "maximum_age_days, sex, healthy_volunteers, std_ages, start_date, start_date_type, "
+    "primary_completion_date, primary_completion_date_type, completion_date, completion_date_type, "
+    "first_post_date, last_update_post_date, last_update_post_date_type, status_verified_date, "
+    "version_date, enrollment, enrollment_type, lead_sponsor, lead_sponsor_class, collaborators, "
+    "secondary_ids, keywords, central_contacts, brief_summary, detailed_description, "
+    "eligibility_criteria, has_results, content_hash, ingested_at, updated_at"
+)
+CHILD_COLUMNS = {
+    "trial_condition": "nct_id, position, kind, term, mesh_id",
+    "arm": "nct_id, position, label, type, description, intervention_names",
+    "intervention": "nct_id, position, name, type, description, arm_group_labels, other_names",
+    "criterion": "nct_id, position, section, text, rules, needs_review, heading, span_start, span_end",
+    "trial_search": "nct_id, title, conditions, mesh",
+}
+SITE_COLUMNS = (
+    "nct_id, position, facility, city, state, zip, country, country_code, status, "
+    "latitude, longitude, geo_source, geo_precision, contacts"
+)
+TABLES = {"trial": TRIAL_COLUMNS, **CHILD_COLUMNS, "site": SITE_COLUMNS}
+
+Row = tuple[Any, ...]
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Template:
+    trial: Row  # without nct_id
+    children: dict[str, list[Row]]  # table -> rows without nct_id
+    sites: list[Row]  # (facility, country, country_code, status, contacts)
+    site_count: int = 0  # sites per clone, after the cap
+
+
+def build_template_store(path: Path) -> None:
+    """The fixtures and the seed page through the real ingest pipeline."""
+    from db.engine import open_store
+    from ingest.files import iter_paths
+    from ingest.pages import ingest_pages
+    from ingest.pipeline import ingest_items
+
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    engine = open_store(f"sqlite:///{partial}")
+    ingest_items(engine, iter_paths([FIXTURES]), command="bench match")
+    ingest_pages(engine, [str(SEED_PAGE)])
+    engine.dispose()
+    partial.rename(path)
+
+
+def load_templates(path: Path) -> list[Template]:
+    conn = sqlite3.connect(path)
+    templates: dict[str, Template] = {}
+    for row in conn.execute(f"SELECT {TRIAL_COLUMNS} FROM trial ORDER BY nct_id"):
+        templates[row[0]] = Template(row[1:], {table: [] for table in CHILD_COLUMNS}, [])
+    for table, columns in CHILD_COLUMNS.items():
+        order = "nct_id" if table == "trial_search" else "nct_id, position"
+        for row in conn.execute(f"SELECT {columns} FROM {table} ORDER BY {order}"):
+            templates[row[0]].children[table].append(row[1:])
+    for row in conn.execute(
+        "SELECT nct_id, facility, country, country_code, status, contacts FROM site ORDER BY nct_id, position"
+    ):
+        templates[row[0]].sites.append(row[1:])
+    conn.close()
+    return list(templates.values())
+
+
+def cap_sites(templates: list[Template], mean: float) -> int:
+    """The smallest per-clone site cap giving at least ``mean`` sites per trial; sets site_count."""
+    counts = [len(t.sites) for t in templates]
+    cap = max(counts)
+    for candidate in range(1, max(counts) + 1):
+        if sum(min(n, candidate) for n in counts) >= mean * len(counts):
+            cap = candidate
+            break
+    for t in templates:
+        t.site_count = min(len(t.sites), cap)
+    return cap
+
+
+# --- places --------------------------------------------------------------------------------------
+
+
+class Cities:
+    """Gazetteer cities, drawn by population within a country or world-wide."""
+
+    def __init__(self, gazetteer: Path) -> None:
+        conn = sqlite3.connect(f"{gazetteer.resolve().as_uri()}?mode=ro", uri=True)
+        rows = conn.execute(
+            "SELECT country_code, name, lat, lon, population FROM places "
+            "WHERE kind = 'city' AND section = 0 AND population > 0 ORDER BY id"
+        ).fetchall()
+        conn.close()
+        self.world = self._pool(rows)
+        by_country: dict[str, list[Row]] = {}
+        for row in rows:
+            by_country.setdefault(row[0], []).append(row)
+        self.countries = {cc: self._pool(r) for cc, r in by_country.items()}
+        self.small = [r for r in rows if r[4] < 2000]
+
+    @staticmethod
+    def _pool(rows: list[Row]) -> tuple[list[Row], list[int]]:
+        return rows, list(itertools.accumulate(r[4] for r in rows))
+
+    def pick(self, rng: random.Random, country_code: str | None) -> Row:
+        """(country_code, name, lat, lon, population) of a city, jittered."""
+        rows, cumulative = self.countries.get(country_code or "", self.world)
+        cc, name, lat, lon, population = rows[bisect(cumulative, rng.random() * cumulative[-1])]
+        lat = max(-89.9, min(89.9, lat + rng.uniform(-JITTER_DEG, JITTER_DEG)))
+        lon = (lon + rng.uniform(-JITTER_DEG, JITTER_DEG) + 180.0) % 360.0 - 180.0
+        return cc, name, lat, lon, population
+
+
+# --- clones --------------------------------------------------------------------------------------
+
+
+def clone_id(k: int) -> str:
+    return f"NCT7{k:07d}"
+
+
+def clone_rows(templates: list[Template], start: int, stop: int, cities: Cities) -> dict[str, list[Row]]:
+    """Rows of clones ``start``..``stop``: clone k copies template k mod T; deterministic in k."""
+    rows: dict[str, list[Row]] = {table: [] for table in TABLES}
+    for k in range(start, stop):
+        template = templates[k % len(templates)]
+        nct_id = (clone_id(k),)
+        rows["trial"].append(nct_id + template.trial)
+        for table, children in template.children.items():
+            rows[table].extend(nct_id + child for child in children)
+        if not template.site_count:
+            continue
+        rng = random.Random(k)
+        chosen = template.sites
+        if template.site_count < len(chosen):
+            chosen = rng.sample(chosen, template.site_count)
+        for position, (facility, country, country_code, status, contacts) in enumerate(chosen):
+            cc, city, lat, lon, _ = cities.pick(rng, country_code)
+            rows["site"].append(
+                (
+                    *nct_id,
+                    position,
+                    facility,
+                    city,
+                    None,
+                    None,
+                    country,
+                    country_code or cc,
+                    status,
+                    round(lat, 5),
+                    round(lon, 5),
+                    "gazetteer",
+                    "city",
+                    contacts,
+                )
+            )
+    return rows
+
+
+def _insert_sql(table: str, columns: str, mark: str) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join([mark] * (columns.count(',') + 1))})"
+
+
+def write_sqlite(path: Path, chunks: Iterator[dict[str, list[Row]]]) -> None:
+    """Bulk executemany in one transaction per chunk; triggers fill the R*Tree, FTS5 indexes."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY"):
+        conn.execute(f"PRAGMA {pragma}")
+    statements = {table: _insert_sql(table, columns, "?") for table, columns in TABLES.items()}
+    for rows in chunks:
+        conn.execute("BEGIN")
+        for table, table_rows in rows.items():
+            conn.executemany(statements[table], table_rows)
+        conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def write_postgresql(engine: Engine, chunks: Iterator[dict[str, list[Row]]]) -> None:
+    """COPY per table and chunk; the generated tsvector and the GiST index compute themselves."""
+    raw = engine.raw_connection()
+    try:
+        pg = raw.driver_connection
+        assert pg is not None
+        for rows in chunks:
+            with pg.cursor() as cursor:
+                for table, table_rows in rows.items():
+                    with cursor.copy(f"COPY {table} ({TABLES[table]}) FROM STDIN") as copy:
+                        for row in table_rows:
+                            copy.write_row(row)
+            pg.commit()
+        pg.autocommit = True
+        pg.execute("ANALYZE")
+    finally:
+        raw.close()
+
+
+def generate(
+    templates: list[Template], cities: Cities, trials: int, progress: Callable[[int], None]
+) -> Iterator[dict[str, list[Row]]]:
+    for start in range(0, trials, CHUNK):
+        stop = min(trials, start + CHUNK)
+        yield clone_rows(templates, start, stop, cities)
+        progress(stop)
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+Sex = Literal["female", "male"]
+
+
+@dataclass(frozen=True)
+class Query:
+    condition: str
+    lat: float
+    lon: float
+    place: str
+    radius_km: float
+    age: int
+    sex: Sex | None
+
+
+def make_queries(
+    count: int, seed: int, templates: list[Template], cities: Cities, conditions: list[str]
+) -> list[Query]:
+    """Patients where the sites are (a site's country, by population), plus remote ones."""
+    rng = random.Random(seed)
+    weights = [t.site_count for t in templates]
+    queries = []
+    for _ in range(count):
+        roll = rng.random()
+        if roll < 0.08:  # anywhere on the globe: mostly ocean
+            lat, lon = math.degrees(math.asin(rng.uniform(-1, 1))), rng.uniform(-180, 180)
+            place = f"{lat:.2f},{lon:.2f}"
+        elif roll < 0.15:  # a village
+            cc, name, lat, lon, _ = rng.choice(cities.small)
+            place = f"{name}, {cc} (village)"
+        else:
+            template = rng.choices(templates, weights)[0]
+            cc, name, lat, lon, _ = cities.pick(rng, rng.choice(template.sites)[2])
+            place = f"{name}, {cc}"
+        condition = rng.choice(COMMON_CONDITIONS if rng.random() < 0.4 else conditions)
+        radius = round(25 * 20 ** rng.random())
+        sex: Sex | None = rng.choice(("female", "male", "female", "male", None))
+        queries.append(Query(condition, lat, lon, place, radius, rng.randint(10, 85), sex))
+    return queries
+
+
+class Phases:
+    """Exclusive time per instrumented function (nested calls are not counted twice)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self._stack: list[list[float]] = []
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            frame = [time.perf_counter(), 0.0]
+            self._stack.append(frame)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._stack.pop()
+                elapsed = time.perf_counter() - frame[0]
+                self.totals[name] = self.totals.get(name, 0.0) + elapsed - frame[1]
+                if self._stack:
+                    self._stack[-1][1] += elapsed
+
+        return timed
+
+    def take(self) -> dict[str, float]:
+        totals, self.totals = self.totals, {}
+        return totals
+
+
+def instrument(phases: Phases) -> list[tuple[ModuleType, str, Any]]:
+    """Wrap the matching steps with phase timers; returns what to restore."""
+    import matching.candidates
+    import matching.match
+    import matching.search
+
+    targets = [
+        (matching.candidates, "find_trials", "fts"),
+        (matching.candidates, "load_criteria", "criteria load"),
+        (matching.match, "find_candidates", "candidate sql"),
+        (matching.match, "load_criteria", "criteria load"),
+        (matching.match, "evaluate_trial_criteria", "criteria eval"),
+        (matching.match, "no_match_hint", "no-match hint"),
+        (matching.search, "find_candidates", "candidate sql"),
+    ]
+    saved = []
+    for module, attr, name in targets:
+        original = getattr(module, attr)
+        saved.append((module, attr, original))
+        setattr(module, attr, phases.wrap(name, original))
+    return saved
+
+
+@dataclass
+class Timing:
+    query: Query
+    match_ms: float
+    search_ms: float
+    matches: int
+    found: int
+    considered: int
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def run_queries(conn: Connection, queries: list[Query], phases: Phases) -> list[Timing]:
+    from matching.match import Place, match_trials
+    from matching.patient import Patient
+    from matching.search import SearchQuery, search_trials
+
+    timings = []
+    for q in queries:
+        place = Place(q.lat, q.lon, q.place)
+        patient = Patient(age=q.age, sex=q.sex, radius_km=q.radius_km, conditions=[q.condition])
+        phases.take()
+        start = time.perf_counter()
+        matched = match_trials(conn, patient, place, today=TODAY, limit=20)
+        middle = time.perf_counter()
+        split = phases.take()
+        found = search_trials(conn, SearchQuery(q.condition, place, radius_km=q.radius_km))
+        end = time.perf_counter()
+        phases.take()
+        timings.append(
+            Timing(
+                q,
+                (middle - start) * 1000,
+                (end - middle) * 1000,
+                len(matched.matches),
+                len(found.matches),
+                matched.considered,
+                {k: v * 1000 for k, v in split.items()},
+            )
+        )
+    return timings
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def report(name: str, timings: list[Timing]) -> None:
+    for label, values, counts in (
+        ("match ", [t.match_ms for t in timings], [t.matches for t in timings]),
+        ("search", [t.search_ms for t in timings], [t.found for t in timings]),
+    ):
+        print(
+            f"{name} {label}: p50 {percentile(values, 50):7.1f} ms  p95 {percentile(values, 95):7.1f} ms  "
+            f"p99 {percentile(values, 99):7.1f} ms  max {max(values):7.1f} ms  "
+            f"mean {statistics.fmean(values):6.1f} ms; mean results {statistics.fmean(counts):.1f}"
+        )
+    names = sorted({k for t in timings for k in t.phases})
+    other = [t.match_ms - sum(t.phases.values()) for t in timings]
+    parts = [(n, [t.phases.get(n, 0.0) for t in timings]) for n in names] + [("rest", other)]
+    print(
+        f"{name} match time by phase, mean / p95 ms: "
+        + "; ".join(f"{n} {statistics.fmean(v):.1f} / {percentile(v, 95):.1f}" for n, v in parts)
+    )
+    print(f"{name} slowest match queries:")
+    for t in sorted(timings, key=lambda t: -t.match_ms)[:5]:
+        q = t.query
+        phases = ", ".join(f"{k} {v:.0f}" for k, v in sorted(t.phases.items(), key=lambda kv: -kv[1])[:3])
+        print(
+            f"  {t.match_ms:7.1f} ms (search {t.search_ms:6.1f} ms)  {q.condition!r} within {q.radius_km:g} km "
+            f"of {q.place}: {t.considered} candidates, {t.matches} shown [{phases}]"
+        )
+
+
+def measure(name: str, engine: Engine, queries: list[Query], warmup: list[Query]) -> None:
+    phases = Phases()
+    saved = instrument(phases)
+    try:
+        with engine.connect() as conn:
+            run_queries(conn, warmup, phases)
+            timings = run_queries(conn, queries, phases)
+    finally:
+        for module, attr, original in saved:
+            setattr(module, attr, original)
+    report(name, timings)
+
+
+# --- stores --------------------------------------------------------------------------------------
+
+
+def counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        trials = conn.execute(text("SELECT count(*) FROM trial")).scalar_one()
+        sites = conn.execute(text("SELECT count(*) FROM site")).scalar_one()
+    return int(trials), int(sites)
+
+
+def build(
+    label: str,
+    write: Callable[[Iterator[dict[str, list[Row]]]], None],
+    templates: list[Template],
+    cities: Cities,
+    trials: int,
+) -> float:
+    start = time.perf_counter()
+    step = max(CHUNK, trials // 10 // CHUNK * CHUNK)
+
+    def progress(done: int) -> None:
+        if done % step == 0 or done == trials:
+            elapsed = time.perf_counter() - start
+            print(f"  {label}: {done:,} trials in {elapsed:.0f} s", file=sys.stderr, flush=True)
+
+    write(generate(templates, cities, trials, progress))
+    return time.perf_counter() - start
+
+
+def sqlite_store(args: argparse.Namespace, work: Path, params: dict[str, Any], **kw: Any) -> Engine:
+    from db.engine import open_store
+
+    path = work / f"match-{args.trials}.db"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists() and json.loads(meta.read_text()).get("params") == params:
+        built = json.loads(meta.read_text())
+        print(f"sqlite: reusing {path} (built in {built['seconds']:.0f} s)")
+    else:
+        meta.unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        open_store(f"sqlite:///{path}").dispose()
+        seconds = build("sqlite", lambda chunks: write_sqlite(path, chunks), trials=args.trials, **kw)
+        meta.write_text(json.dumps({"params": params, "seconds": seconds}))
+        print(f"sqlite: built in {seconds:.0f} s")
+    engine = open_store(f"sqlite:///{path}")
+    trials, sites = counts(engine)
+    size = sum(p.stat().st_size for p in path.parent.glob(f"{path.name}*"))
+    print(f"sqlite: {trials:,} trials, {sites:,} sites, {size / 1e9:.2f} GB ({path})")
+    return engine
+
+
+def pg_admin(sql: str) -> list[Row]:
+    import psycopg
+
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def postgresql_store(args: argparse.Namespace, params: dict[str, Any], **kw: Any) -> tuple[Engine, str]:
+    from db.engine import open_store
+
+    schema = args.pg_schema or f"bench_{uuid.uuid4().hex[:8]}"
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    found = pg_admin(f"SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = '{schema}'")
+    if found and found[0][0] and json.loads(found[0][0]).get("params") == params:
+        print(f"postgresql: reusing schema {schema}")
+    else:
+        pg_admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        pg_admin(f'CREATE SCHEMA "{schema}"')
+        engine = open_store(url)
+        seconds = build("postgresql", lambda chunks: write_postgresql(engine, chunks), trials=args.trials, **kw)
+        engine.dispose()
+        comment = json.dumps({"params": params, "seconds": seconds}).replace("'", "''")
+        pg_admin(f"COMMENT ON SCHEMA \"{schema}\" IS '{comment}'")
+        print(f"postgresql: built in {seconds:.0f} s")
+    engine = open_store(url)
+    trials, sites = counts(engine)
+    size = pg_admin(
+        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
+        f"ON n.oid = c.relnamespace WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'm')"
+    )[0][0]
+    print(f"postgresql: {trials:,} trials, {sites:,} sites, {int(size) / 1e9:.2f} GB (schema {schema})")
+    return engine, schema
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=500_000, help="trials in the store")
+    parser.add_argument("--sites-per-trial", type=float, default=6.2, help="mean sites per trial")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) the stores here")
+    parser.add_argument("--queries", type=int, default=200, help="timed patients")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed patients first")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    parser.add_argument("--pg-schema", default=None, help="PostgreSQL schema to use (reused if complete)")
+    args = parser.parse_args()
+
+    from matching.gazetteer_build import default_gazetteer_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        template_path = work / "templates.db"
+        if not template_path.exists():
+            start = time.perf_counter()
+            build_template_store(template_path)
+            print(f"templates: fixtures ingested in {time.perf_counter() - start:.1f} s")
+        templates = load_templates(template_path)
+        cap = cap_sites(templates, args.sites_per_trial)
+        cities = Cities(default_gazetteer_path())
+        print(
+            f"templates: {len(templates)} trials, {sum(len(t.sites) for t in templates):,} sites; "
+            f"clones keep at most {cap} sites each"
+        )
+        conditions = sorted({c[2] for t in templates for c in t.children["trial_condition"] if c[1] == "listed"})
+        queries = make_queries(args.queries, args.seed, templates, cities, conditions)
+        warmup = make_queries(args.warmup, args.seed + 1, templates, cities, conditions)
+        params = {
+            "version": STORE_VERSION,
+            "trials": args.trials,
+            "sites_per_trial": args.sites_per_trial,
+            "templates": len(templates),
+        }
+        kw = {"templates": templates, "cities": cities}
+        if args.backend in ("sqlite", "both"):
+            engine = sqlite_store(args, work, params, **kw)
+            measure("sqlite", engine, queries, warmup)
+            engine.dispose()
+        if args.backend in ("postgresql", "both"):
+            engine, schema = postgresql_store(args, params, **kw)
+            try:
+                measure("postgresql", engine, queries, warmup)
+            finally:
+                engine.dispose()
+                if not args.keep:
+                    pg_admin(f'DROP SCHEMA "{schema}" CASCADE')
+                else:
+                    print(f"postgresql: kept schema {schema} (--pg-schema {schema} reuses it)")
+
+
+if __name__ == "__main__":
+    main()
