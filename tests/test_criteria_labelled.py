@@ -48,15 +48,15 @@ predicted term contain one another (case-insensitive).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import pytest
 
+from bench.criteria import iter_fixture_criteria
 from ingest.criteria import Rule, extract_abbreviations, parse_rules
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -64,42 +64,10 @@ LABELLED = FIXTURES / "criteria_labelled.jsonl"
 NUMERIC = ("age", "threshold")
 
 
-def _criteria_texts() -> Iterator[tuple[str, str]]:
-    """(trial id, criteria text) in the order the selection used."""
-    for path in sorted(FIXTURES.rglob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        yield from _walk(data, path.name)
-    for path in sorted(FIXTURES.rglob("*.xml")):
-        try:
-            tree = ElementTree.parse(str(path))
-        except ElementTree.ParseError:
-            continue
-        nct = tree.findtext(".//id_info/nct_id") or path.name
-        for block in tree.iterfind(".//eligibility/criteria/textblock"):
-            yield nct, block.text or ""
-
-
-def _walk(node: object, source: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        protocol = node.get("protocolSection")
-        nct = protocol.get("identificationModule", {}).get("nctId") if isinstance(protocol, dict) else None
-        for key, value in node.items():
-            if key in ("eligibilityCriteria", "EligibilityCriteria") and isinstance(value, str):
-                yield nct or source, value
-            else:
-                yield from _walk(value, nct or source)
-    elif isinstance(node, list):
-        for child in node:
-            yield from _walk(child, source)
-
-
 @cache
 def trial_texts() -> dict[str, str]:
     texts: dict[str, str] = {}
-    for trial, text in _criteria_texts():
+    for trial, text in iter_fixture_criteria(FIXTURES, pages=False):
         texts.setdefault(trial, text)
     return texts
 

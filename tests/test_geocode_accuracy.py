@@ -9,38 +9,18 @@ its point compared with the registry's. At least 95 % must land within 25 km.
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from pathlib import Path
 
-import orjson
-
+from bench.geocode_accuracy import fixture_places
 from matching.gazetteer import Gazetteer
 from matching.geo import haversine_km
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ctgov"
-SOURCES = (FIXTURES / "v2-studies", FIXTURES / "aact-fixtures" / "v2")
 WITHIN_KM = 25.0
 REQUIRED_SHARE = 0.95
 
 
-def registry_places() -> dict[tuple[str, str | None, str], tuple[float, float]]:
-    """Distinct (city, state, country) → the registry point most often given for it."""
-    points: dict[tuple[str, str | None, str], Counter[tuple[float, float]]] = {}
-    for folder in SOURCES:
-        for file in sorted(folder.glob("*.json")):
-            data = orjson.loads(file.read_bytes())
-            for study in data if isinstance(data, list) else [data]:
-                module = study.get("protocolSection", {}).get("contactsLocationsModule", {})
-                for site in module.get("locations") or []:
-                    point, city, country = site.get("geoPoint"), site.get("city"), site.get("country")
-                    if point and city and country:
-                        key = (city, site.get("state"), country)
-                        points.setdefault(key, Counter())[(point["lat"], point["lon"])] += 1
-    return {key: counter.most_common(1)[0][0] for key, counter in points.items()}
-
-
 def test_sites_land_within_25_km_of_the_registry_point(gazetteer_path: Path) -> None:
-    places = registry_places()
+    places = fixture_places()
     assert len(places) > 2000  # the fixtures hold ~2,650 distinct places
     errors: list[float] = []
     with Gazetteer.open(gazetteer_path, build_if_missing=False) as gazetteer:

@@ -100,6 +100,9 @@ def test_seed_patient_finds_the_seed_trial_first(store: tuple[str, Engine]) -> N
     assert sledai["status"] == "met"
     biopsy = next(v for t, v in verdicts.items() if "biopsy" in t)
     assert biopsy["status"] == "unknown"
+    # Lupus nephritis is a form of SLE (MeSH), so the SLE diagnosis item is met.
+    sle = next(v for t, v in verdicts.items() if t.startswith("Diagnosis of systemic lupus"))
+    assert sle["status"] == "met"
     assert not first["likely_ineligible"]
 
 

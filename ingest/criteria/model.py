@@ -10,7 +10,7 @@ only what its kind uses.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Section = Literal["inclusion", "exclusion"]
 RuleKind = Literal[
@@ -27,17 +27,7 @@ RuleKind = Literal[
 Comparator = Literal[">=", ">", "<=", "<", "=", "between"]
 Direction = Literal["within_past", "at_least_ago"]
 
-RULE_KINDS: tuple[str, ...] = (
-    "age",
-    "sex",
-    "pregnancy",
-    "breastfeeding",
-    "contraception",
-    "threshold",
-    "time_window",
-    "condition",
-    "treatment",
-)
+RULE_KINDS: tuple[str, ...] = get_args(RuleKind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,28 +108,34 @@ _TOKEN_RE = re.compile(r"[a-z][a-z-]*")
 
 
 @cache
-def _vocabulary() -> tuple[frozenset[str], tuple[str, ...], re.Pattern[str] | None]:
-    raw = json.loads((DATA_DIR / "terms.json").read_text(encoding="utf-8"))
-    words = [w.lower() for w in raw["treatment_words"]]
-    phrases = [re.escape(w) for w in words if " " in w]
-    phrase_re = re.compile("|".join(phrases)) if phrases else None
-    return frozenset(words), tuple(raw["drug_stems"]), phrase_re
+def _vocabulary() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
+    """Compiled once from ``data/terms.json``: a treatment pattern and a condition pattern.
 
-
-@cache
-def _condition_vocabulary() -> tuple[frozenset[str], tuple[str, ...]]:
+    Both run on lower-cased text: whole words (an optional plural "s"), multi-word
+    entries, and word endings (INN drug stems on words of 7+ letters, disease-name
+    endings on words of 6+ letters).
+    """
     raw = json.loads((DATA_DIR / "terms.json").read_text(encoding="utf-8"))
-    return frozenset(w.lower() for w in raw["condition_words"]), tuple(raw["condition_suffixes"])
+
+    def pattern(words: list[str], endings: list[str], min_len: int) -> re.Pattern[str]:
+        alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
+        ends = "|".join(sorted((re.escape(e) for e in endings), key=len, reverse=True))
+        return re.compile(
+            rf"(?<![a-z-])(?:(?:{alternatives})s?(?![a-z])|[a-z-]{{{min_len - 3},}}(?:{ends})(?![a-z]))"
+        )
+
+    treatment = pattern(raw["treatment_words"], raw["drug_stems"], 7)
+    condition = pattern(raw["condition_words"], raw["condition_suffixes"], 6)
+    return treatment, condition, frozenset(w.lower() for w in raw["condition_words"])
 
 
 def _is_condition_word(token: str) -> bool:
-    words, suffixes = _condition_vocabulary()
-    return token in words or token.rstrip("s") in words or (len(token) >= 6 and token.endswith(suffixes))
+    return _vocabulary()[1].fullmatch(token) is not None
 
 
 def is_condition_phrase(phrase: str) -> bool:
     """Does the phrase name a condition (a disease head word or a disease-name ending)?"""
-    return any(_is_condition_word(t) for t in _TOKEN_RE.findall(phrase.lower()))
+    return _vocabulary()[1].search(phrase.lower()) is not None
 
 
 _CONDITION_FIRST = frozenset({"allergy", "allergies", "hypersensitivity", "intolerance", "contraindication",
@@ -152,14 +158,7 @@ def phrase_kind(phrase: str, cue_kind: str | None) -> str:
 
 def is_treatment_phrase(phrase: str) -> bool:
     """Does the phrase name a treatment (a treatment word, a multi-word one, or an INN drug stem)?"""
-    words, stems, phrase_re = _vocabulary()
-    lower = phrase.lower()
-    tokens = _TOKEN_RE.findall(lower)
-    if any(t in words or t.rstrip("s") in words for t in tokens):
-        return True
-    if phrase_re is not None and phrase_re.search(lower):
-        return True
-    return any(len(t) >= 7 and t.endswith(stems) for t in tokens)
+    return _vocabulary()[0].search(phrase.lower()) is not None
 
 
 _PAREN_ABBR_RE = re.compile(r"\s*\(([^()\s]{1,12})\)")
@@ -231,13 +230,6 @@ def find_terms(
         if end <= start or any(s <= start < e or s < end <= e for s, e in avoid):
             continue
         phrase = doc.text[start:end]
-        terms = _split(phrase)
-        if (
-            not terms
-            or _DEMOGRAPHIC_RE.search(low, start, end)
-            or (permissive and doc.permissive(m.start(), end))
-        ):
-            continue
         if (
             cue_kind == "treatment"
             and cue in _WEAK_TREATMENT_CUES
@@ -245,6 +237,11 @@ def find_terms(
         ):
             continue
         if cue in _WEAK_CONDITION_CUES and not is_condition_phrase(phrase):
+            continue
+        if _DEMOGRAPHIC_RE.search(low, start, end) or (permissive and doc.permissive(m.start(), end)):
+            continue
+        terms = _split(phrase)
+        if not terms:
             continue
         kind = phrase_kind(phrase, cue_kind)
         expanded = expand_terms(terms, abbreviations)

@@ -324,6 +324,8 @@ def _search_windows(doc: ItemText, exprs: list[Expr]) -> list[tuple[int, int]] |
     spans.sort()
     merged: list[tuple[int, int]] = []
     for lo, hi in spans:
+        while hi < len(doc.low) and doc.low[hi].isalnum():
+            hi += 1
         if merged and lo <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
         else:

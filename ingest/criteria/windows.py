@@ -116,7 +116,7 @@ def _amounts(low: str) -> list[tuple[int, int, str, str]]:
         for m in _WORD_TIME_RE.finditer(low):
             found.append((m.start(), m.end(), m.group("amount"), m.group("unit")))
             extra = True
-    if "the" in low:
+    if "the past" in low or "the last" in low or "the previous" in low or "the preceding" in low:
         for m in _IMPLICIT_ONE_RE.finditer(low):
             found.append((m.start("unit"), m.end(), "1", m.group("unit")))
             extra = True
@@ -125,7 +125,7 @@ def _amounts(low: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
-_WORD_GATE_RE = re.compile(rf"(?<![a-z]){NUMBER_WORD}\s*-?\s*(?:y|mo|w|d|h)")
+_WORD_GATE_RE = re.compile(rf"{NUMBER_WORD}\s*-?\s*(?:y|mo|w|d|h)")
 
 
 def find_windows(text: str | ItemText, section: str) -> list[Rule]:
