@@ -249,6 +249,7 @@ def ingest_ctgov(
     base_url: Annotated[
         str, typer.Option("--base-url", help="Registry API base URL (for mirrors and tests).")
     ] = "https://clinicaltrials.gov/api/v2",
+    geocode: GeocodeFlag = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch studies from the ClinicalTrials.gov API v2 and store them.
@@ -297,7 +298,7 @@ def ingest_ctgov(
                 yield RawItem(f"{base_url}/studies", JSON, study)
 
         try:
-            with _progress(limit, "fetching") as progress:
+            with ExitStack() as stack, _progress(limit, "fetching") as progress:
                 task = progress.add_task("fetch", total=limit)
                 summary = ingest_items(
                     engine,
@@ -305,6 +306,7 @@ def ingest_ctgov(
                     command="ingest ctgov",
                     source=base_url,
                     progress=lambda n: progress.advance(task, n),
+                    geocode=stack.enter_context(site_geocoding()) if geocode else None,
                 )
         except RegistryError as exc:
             fail(str(exc))

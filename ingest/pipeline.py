@@ -29,7 +29,7 @@ from ingest.record import NormalizedTrial, RecordError, Site
 from ingest.sources import parse_item
 
 BATCH_SIZE = 500
-WINDOW = 2000  # items handed to the worker pool at a time (bounds memory)
+WINDOW = 1000  # items handed to the worker pool at a time (bounds memory)
 CHUNK = 100  # items per task sent to one worker
 RUN = IngestRun.__table__  # type: ignore[attr-defined]
 

@@ -155,16 +155,16 @@ class Gazetteer:
         except InvalidCoordinatesError as exc:
             raise InvalidCoordinates(str(exc)) from exc
         if point is not None:
+            lat, lon = point
             return Resolution(
-                query,
-                point[0],
-                point[1],
-                f"{point[0]:.5f}, {point[1]:.5f}",
-                None,
-                None,
-                "coordinates",
-                "exact",
-                candidates=1,
+                query=query,
+                lat=lat,
+                lon=lon,
+                name=f"{lat:.5f}, {lon:.5f}",
+                country_code=None,
+                admin1=None,
+                kind="coordinates",
+                precision="exact",
             )
         hint_cc = country_code(country_hint) if country_hint else None
         tried: list[Reading] = []
@@ -251,26 +251,37 @@ class Gazetteer:
         if not places and len(key) >= 4 and not country:
             # A region name alone, spelled another way ("Castilla y León", "Bavaria").
             places = [p for pair in sorted(self.regions.match(place)) for p in self._admin_places(*pair)]
-        for variant in name_variants(place) if not places else []:
-            places = [p for p in self._places_named(variant, country) if p.kind in SETTLEMENTS]
-            if places:
-                key = variant
-                break
-        return self._rank(places, key, state, strict, exact=exact, country=country)
+        if not places:
+            key, places = self._first_settlements(name_variants(place), country, key)
+        ranked = self._rank(places, key, state, strict, exact=exact, country=country)
+        if places and not exact and key != fold(place):
+            ranked.notes.append(f"{place!r} read as {key!r}")
+        return ranked
 
     def _settlement_candidates(self, city: str, country: str | None, state: str | None) -> Ranked:
+        """Cities and localities for a site's city, trying registry spellings and then typos."""
         key = fold(city)
         places = [p for p in self._places_named(key, country) if p.kind in SETTLEMENTS]
         exact = bool(places)
-        variants = name_variants(city)
-        if country:
-            variants += self._suggester.closest(city, country=country, cutoff=FUZZY_NAME_CUTOFF)
-        for variant in variants if not places else []:
+        if not places:
+            key, places = self._first_settlements(name_variants(city), country, key)
+        if not places and country:
+            close = self._suggester.closest(city, country=country, cutoff=FUZZY_NAME_CUTOFF)
+            key, places = self._first_settlements(close, country, key)
+        ranked = self._rank(places, key, state, strict=False, exact=exact, country=country)
+        if places and not exact:
+            ranked.notes.append(f"{city!r} read as {key!r}")
+        return ranked
+
+    def _first_settlements(
+        self, variants: list[str], country: str | None, key: str
+    ) -> tuple[str, list[Place]]:
+        """The first spelling that names a city or locality, and those places."""
+        for variant in variants:
             places = [p for p in self._places_named(variant, country) if p.kind in SETTLEMENTS]
             if places:
-                key = variant
-                break
-        return self._rank(places, key, state, strict=False, exact=exact, country=country)
+                return variant, places
+        return key, []
 
     def _rank(
         self,
@@ -324,18 +335,17 @@ class Gazetteer:
             listed = ", ".join(r[1] for r in rows)
             note = f"postal code {code} exists in {len(rows)} countries ({listed}); chose {cc}"
         return Resolution(
-            query,
-            lat / POSTAL_SCALE,
-            lon / POSTAL_SCALE,
-            place,
-            cc,
-            region,
-            "postal",
-            "postal",
-            None,
-            others,
-            len(rows),
-            note,
+            query=query,
+            lat=lat / POSTAL_SCALE,
+            lon=lon / POSTAL_SCALE,
+            name=place,
+            country_code=cc,
+            admin1=region,
+            kind="postal",
+            precision="postal",
+            alternatives=others,
+            candidates=len(rows),
+            note=note,
         )
 
     # -- building results -----------------------------------------------------------------

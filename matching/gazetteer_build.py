@@ -51,7 +51,7 @@ __all__ = [
     "default_gazetteer_path",
 ]
 
-BUILD_VERSION = 2  # bump when the schema or a derivation changes: it renames the cache file
+BUILD_VERSION = 3  # bump when the schema or a derivation changes: it renames the cache file
 ATTRIBUTION = (
     "Place data © GeoNames (https://www.geonames.org/), licensed under Creative Commons "
     "Attribution 4.0 (CC BY 4.0, https://creativecommons.org/licenses/by/4.0/): cities with "
@@ -146,7 +146,8 @@ class _PostalHalf:
 
     def __init__(self, part: Path, total_records: int) -> None:
         self.part, self.total = part, total_records
-        self.parallel = (os.cpu_count() or 1) > 1
+        # A daemonic process (some servers' workers) may not start children.
+        self.parallel = (os.cpu_count() or 1) > 1 and not multiprocessing.current_process().daemon
         context = multiprocessing.get_context("spawn")  # no fork: the caller may hold threads
         self._done: Synchronized[float] = context.Value("d", 0.0)
         self._process = context.Process(
