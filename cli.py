@@ -504,33 +504,11 @@ criteria_app = typer.Typer(help="Eligibility criteria: items and checkable rules
 app.add_typer(criteria_app, name="criteria")
 
 
-def _rule_line(rule: dict[str, Any]) -> str:
-    kind = rule["kind"]
-    if kind == "threshold":
-        if rule.get("comparator") == "between":
-            what = f"{rule.get('low'):g}–{rule.get('high'):g}"
-        else:
-            what = f"{rule.get('comparator')} {rule.get('value'):g}"
-        unit = " × ULN" if rule.get("uln_multiple") else (f" {rule['unit']}" if rule.get("unit") else "")
-        text = f"{rule.get('variable')} {what}{unit}"
-    elif kind == "time_window" and rule.get("window"):
-        w = rule["window"]
-        text = (
-            f"{rule.get('event') or 'event'} {w['direction'].replace('_', ' ')} {w['amount']:g} {w['unit']}"
-        )
-    elif kind in ("condition", "treatment"):
-        text = " / ".join(rule.get("terms") or [rule["text"]])
-    else:
-        text = rule.get("sex") or rule["text"]
-    return f"{kind}: {'not ' if rule.get('negated') else ''}{text}   «{rule['text']}»"
-
-
 def _print_items(items: list[dict[str, Any]]) -> None:
-    for item in items:
-        mark = "  (needs review)" if item["needs_review"] else ""
-        out.print(f"{item['position'] + 1:>3}. [{item['section']}] {item['text']}{mark}", markup=False)
-        for rule in item["rules"] or []:
-            out.print(f"       → {_rule_line(rule)}", markup=False)
+    from ingest.criteria.describe import item_lines
+
+    for line in item_lines(items):
+        out.print(line, markup=False)
 
 
 @criteria_app.command("parse")
@@ -689,7 +667,10 @@ def geocode(
                 if found.note:
                     out.print(f"    {found.note}", markup=False)
                 if found.alternatives:
-                    others = "; ".join(", ".join(p for p in (a.name, a.admin1, a.country_code) if p) for a in found.alternatives[:5])
+                    others = "; ".join(
+                        ", ".join(p for p in (a.name, a.admin1, a.country_code) if p)
+                        for a in found.alternatives[:5]
+                    )
                     out.print(f"    could also be: {others}", markup=False)
     raise typer.Exit(1 if failures else 0)
 
@@ -704,52 +685,10 @@ def _online(query: str) -> Any:
 
 
 def _render_matches(outcome: Any, *, miles: bool, title: str) -> None:
-    unit = "mi" if miles else "km"
-    if outcome.place:
-        place = outcome.place
-        out.print(
-            f"{title} near {place.name} ({place.lat:.3f}, {place.lon:.3f}) within {outcome.radius_km:g} km",
-            markup=False,
-        )
-        if place.note:
-            out.print(f"  place: {place.note}", markup=False)
-    if not outcome.matches:
-        out.print(f"no matches: {outcome.hint}", markup=False)
-        return
-    for rank, m in enumerate(outcome.matches, 1):
-        site = m["nearest_site"]
-        distance = site.get("distance_mi" if miles else "distance_km")
-        flag = "  [likely ineligible]" if m["likely_ineligible"] else ""
-        out.print(f"\n[bold]{rank}. {m['nct_id']}[/bold]  {m['title']}{flag}")
-        out.print(
-            f"   {m['overall_status']}" + (f" — {m['status_note']}" if m["status_note"] else ""), markup=False
-        )
-        where = ", ".join(p for p in (site["facility"], site["city"], site["country"]) if p)
-        away = f" — {distance:g} {unit}" if distance is not None else ""
-        out.print(
-            f"   nearest open site: {where}{away} ({site['status'] or 'status not given'})", markup=False
-        )
-        for c in site["contacts"][:2]:
-            contact = ", ".join(str(c[k]) for k in ("name", "phone", "email") if c.get(k))
-            out.print(f"   contact: {contact}", markup=False)
-        if len(m["sites"]) > 1:
-            out.print(f"   {len(m['sites'])} open sites in range", markup=False)
-        verdicts = m["criteria"]
-        if verdicts:
-            met = sum(1 for v in verdicts if v["status"] == "met")
-            out.print(
-                f"   criteria: {met} met, {len(m['failed_criteria'])} not met, {len(m['unknown_criteria'])} to check",
-                markup=False,
-            )
-            for v in m["failed_criteria"][:5]:
-                out.print(f"     ✗ {v['reason']}", markup=False)
-            for v in m["unknown_criteria"][:5]:
-                out.print(f"     ? {v['reason']}", markup=False)
-            if len(m["unknown_criteria"]) > 5:
-                out.print(
-                    f"     … {len(m['unknown_criteria']) - 5} more to check (--json for all)", markup=False
-                )
-        out.print(f"   why: {m['why']}", markup=False)
+    from matching.explain import outcome_lines
+
+    for line in outcome_lines(outcome, miles=miles, title=title):
+        out.print(line, markup=False)
 
 
 @app.command("match")

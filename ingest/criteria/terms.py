@@ -118,8 +118,11 @@ def _vocabulary() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
     raw = json.loads((DATA_DIR / "terms.json").read_text(encoding="utf-8"))
 
     def pattern(words: list[str], endings: list[str], min_len: int) -> re.Pattern[str]:
-        alternatives = "|".join(sorted((re.escape(w.lower()) for w in words), key=len, reverse=True))
-        ends = "|".join(sorted((re.escape(e) for e in endings), key=len, reverse=True))
+        # Character tries, not plain alternations: ``re`` tries a plain alternation's
+        # branches one by one at every word start (and, for the endings, at every
+        # backtracking step inside the word), which made these the costliest patterns.
+        alternatives = trie_pattern((w.lower() for w in words), space=" ")
+        ends = trie_pattern(endings)
         return re.compile(
             rf"(?<![a-z-])(?:(?:{alternatives})s?(?![a-z])|[a-z-]{{{min_len - 3},}}(?:{ends})(?![a-z]))"
         )
