@@ -189,6 +189,13 @@ def ingest_file(
         ),
     ] = None,
     geocode: GeocodeFlag = True,
+    criteria: Annotated[
+        bool,
+        typer.Option(
+            "--criteria/--defer-criteria",
+            help="Parse eligibility criteria now, or leave it to `trialsite criteria reparse --pending`.",
+        ),
+    ] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Load saved registry records: study JSON, website export arrays, folders, bulk zip.
@@ -213,6 +220,7 @@ def ingest_file(
                 progress=lambda n: progress.advance(task, n),
                 workers=workers,
                 geocode=stack.enter_context(site_geocoding()) if geocode else None,
+                criteria=criteria,
             )
     except SourceFileError as exc:
         fail(str(exc))
@@ -537,10 +545,16 @@ def criteria_parse(
 
 
 @criteria_app.command("reparse")
-def criteria_reparse(as_json: JsonFlag = False) -> None:
+def criteria_reparse(
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only trials never parsed (after ingest file --defer-criteria).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Re-run the criteria parser over every stored trial (after the parser improves).
 
     Example: trialsite criteria reparse
+    Example: trialsite criteria reparse --pending
     """
     from db.queries import get_stats
     from ingest.reparse import reparse_criteria
@@ -549,7 +563,7 @@ def criteria_reparse(as_json: JsonFlag = False) -> None:
     total = get_stats(engine)["trials"]
     with _progress(total, "reparsing") as progress:
         task = progress.add_task("reparse", total=total)
-        counts = reparse_criteria(engine, progress=lambda n: progress.advance(task, n))
+        counts = reparse_criteria(engine, pending_only=pending, progress=lambda n: progress.advance(task, n))
     if as_json:
         print_json(counts)
     else:

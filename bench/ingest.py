@@ -62,12 +62,12 @@ def time_plain_json(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def run_ingest(archive: Path, db_url: str) -> tuple[float, float, dict[str, Any]]:
+def run_ingest(archive: Path, db_url: str, extra: list[str]) -> tuple[float, float, dict[str, Any]]:
     """Run the real command; returns (seconds, its peak RSS in MB, its JSON summary)."""
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, "-m", "cli", "--db", db_url, "ingest", "file", str(archive), "--json"],
+            [sys.executable, "-m", "cli", "--db", db_url, "ingest", "file", str(archive), "--json", *extra],
             cwd=ROOT,
             stdout=stdout,
             stderr=stderr,
@@ -112,6 +112,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000, help="studies in the archive")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the archive here")
+    parser.add_argument(
+        "--mode",
+        choices=["full", "deferred", "both"],
+        default="both",
+        help="full: criteria parsed at ingest (the default command); deferred: --defer-criteria",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,24 +133,32 @@ def main() -> None:
         plain = time_plain_json(archive)
         print(f"plain json decoding: {plain:.1f} s ({args.count / plain:,.0f} studies/s)")
 
-        targets: list[tuple[str, str, str | None]] = []
-        if args.backend in ("sqlite", "both"):
-            targets.append(("sqlite", f"sqlite:///{work / 'bench.db'}", None))
-        if args.backend in ("postgresql", "both"):
-            found = pg_schema_url()
-            if found:
-                targets.append(("postgresql", found[1], found[0]))
-        for name, url, schema in targets:
-            try:
-                elapsed, rss, summary = run_ingest(archive, url)
-            finally:
-                if schema:
-                    drop_schema(schema)
-            print(
-                f"{name}: {summary['inserted']:,} inserted in {elapsed:.1f} s = "
-                f"{args.count / elapsed:,.0f} studies/s; peak RSS {rss:,.0f} MB; "
-                f"{elapsed / plain:.1f}x plain json decoding"
-            )
+        modes = ["full", "deferred"] if args.mode == "both" else [args.mode]
+        backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+        for backend in backends:
+            for mode in modes:
+                schema = None
+                if backend == "sqlite":
+                    target = work / f"bench-{mode}.db"
+                    target.unlink(missing_ok=True)
+                    url = f"sqlite:///{target}"
+                else:
+                    found = pg_schema_url()
+                    if found is None:
+                        break
+                    schema, url = found
+                extra = ["--defer-criteria"] if mode == "deferred" else []
+                try:
+                    elapsed, rss, summary = run_ingest(archive, url, extra)
+                finally:
+                    if schema:
+                        drop_schema(schema)
+                print(
+                    f"{backend} ({mode} criteria): {summary['inserted']:,} inserted in {elapsed:.1f} s = "
+                    f"{args.count / elapsed:,.0f} studies/s; peak RSS {rss:,.0f} MB; "
+                    f"{elapsed / plain:.1f}x plain json decoding",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

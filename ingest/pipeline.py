@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from multiprocessing.pool import AsyncResult
 from typing import Any
@@ -98,7 +99,7 @@ class Refused:
 Prepared = PreparedRecord | Refused
 
 
-def prepare_item(item: RawItem) -> list[Prepared]:
+def prepare_item(item: RawItem, *, criteria: bool = True) -> list[Prepared]:
     """Decode, parse and package one raw item (pure; runs in worker processes on bulk loads)."""
     results: list[Prepared] = []
     for record in decode_item(item):
@@ -118,7 +119,7 @@ def prepare_item(item: RawItem) -> list[Prepared]:
                 raw=data,
                 content_hash=content_hash(data),
                 origin=record.origin,
-                criteria=criteria_rows(trial.eligibility_criteria),
+                criteria=criteria_rows(trial.eligibility_criteria) if criteria else [],
                 compressed=zlib.compress(data, COMPRESS_LEVEL),
             )
         )
@@ -144,15 +145,15 @@ def criteria_rows(text: str | None, *, section_hint: str | None = None) -> list[
     ]
 
 
-def _prepare_chunk(items: list[RawItem]) -> list[list[Prepared]]:
-    return [prepare_item(item) for item in items]
+def _prepare_chunk(items: list[RawItem], criteria: bool = True) -> list[list[Prepared]]:
+    return [prepare_item(item, criteria=criteria) for item in items]
 
 
-def _prepared(items: Iterable[RawItem], workers: int) -> Iterator[list[Prepared]]:
+def _prepared(items: Iterable[RawItem], workers: int, criteria: bool) -> Iterator[list[Prepared]]:
     """``prepare_item`` over ``items``, in order; with workers, a window at a time so memory
     stays bounded and the next window is parsed while the current one is written."""
     if workers <= 0:
-        yield from map(prepare_item, items)
+        yield from (prepare_item(item, criteria=criteria) for item in items)
         return
     context = multiprocessing.get_context("forkserver")
     with context.Pool(workers) as pool:
@@ -161,7 +162,8 @@ def _prepared(items: Iterable[RawItem], workers: int) -> Iterator[list[Prepared]
         while True:
             window = list(islice(iterator, WINDOW))
             chunks = [window[i : i + CHUNK] for i in range(0, len(window), CHUNK)]
-            submitted = pool.map_async(_prepare_chunk, chunks, chunksize=1) if window else None
+            task = partial(_prepare_chunk, criteria=criteria)
+            submitted = pool.map_async(task, chunks, chunksize=1) if window else None
             if pending is not None:
                 for chunk in pending.get():
                     yield from chunk
@@ -181,6 +183,7 @@ def ingest_items(
     workers: int = 0,
     resolve: Resolve | None = None,
     geocode: Callable[[Site], None] | None = None,
+    criteria: bool = True,
 ) -> IngestSummary:
     """Parse and store ``items``; bad ones are quarantined and the load goes on.
 
@@ -188,6 +191,8 @@ def ingest_items(
     ``resolve`` maps each parsed record to the one to store (see :data:`Resolve`).
     ``geocode`` fills in coordinates of sites the source gave none (matching's
     gazetteer, injected by the caller: ingest does not import matching).
+    ``criteria=False`` defers criteria parsing (the costliest step) of a bulk load:
+    ``trialsite criteria reparse --pending`` parses those trials afterwards.
     """
     summary = IngestSummary()
     with engine.begin() as conn:
@@ -198,7 +203,7 @@ def ingest_items(
     batch: list[PreparedRecord] = []
     status = "failed"
     try:
-        for results in _prepared(items, workers):
+        for results in _prepared(items, workers, criteria):
             for result in results:
                 summary.seen += 1
                 if resolve is not None and isinstance(result, PreparedRecord):

@@ -17,19 +17,23 @@ from ingest.pipeline import criteria_rows
 
 
 def reparse_criteria(
-    engine: Engine, *, batch_size: int = 500, progress: Callable[[int], None] | None = None
+    engine: Engine,
+    *,
+    pending_only: bool = False,
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Rebuild every trial's criterion rows; returns counts (trials, items, items with rules)."""
+    """Rebuild every trial's criterion rows — or, with ``pending_only``, only those of trials
+    whose criteria were never parsed (a bulk load with deferred criteria); returns counts."""
     counts = {"trials": 0, "items": 0, "items_with_rules": 0, "needs_review": 0}
     last = ""
     while True:
         with engine.connect() as conn:
-            batch = conn.execute(
-                select(TRIAL.c.nct_id, TRIAL.c.eligibility_criteria)
-                .where(TRIAL.c.nct_id > last)
-                .order_by(TRIAL.c.nct_id)
-                .limit(batch_size)
-            ).all()
+            query = select(TRIAL.c.nct_id, TRIAL.c.eligibility_criteria).where(TRIAL.c.nct_id > last)
+            if pending_only:
+                parsed = select(CRITERION.c.nct_id).where(CRITERION.c.nct_id == TRIAL.c.nct_id).exists()
+                query = query.where(TRIAL.c.eligibility_criteria.is_not(None), ~parsed)
+            batch = conn.execute(query.order_by(TRIAL.c.nct_id).limit(batch_size)).all()
         if not batch:
             return counts
         rows: list[dict[str, Any]] = []

@@ -21,18 +21,19 @@ Rows = Callable[[str, Iterable[Any]], list[tuple[Any, ...]]]
 class Suggester:
     def __init__(self, rows: Rows) -> None:
         self._rows = rows
-        self._by_letter: dict[str, tuple[list[str], list[tuple[str, str, int]]]] = {}
-        self._in_country: dict[tuple[str, str], list[str]] = {}
+        self._lists: dict[tuple[str, str | None], tuple[list[str], list[tuple[str, str, int]]]] = {}
 
-    def _letter(self, letter: str) -> tuple[list[str], list[tuple[str, str, int]]]:
-        cached = self._by_letter.get(letter)
+    def _names(self, letter: str, country: str | None) -> tuple[list[str], list[tuple[str, str, int]]]:
+        """Folded names starting with ``letter`` (in ``country``), and (country, display, population)."""
+        cached = self._lists.get((letter, country))
         if cached is None:
-            rows = self._rows(
-                "SELECT name, country_code, display, population FROM suggest WHERE name >= ? AND name < ?",
-                (letter, chr(ord(letter) + 1)),
-            )
+            sql = "SELECT name, country_code, display, population FROM suggest WHERE name >= ? AND name < ?"
+            params: tuple[str, ...] = (letter, chr(ord(letter) + 1))
+            if country:
+                sql, params = sql + " AND country_code = ?", (*params, country)
+            rows = self._rows(sql, params)
             cached = ([r[0] for r in rows], [(r[1], r[2], r[3]) for r in rows])
-            self._by_letter[letter] = cached
+            self._lists[(letter, country)] = cached
         return cached
 
     def closest(self, text: str, *, country: str, cutoff: float) -> list[str]:
@@ -40,11 +41,7 @@ class Suggester:
         key = fold(text)
         if len(key) < 4:
             return []
-        names = self._in_country.get((key[0], country))
-        if names is None:
-            letter_names, info = self._letter(key[0])
-            names = [name for name, row in zip(letter_names, info, strict=True) if row[0] == country]
-            self._in_country[(key[0], country)] = names
+        names, _ = self._names(key[0], country)
         matches = process.extract(key, names, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3)
         return [name for name, _, _ in matches]
 
@@ -52,14 +49,12 @@ class Suggester:
         key = fold(text)
         if not key:
             return []
-        names, info = self._letter(key[0])
+        names, info = self._names(key[0], country)
         matches = process.extract(
             key, names, scorer=fuzz.ratio, score_cutoff=SCORE_CUTOFF, limit=max(50, limit * 10)
         )
-        ranked = sorted(
-            (m for m in matches if country in (None, info[m[2]][0])),
-            key=lambda m: (-round(m[1] / 5), -info[m[2]][2]),
-        )
+        # Similar scores (in steps of 5) are ordered by population: "Valladolid, ES" first.
+        ranked = sorted(matches, key=lambda m: (-round(m[1] / 5), -info[m[2]][2]))
         out: list[str] = []
         for _, _, index in ranked:
             cc, display, _population = info[index]

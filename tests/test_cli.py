@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -342,3 +342,21 @@ def test_criteria_reparse_rebuilds_stored_rules(store_url: str) -> None:
     assert counts["trials"] == 10 and counts["items"] == len(before) > 0
     strip = [tuple(r)[1:] for r in before]  # ids differ, everything else is rebuilt identically
     assert [tuple(r)[1:] for r in after] == strip
+
+
+def test_deferred_criteria_are_parsed_by_reparse_pending(store_url: str) -> None:
+    path = str(V2 / "dgg32_ctg-studies_10.json")
+    assert run("--db", store_url, "ingest", "file", path, "--no-geocode", "--defer-criteria").exit_code == 0
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(CRITERION)).scalar_one() == 0
+        pending = json.loads(run("--db", store_url, "criteria", "reparse", "--pending", "--json").stdout)
+        assert pending["trials"] == 10 and pending["items"] > 0
+        again = json.loads(run("--db", store_url, "criteria", "reparse", "--pending", "--json").stdout)
+        assert again["trials"] == 0  # nothing left pending
+        with engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(CRITERION)).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored == pending["items"]
