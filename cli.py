@@ -17,7 +17,14 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -590,7 +597,7 @@ def open_gazetteer() -> Any:
         return Gazetteer.open(path)
     err.print(f"building the offline gazetteer at {path} (once)…")
     with Progress(
-        TextColumn("gazetteer"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+        TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
     ) as bar:
         task = bar.add_task("build", total=None)
         return Gazetteer.open(
@@ -612,7 +619,7 @@ def gazetteer_build(
 
     target = path or Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
     with Progress(
-        TextColumn("gazetteer"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+        TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
     ) as bar:
         task = bar.add_task("build", total=None)
         stats = build_gazetteer(
