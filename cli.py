@@ -179,6 +179,11 @@ GeocodeFlag = Annotated[
         "--geocode/--no-geocode", help="Geocode sites without coordinates with the offline gazetteer."
     ),
 ]
+LimitOption = Annotated[
+    int | None,
+    typer.Option("--limit", help="At most this many trials (default: all with --json, 20 in tables)."),
+]
+TABLE_LIMIT = 20
 PARALLEL_FROM = 2000  # records; below this a worker pool's start-up costs more than it saves
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -732,7 +737,7 @@ def match(
         bool, typer.Option("--eligible-only", help="Hide likely ineligible trials.")
     ] = False,
     miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many trials.")] = 20,
+    limit: LimitOption = None,
     today: Annotated[
         str | None, typer.Option("--today", help="Evaluate time windows as of YYYY-MM-DD.")
     ] = None,
@@ -772,12 +777,25 @@ def match(
     place = _resolve_place(patient)
     with engine.connect() as conn:
         outcome = match_trials(
-            conn, patient, place, eligible_only=eligible_only, miles=miles, today=as_of, limit=limit
+            conn,
+            patient,
+            place,
+            eligible_only=eligible_only,
+            miles=miles,
+            today=as_of,
+            limit=_limit(limit, as_json),
         )
     if as_json:
         print_json(outcome.to_dict(miles=miles))
     else:
         _render_matches(outcome, miles=miles, title="trials")
+
+
+def _limit(limit: int | None, as_json: bool) -> int | None:
+    """Programs get every match; people get the best few unless they ask for more."""
+    if limit is not None:
+        return limit
+    return None if as_json else TABLE_LIMIT
 
 
 def _patient_data(path: str | None) -> dict[str, Any]:
@@ -832,7 +850,7 @@ def search(
     age: Annotated[float | None, typer.Option("--age", help="Only trials taking this age (years).")] = None,
     sex: Annotated[str | None, typer.Option("--sex", help="Only trials taking female or male.")] = None,
     miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many trials.")] = 20,
+    limit: LimitOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Search trials by condition and place, with their nearest open site.
@@ -852,7 +870,15 @@ def search(
     place = _resolve_place(person)
     statuses = tuple(s.upper() for s in status) if status else OPEN_TRIAL_STATUSES
     query = SearchQuery(
-        condition, place, radius, statuses, tuple(phase or ()), person.age, person.sex, limit, miles
+        condition,
+        place,
+        radius,
+        statuses,
+        tuple(phase or ()),
+        person.age,
+        person.sex,
+        _limit(limit, as_json),
+        miles,
     )
     with get_engine().connect() as conn:
         outcome = search_trials(conn, query)

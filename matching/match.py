@@ -145,7 +145,7 @@ def match_trials(
     eligible_only: bool = False,
     miles: bool = False,
     today: date | None = None,
-    limit: int = 50,
+    limit: int | None = None,
 ) -> MatchOutcome:
     radius = patient.radius_km if place else None
     box = bounding_box(place.lat, place.lon, patient.radius_km) if place else None

@@ -28,7 +28,7 @@ class SearchQuery:
     phases: tuple[str, ...] = ()
     age: float | None = None
     sex: str | None = None
-    limit: int = 50
+    limit: int | None = None
     miles: bool = False
     notes: list[str] = field(default_factory=list)
 

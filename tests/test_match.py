@@ -345,3 +345,27 @@ def test_patient_location_forms(store: tuple[str, Engine]) -> None:
     assert parse_patient({"location": {"lat": 41.99, "lon": -4.53}}).location is not None
     assert parse_patient({"location": "41.99,-4.53"}).location == "41.99,-4.53"
     assert parse_patient({"birth_date": "1990-05-01"}).age is not None
+
+
+def test_json_output_lists_every_match_and_tables_the_best_twenty(store: tuple[str, Engine]) -> None:
+    url, engine = store
+    patient = Patient(age=50, sex="male", radius_km=3000)
+    expected = match(engine, patient, MADRID)["matches"]
+    assert len(expected) > 20
+    args = [
+        "--db",
+        url,
+        "match",
+        "--age",
+        "50",
+        "--sex",
+        "male",
+        "--location",
+        "40.4165,-3.70256",
+        "--radius",
+        "3000",
+    ]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert [m["nct_id"] for m in json.loads(result.stdout)["matches"]] == [m["nct_id"] for m in expected]
+    table = CliRunner().invoke(app, args)
+    assert table.stdout.count("nearest open site:") == 20
