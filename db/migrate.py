@@ -35,6 +35,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+# Tables and indexes migration 0002 creates in each dialect's own form (FTS5, R*Tree,
+# tsvector, GiST): autogenerate must not propose to drop them.
+HAND_MADE = ("trial_search", "site_rtree", "ix_site_point")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ in ("table", "index") and (name or "").startswith(HAND_MADE))
+
+
 def upgrade_if_needed(engine: Engine) -> bool:
     """Upgrade to head if the store is behind; True when something was applied."""
     if current_revision(engine) == head_revision(engine):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text
+from sqlalchemy import JSON, Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -80,7 +80,9 @@ class Trial(SQLModel, table=True):
 
 class Site(SQLModel, table=True):
     __tablename__ = "site"
-    __table_args__ = (Index("ix_site_lat_lon", "latitude", "longitude"),)
+    # Coordinates are indexed by migration 0002 in each dialect's spatial form (SQLite
+    # R*Tree, PostgreSQL GiST); plain b-trees on them, on status or on country code served
+    # no query and slowed bulk loads (migration 0003 drops them).
 
     id: int | None = Field(default=None, primary_key=True)
     nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
@@ -90,8 +92,8 @@ class Site(SQLModel, table=True):
     state: str | None = _text()
     zip: str | None = _text()
     country: str | None = _text()
-    country_code: str | None = Field(default=None, max_length=2, index=True)
-    status: str | None = Field(default=None, max_length=40, index=True)
+    country_code: str | None = Field(default=None, max_length=2)
+    status: str | None = Field(default=None, max_length=40)
     latitude: float | None = None
     longitude: float | None = None
     geo_source: str | None = Field(default=None, max_length=20)

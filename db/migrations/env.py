@@ -7,20 +7,10 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from db.migrate import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
-
-
-# Tables migration 0002 creates in each dialect's own form (FTS5, R*Tree, tsvector):
-# autogenerate must not propose to drop them.
-HAND_MADE = {"trial_search", "site_rtree"}
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (
-        type_ == "table" and (name in HAND_MADE or (name or "").startswith(("trial_search_", "site_rtree_")))
-    )
 
 
 def run_migrations_online() -> None:
