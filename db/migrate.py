@@ -41,7 +41,7 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 # Tables and indexes migration 0002 creates in each dialect's own form (FTS5, R*Tree,
 # tsvector, GiST): autogenerate must not propose to drop them.
-HAND_MADE = ("trial_search", "site_rtree", "ix_site_point")
+HAND_MADE = ("trial_search", "site_rtree", "ix_site_point", "ix_trial_search")
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

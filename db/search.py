@@ -1,10 +1,10 @@
-"""Condition full-text search over trials: index maintenance and the candidate query.
+"""Condition full-text search over trials: index maintenance and the condition queries.
 
 The index holds, per trial, three folded texts: ``title`` (brief and official
 titles, acronym), ``conditions`` (listed conditions and keywords) and ``mesh``
 (MeSH terms and their ancestors, so "kidney disease" reaches lupus nephritis
 trials through the ancestor "Kidney Diseases"). SQLite uses FTS5 with Porter
-stemming; PostgreSQL a stored English ``tsvector`` (see migration 0002).
+stemming; PostgreSQL a stored English ``tsvector`` (see migrations 0002 and 0004).
 
 A query is a list of alternatives, each a list of words that must all occur:
 ``[["sle"], ["systemic", "lupus", "erythematosus"]]``. Expanding user words
@@ -24,9 +24,11 @@ from db.record import NormalizedTrial
 
 _WORD = re.compile(r"[a-z0-9]+")
 
-# Created by migration 0002 in each dialect's own form; declared here for plain inserts.
+# One folded document per trial (migration 0004); the full-text index is built on it
+# (SQLite: the FTS5 table ``trial_search``, kept in sync by triggers; PostgreSQL: the
+# generated ``document`` tsvector column). Declared here for plain inserts and deletes.
 SEARCH = Table(
-    "trial_search",
+    "trial_search_doc",
     MetaData(),
     Column("nct_id", String),
     Column("title", Text),
@@ -70,6 +72,33 @@ def replace_search_rows(conn: Connection, trials: Sequence[NormalizedTrial]) -> 
     conn.execute(insert(SEARCH), [search_row(t) for t in trials])
 
 
+def condition_filter_sql(dialect: str, trial_id: str = "t.nct_id") -> str:
+    """A WHERE clause true when the trial ``trial_id`` matches the condition query ``:q``.
+
+    Correlated, so it costs one index probe per candidate trial: used when the place
+    already narrows the candidates to a few thousand trials.
+    """
+    if dialect == "sqlite":
+        return (
+            "EXISTS (SELECT 1 FROM trial_search_doc d JOIN trial_search f ON f.rowid = d.id "
+            f"WHERE d.nct_id = {trial_id} AND trial_search MATCH :q)"
+        )
+    return (
+        "EXISTS (SELECT 1 FROM trial_search_doc d "
+        f"WHERE d.nct_id = {trial_id} AND d.document @@ to_tsquery('english', :q))"
+    )
+
+
+def matching_ids_sql(dialect: str) -> str:
+    """A subquery of the nct_ids matching the condition query ``:q`` (the whole registry's)."""
+    if dialect == "sqlite":
+        return (
+            "SELECT d.nct_id FROM trial_search f JOIN trial_search_doc d ON d.id = f.rowid "
+            "WHERE trial_search MATCH :q"
+        )
+    return "SELECT nct_id FROM trial_search_doc WHERE document @@ to_tsquery('english', :q)"
+
+
 def _clean(alternatives: Sequence[Sequence[str]]) -> list[list[str]]:
     cleaned = [[w for word in alt for w in words(word)] for alt in alternatives]
     return [alt for alt in cleaned if alt]
@@ -90,12 +119,12 @@ def matching_trials_sql(dialect: str) -> str:
     if dialect == "sqlite":
         # bm25 is lower-is-better; weights favour listed conditions, then titles, then MeSH.
         return (
-            "SELECT nct_id, -bm25(trial_search, 0.0, 2.0, 4.0, 1.0) AS rank "
-            "FROM trial_search WHERE trial_search MATCH :q"
+            "SELECT d.nct_id, -bm25(trial_search, 2.0, 4.0, 1.0) AS rank "
+            "FROM trial_search f JOIN trial_search_doc d ON d.id = f.rowid WHERE trial_search MATCH :q"
         )
     return (
         "SELECT nct_id, ts_rank(document, to_tsquery('english', :q)) AS rank "
-        "FROM trial_search WHERE document @@ to_tsquery('english', :q)"
+        "FROM trial_search_doc WHERE document @@ to_tsquery('english', :q)"
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from db.search import find_trials
+from db.search import condition_filter_sql, find_trials, match_expression, matching_ids_sql
 from matching.geo import BoundingBox
 
 # Trial statuses under which a trial can take patients (RECRUITING), or soon/only on
@@ -28,8 +28,9 @@ CLOSED_SITE_STATUSES = (
     "NO_LONGER_AVAILABLE",
     "UNKNOWN",
 )
-# Above this many condition matches, sites are found through the spatial index first.
-SMALL_ID_SET = 2000
+# Up to this many sites around the patient, candidates are found place first and each
+# trial is then checked against the condition (see find_candidates).
+PLACE_FIRST_MAX_SITES = 20_000
 
 TRIAL_COLUMNS = (
     "t.nct_id, t.brief_title, t.official_title, t.overall_status, t.phases, t.study_type, "
@@ -73,6 +74,14 @@ def _box_clause(dialect: str, box: BoundingBox, params: dict[str, Any]) -> str:
     return "(" + " OR ".join(parts) + ")"
 
 
+def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
+    """How many sites lie in the box, counting no further than ``cap`` + 1 (spatial index only)."""
+    params: dict[str, Any] = {}
+    clause = _box_clause(conn.dialect.name, box, params)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM site s WHERE {clause} LIMIT {cap + 1}) AS boxed"
+    return int(conn.execute(text(sql), params).scalar_one())
+
+
 def find_candidates(
     conn: Connection,
     *,
@@ -80,16 +89,22 @@ def find_candidates(
     box: BoundingBox | None,
     statuses: Sequence[str] = OPEN_TRIAL_STATUSES,
     open_sites_only: bool = True,
-    limit_trials: int | None = None,
+    with_relevance: bool = False,
 ) -> list[Candidate]:
     """Trials matching the condition (if any) in ``statuses``, with their sites inside ``box``
-    (all their sites when ``box`` is None)."""
-    relevance: dict[str, float] | None = None
-    if condition_alternatives:
-        relevance = find_trials(conn, condition_alternatives)
-        if not relevance:
-            return []
-    params: dict[str, Any] = {}
+    (all their sites when ``box`` is None).
+
+    The plan follows selectivity: near a patient the place usually narrows the registry
+    to a few thousand sites, and each of their trials is then checked against the
+    condition with one index probe; when the box holds more sites than that, the
+    condition's matching trials are found first. ``with_relevance`` ranks the condition
+    matches (for a search with no place to sort by distance).
+    """
+    dialect = conn.dialect.name
+    expression = match_expression(dialect, condition_alternatives) if condition_alternatives else None
+    if condition_alternatives and expression is None:
+        return []
+    params: dict[str, Any] = {"q": expression}
     status_sql, status_params = _in("st", statuses)
     params.update(status_params)
     where = [f"t.overall_status IN {status_sql}"]
@@ -97,35 +112,56 @@ def find_candidates(
         closed_sql, closed_params = _in("cs", CLOSED_SITE_STATUSES)
         params.update(closed_params)
         where.append(f"(s.status IS NULL OR s.status NOT IN {closed_sql})")
-    restrict_ids = relevance is not None and (len(relevance) <= SMALL_ID_SET or box is None)
-    if restrict_ids and relevance is not None:
-        id_sql, id_params = _in("id", list(relevance))
-        params.update(id_params)
-        where.append(f"s.nct_id IN {id_sql}")
     if box is not None:
-        where.append(_box_clause(conn.dialect.name, box, params))
+        where.append(_box_clause(dialect, box, params))
+    if expression is not None:
+        place_first = (
+            box is not None and count_sites_in_box(conn, box, PLACE_FIRST_MAX_SITES) <= PLACE_FIRST_MAX_SITES
+        )
+        if place_first:
+            where.append(condition_filter_sql(dialect))
+        else:
+            where.append(f"t.nct_id IN ({matching_ids_sql(dialect)})")
     sql = (
         f"SELECT {TRIAL_COLUMNS}, {SITE_COLUMNS} FROM site s JOIN trial t ON t.nct_id = s.nct_id "
         f"WHERE {' AND '.join(where)}"
     )
     by_trial: dict[str, Candidate] = {}
     for row in conn.execute(text(sql), params).mappings():
-        nct_id = row["nct_id"]
-        if relevance is not None and nct_id not in relevance:
-            continue
-        candidate = by_trial.get(nct_id)
+        candidate = by_trial.get(row["nct_id"])
         if candidate is None:
             trial = {k: row[k] for k in row if k in _TRIAL_KEYS}
-            candidate = by_trial[nct_id] = Candidate(trial, relevance=(relevance or {}).get(nct_id, 0.0))
+            candidate = by_trial[row["nct_id"]] = Candidate(trial)
         candidate.sites.append({k: row[k] for k in row if k not in _TRIAL_KEYS})
-    candidates = list(by_trial.values())
-    if limit_trials is not None:
-        candidates.sort(key=lambda c: -c.relevance)
-        candidates = candidates[:limit_trials]
-    return candidates
+    if with_relevance and condition_alternatives and by_trial:
+        for nct_id, rank in find_trials(conn, condition_alternatives).items():
+            if nct_id in by_trial:
+                by_trial[nct_id].relevance = rank
+    return list(by_trial.values())
 
 
 _TRIAL_KEYS = frozenset(c.strip().removeprefix("t.") for c in TRIAL_COLUMNS.split(","))
+
+
+def condition_presence(conn: Connection, alternatives: Sequence[Sequence[str]]) -> tuple[bool, bool]:
+    """(does any trial mention the condition, does any open one) — each stops at the first row."""
+    dialect = conn.dialect.name
+    expression = match_expression(dialect, alternatives)
+    if expression is None:
+        return False, False
+    ids = matching_ids_sql(dialect)
+    mentioned = conn.execute(text(f"SELECT 1 FROM ({ids}) AS m LIMIT 1"), {"q": expression}).first()
+    if mentioned is None:
+        return False, False
+    status_sql, params = _in("st", OPEN_TRIAL_STATUSES)
+    open_one = conn.execute(
+        text(
+            f"SELECT 1 FROM ({ids}) AS m JOIN trial t ON t.nct_id = m.nct_id "
+            f"WHERE t.overall_status IN {status_sql} LIMIT 1"
+        ),
+        {"q": expression, **params},
+    ).first()
+    return True, open_one is not None
 
 
 def load_criteria(conn: Connection, nct_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:

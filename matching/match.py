@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from matching.candidates import OPEN_TRIAL_STATUSES, Candidate, find_candidates, load_criteria
+from matching.candidates import Candidate, condition_presence, find_candidates, load_criteria
 from matching.conditions import expand_conditions
 from matching.geo import bounding_box, haversine_km
 from matching.patient import Coordinates, Patient
@@ -250,23 +250,16 @@ def no_match_hint(
 ) -> str:
     """Say which filter removed the most trials and what to widen."""
     if alternatives is not None and not outcome.considered:
-        any_status = find_candidates(
-            conn, condition_alternatives=alternatives, box=None, statuses=_ALL_STATUSES
-        )
-        if not any_status:
-            return (
-                f"no trial in the store mentions {', '.join(patient.conditions)}: try a broader or other name"
-            )
-        open_ones = [c for c in any_status if c.trial["overall_status"] in OPEN_TRIAL_STATUSES]
+        conditions = ", ".join(patient.conditions)
+        mentioned, open_ones = condition_presence(conn, alternatives)
+        if not mentioned:
+            return f"no trial in the store mentions {conditions}: try a broader or other name"
         if not open_ones:
             return (
-                f"{len(any_status)} trials mention {', '.join(patient.conditions)} but none is open: "
+                f"trials mention {conditions} but none is open: "
                 "load newer records (trialsite ingest ctgov) or search closed trials"
             )
-        return (
-            f"{len(open_ones)} open trials mention {', '.join(patient.conditions)} but none has an open site "
-            f"within {patient.radius_km:g} km: widen the radius"
-        )
+        return f"open trials mention {conditions} but none has an open site within {patient.radius_km:g} km: widen the radius"
     if not outcome.removed:
         return "no open trial matches: widen the radius or the condition"
     worst, count = outcome.removed.most_common(1)[0]
@@ -278,22 +271,6 @@ def no_match_hint(
         "criteria": "drop --eligible-only to see trials with a failed criterion",
     }[worst]
     return f"the {worst} filter removed {count} of {outcome.considered} candidate trials: {advice}"
-
-
-_ALL_STATUSES = (
-    *OPEN_TRIAL_STATUSES,
-    "ACTIVE_NOT_RECRUITING",
-    "COMPLETED",
-    "SUSPENDED",
-    "TERMINATED",
-    "WITHDRAWN",
-    "UNKNOWN",
-    "AVAILABLE",
-    "NO_LONGER_AVAILABLE",
-    "TEMPORARILY_NOT_AVAILABLE",
-    "APPROVED_FOR_MARKETING",
-    "WITHHELD",
-)
 
 
 def place_from_patient(patient: Patient, resolve: Any) -> Place | None:

@@ -37,7 +37,11 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
     alternatives = expand_conditions([query.condition])
     box = bounding_box(query.place.lat, query.place.lon, query.radius_km) if query.place else None
     candidates = find_candidates(
-        conn, condition_alternatives=alternatives, box=box, statuses=query.statuses, open_sites_only=True
+        conn,
+        condition_alternatives=alternatives,
+        box=box,
+        statuses=query.statuses,
+        with_relevance=query.place is None,
     )
     # The age/sex an advocate asks about are checked exactly like a patient's.
     person = Patient(age=query.age, sex=query.sex, radius_km=query.radius_km, conditions=[query.condition])

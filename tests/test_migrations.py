@@ -16,7 +16,7 @@ def test_migrations_build_the_models_schema_and_round_trip(store_url: str) -> No
     engine = create_store_engine(store_url)
     try:
         upgrade(engine)
-        assert current_revision(engine) == head_revision(engine) == "0003"
+        assert current_revision(engine) == head_revision(engine) == "0004"
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"include_object": include_object})
             differences = compare_metadata(context, SQLModel.metadata)
@@ -26,15 +26,17 @@ def test_migrations_build_the_models_schema_and_round_trip(store_url: str) -> No
             "trial",
             "site",
             "criterion",
-            "trial_search",
+            "trial_search_doc",
             "geocode_cache",
             "quarantine",
             "change_event",
         } <= tables
         downgrade(engine, "base")
         assert current_revision(engine) is None
-        assert not {"trial", "site", "trial_search"} & set(inspect(engine).get_table_names())
+        assert not {"trial", "site", "trial_search", "trial_search_doc"} & set(
+            inspect(engine).get_table_names()
+        )
         upgrade(engine)
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0004"
     finally:
         engine.dispose()

@@ -123,7 +123,8 @@ def expand_terms(terms: list[str], abbreviations: dict[str, str]) -> tuple[str, 
     seen: set[str] = set()
     for term in terms:
         candidates = [term]
-        for token in _ABBR_TOKEN_RE.findall(term):
+        # An abbreviation token has an upper-case letter, so an all-lower-case term has none.
+        for token in _ABBR_TOKEN_RE.findall(term) if term != term.lower() else ():
             long = abbreviations.get(token) or abbreviations.get(token.rstrip("s"))
             if long:
                 candidates.append(long if token == term else term.replace(token, long))

@@ -159,8 +159,11 @@ class Mention:
     name: str
 
 
+_SEPARATORS_RE = re.compile(r"[\s\-]+")
+
+
 def _separator_free(text: str) -> str:
-    return re.sub(r"[\s\-]+", "", text)
+    return _SEPARATORS_RE.sub("", text)
 
 
 def _trie_pattern(words: Iterable[str]) -> str:

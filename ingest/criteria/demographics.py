@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.criteria.lexicon import ItemText
+from ingest.criteria.lexicon import ItemText, contains_any
 from ingest.criteria.model import Rule
 
 # Lower-case patterns, run on the folded text (see lexicon).
@@ -54,7 +54,8 @@ _CONTRACEPTION_RE = re.compile(
 _CONTRACEPTION_NEGATION_RE = re.compile(
     r"\b(?:unwilling|not\s+willing|refus\w*|inadequate|ineffective|unable|not\s+(?:using|practi[cs]ing|use|on))\b"
 )
-_SEX_WORDS = ("female", "male", "women", "woman", "men", "man", "girl", "boy", "lad")
+# "female", "women" and "woman" contain these.
+_SEX_WORDS = ("male", "men", "man", "girl", "boy", "lad")
 
 
 def _rule(kind: str, doc: ItemText, start: int, end: int, negated: bool, **extra: str) -> Rule:
@@ -121,7 +122,7 @@ def find_demographics(text: str | ItemText, section: str) -> list[Rule]:
     doc = text if isinstance(text, ItemText) else ItemText(text, section)
     low = doc.low
     rules: list[Rule] = []
-    if any(word in low for word in _SEX_WORDS):
+    if contains_any(low, _SEX_WORDS):
         rules.extend(find_sex(doc))
     if "pregnan" in low:
         rules.extend(find_pregnancy(doc))

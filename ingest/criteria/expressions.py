@@ -71,16 +71,16 @@ def _numbers(low: str) -> list[tuple[int, int, float]]:
     found: list[tuple[int, int, float]] = []
     for m in NUM_RE.finditer(low):
         s, e = m.span()
-        value = parse_number(m.group())
+        negative = False
         if s > 0:
             before = low[s - 1]
             if before.isalpha() or before in "_^":
                 continue
             if before in "-/." and s > 1 and low[s - 2].isalnum():
                 continue
-            if before == "-" and (s == 1 or low[s - 2] in " \t(:"):
-                s, value = s - 1, -value
-        found.append((s, e, value))
+            negative = before == "-" and (s == 1 or low[s - 2] in " \t(:")
+        value = parse_number(m.group())
+        found.append((s - 1, e, -value) if negative else (s, e, value))
     if _WORD_GATE_RE.search(low):
         for w in _WORD_NUMBER_RE.finditer(low):
             if w.group("w") not in ("a", "an"):

@@ -19,8 +19,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from typing import TypeAlias
 
-# 100,000 and 100 000 are thousands; 1,5 is a European decimal comma.
-NUM = r"(?:\d+(?:(?:[,  ]\d{3})+(?![\d])|[.,]\d+)?)"
+# 100,000 and 100 000 are thousands; 1,5 is a European decimal comma. ``\d\d*`` rather than
+# ``\d+``: a pattern that opens with a character class lets ``re`` skip ahead to the next digit.
+NUM = r"(?:\d\d*(?:(?:[,  ]\d{3})+(?![\d])|[.,]\d+)?)"
 NUM_RE = re.compile(NUM)
 
 _NUMBER_WORDS = {
@@ -28,11 +29,29 @@ _NUMBER_WORDS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "eighteen": 18, "twenty": 20,
     "twenty-four": 24, "thirty": 30, "forty-eight": 48, "sixty": 60, "ninety": 90,
 }  # fmt: skip
-NUMBER_WORD = r"(?:" + "|".join(sorted((re.escape(w) for w in _NUMBER_WORDS), key=len, reverse=True)) + r")"
+
+
+def contains_any(text: str, words: Iterable[str]) -> bool:
+    """Is any of ``words`` a substring of ``text``? The gate in front of a pattern that opens with
+    ``\\b`` or a look-behind, which ``re`` has to try at every position of the text."""
+    return any(word in text for word in words)
+
+
+def last_word_in(text: str, words: frozenset[str]) -> bool:
+    """Is the last word of ``text`` one of ``words`` (lower case)?
+
+    The gate in front of a case-insensitive ``(?:\\s+(?:word|…))+$`` pattern, which ``re``
+    tries at every space: it can only match when the text ends with one of its words. A
+    non-ASCII last word answers yes (``re`` folds some letters, like "ſ", that ``lower`` keeps).
+    """
+    parts = text.rsplit(None, 1)
+    return bool(parts) and (not parts[-1].isascii() or parts[-1].lower() in words)
 
 
 def parse_number(text: str) -> float:
     """``"100,000"`` → 100000, ``"1,5"`` → 1.5, ``"six"`` → 6."""
+    if text.isdigit() and text.isascii():
+        return float(text)
     t = text.strip().lower()
     if t in _NUMBER_WORDS:
         return float(_NUMBER_WORDS[t])
@@ -77,6 +96,10 @@ def trie_pattern(words: Iterable[str], *, space: str = r"\s+") -> str:
         return "(?:" + body + ")?" if "" in node else body
 
     return render(trie)
+
+
+# A trie, not a longest-first alternation: same matches, tried in one pass per position.
+NUMBER_WORD = r"(?:" + trie_pattern(_NUMBER_WORDS) + r")"
 
 
 # Comparator phrases as written (lower case, single spaces). Order is irrelevant:
@@ -229,6 +252,9 @@ NEGATION_RE = re.compile(
     r"\b(?:no|not|without|never|none|nor|neither|absence\s+of|absent|free\s+of|negative|lack\s+of|denies)\b"
     r"|n't\b|\bnon[\s-]"
 )
+# A literal every NEGATION_RE match contains ("no" covers not, none, nor, non): a cheap gate,
+# as the pattern opens with ``\b`` and so is tried at every position.
+_NEGATION_WORDS = ("no", "without", "never", "neither", "absen", "free", "negative", "lack", "denies", "n't")
 POST_NEGATION_RE = re.compile(
     r"\b(?:(?:is|are|will\s+be|would\s+be|be|shall\s+be|must\s+be)\s+(?:not\s+(?:eligible|allowed|permitted|included|"
     r"accepted|enrolled)|excluded|ineligible|exclusionary|prohibited|disqualified)|not\s+(?:eligible|allowed|permitted)|"
@@ -296,7 +322,7 @@ class ItemText:
         if "n" in before:
             if "than" in before or "not" in before or "other" in before or "limit" in before:
                 before = _SOFT_NEGATION_RE.sub(" ", before)
-            negated = NEGATION_RE.search(before) is not None
+            negated = contains_any(before, _NEGATION_WORDS) and NEGATION_RE.search(before) is not None
         else:
             negated = False
         if (

@@ -9,9 +9,7 @@ to the window: "use of kava within the past 8 weeks" is one rule, not two).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ingest.criteria.abbrev import expand_terms, extract_abbreviations
+from ingest.criteria.abbrev import extract_abbreviations
 from ingest.criteria.catalogue import load_catalogue, normalize_unit
 from ingest.criteria.demographics import find_demographics
 from ingest.criteria.lexicon import ItemText
@@ -55,8 +53,8 @@ def parse_rules(item_text: str, section: str, abbreviations: dict[str, str]) -> 
     doc = ItemText(item_text, section)
     numeric = find_thresholds(doc, section, load_catalogue())
     windows = [
-        replace(w, terms=expand_terms([w.event], abbreviations)) if w.event else w
-        for w in find_windows(doc, section)
+        w
+        for w in find_windows(doc, section, abbreviations)
         if not any(_overlaps(w.span, t.span) and _inside(_core(w), t.span) for t in numeric)
     ]
     # A duration threshold that a time window explains ("at least 4 weeks before") is the window.

@@ -18,7 +18,7 @@ from functools import cache
 
 from ingest.criteria.abbrev import expand_terms
 from ingest.criteria.catalogue import DATA_DIR
-from ingest.criteria.lexicon import ItemText, trie_pattern
+from ingest.criteria.lexicon import ItemText, last_word_in, trie_pattern
 from ingest.criteria.model import Rule
 
 # Cue phrases, lower case. They are compiled into one character trie (no
@@ -81,9 +81,9 @@ _DETERMINER_RE = re.compile(
     r"a\s+diagnosis\s+of|suspected|presumed|possible|probable)\s+)+",
     re.IGNORECASE,
 )
-_TRAILING_RE = re.compile(
-    r"(?:\s+(?:and|or|of|the|a|an|with|any|in|at|to|be|is|are|as|for|by))+$", re.IGNORECASE
-)
+_TRAILING = ("and", "or", "of", "the", "a", "an", "with", "any", "in", "at", "to", "be", "is", "are", "as", "for", "by")  # fmt: skip
+_TRAILING_RE = re.compile(rf"(?:\s+(?:{'|'.join(_TRAILING)}))+$", re.IGNORECASE)
+_TRAILING_WORDS = frozenset(_TRAILING)
 _NOT_A_TERM_RE = re.compile(
     r"^(?:following|criteria|criterion|conditions?|diseases?|disorders?|illness|illnesses|exception|exceptions|"
     r"study|trial|protocol|investigator|patients?|subjects?|participants?|informed\s+consent|consent|ability|"
@@ -172,12 +172,19 @@ _SEVERITY_RE = re.compile(r"(?:mild|moderate|severe)(?:\s*(?:-|to)\s*(?:moderate
 def _split(phrase: str) -> list[str]:
     """The listed alternatives of a phrase ("A, B or C (CC)" → A, B, C, CC), cleaned."""
     terms = []
-    for part in _SPLIT_RE.split(phrase):
-        defined = _PAREN_ABBR_RE.findall(part)
+    # Every separator has a comma, a slash or "or" in it; most phrases have none, and the
+    # split pattern (case-insensitive, tried at every position) is costly. Non-ASCII text
+    # goes to the pattern, which folds case differently from ``lower``.
+    separable = "," in phrase or "/" in phrase or "or" in phrase.lower() or not phrase.isascii()
+    for part in _SPLIT_RE.split(phrase) if separable else (phrase,):
+        defined = _PAREN_ABBR_RE.findall(part) if "(" in part else ()
         if defined:
             part = _PAREN_ABBR_RE.sub("", part)
         for piece in (part, *defined):
-            piece = _TRAILING_RE.sub("", _DETERMINER_RE.sub("", piece.strip(" -*•'\""))).strip(" -*•'\"")
+            piece = _DETERMINER_RE.sub("", piece.strip(" -*•'\""))
+            if last_word_in(piece, _TRAILING_WORDS):
+                piece = _TRAILING_RE.sub("", piece)
+            piece = piece.strip(" -*•'\"")
             if len(piece) >= 2 and not _NOT_A_TERM_RE.match(piece) and not piece.isdigit():
                 terms.append(piece)
     return terms

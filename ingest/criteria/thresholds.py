@@ -22,6 +22,7 @@ from ingest.criteria.lexicon import ULN_UNIT, ItemText, comparator_before
 from ingest.criteria.model import Rule
 
 _DIGIT_RE = re.compile(r"\d")
+_DIGITS_RE = re.compile(r"\d+")
 _WORD_RE = re.compile(r"\S+")
 _ROMAN_HINT_RE = re.compile(r"\b(?:NYHA|ASA)\b")
 _WORD_GATE_RE = re.compile(r"(?:one|two|three|four|five|six|twelve)\s+(?:or\s+more\s+)?[a-z]")
@@ -119,6 +120,12 @@ _LEFT_STOP = frozenset(
         "persistent",
     ]
 )
+
+
+def _roman_hint(text: str) -> bool:
+    """Does the text name a Roman-numeral scale (NYHA class II, ASA III)?"""
+    # The substring test first: the regex opens with ``\b``, so ``re`` cannot skip ahead.
+    return ("NYHA" in text or "ASA" in text) and _ROMAN_HINT_RE.search(text) is not None
 
 
 def _group_before(low: str, mentions: list[Mention], index: int, floor: int) -> list[Mention]:
@@ -287,14 +294,12 @@ def _blood_pressure(doc: ItemText, catalogue: Catalogue) -> tuple[list[Rule], li
 def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) -> list[Rule]:
     """Every numeric threshold (kind ``threshold`` or ``age``) in one item's text."""
     doc = text if isinstance(text, ItemText) else ItemText(text, section)
-    if (
-        not _DIGIT_RE.search(doc.text)
-        and not _ROMAN_HINT_RE.search(doc.text)
-        and not _WORD_GATE_RE.search(doc.low)
-    ):
+    if not _DIGIT_RE.search(doc.text) and not _roman_hint(doc.text) and not _WORD_GATE_RE.search(doc.low):
         return []
     rules, taken = _blood_pressure(doc, catalogue)
-    exprs = [e for e in collect(doc) if all(e.end <= s or e.start >= t for s, t in taken)]
+    exprs = collect(doc)
+    if taken:
+        exprs = [e for e in exprs if all(e.end <= s or e.start >= t for s, t in taken)]
     mentions = catalogue.find(doc.text, doc.low, _search_windows(doc, exprs))
     for mention in mentions:
         led = led_values(doc, mention, catalogue[mention.name])
@@ -317,10 +322,11 @@ def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) ->
 def _search_windows(doc: ItemText, exprs: list[Expr]) -> list[tuple[int, int]] | None:
     """Where a variable name can matter: shortly before or after a value, or before a bare number
     (a score written without a comparator, "ECOG 2"). Long items are mostly not searched."""
-    if len(doc.low) < 160 or _ROMAN_HINT_RE.search(doc.text):
+    if len(doc.low) < 160 or _roman_hint(doc.text):
         return None
     spans = [(max(0, e.start - 100), e.end + 40) for e in exprs]
-    spans += [(max(0, m.start() - 45), m.end()) for m in _DIGIT_RE.finditer(doc.low)]
+    # One span per run of digits: the spans of a run's single digits overlap and merge into it anyway.
+    spans += [(max(0, m.start() - 45), m.end()) for m in _DIGITS_RE.finditer(doc.low)]
     spans.sort()
     merged: list[tuple[int, int]] = []
     for lo, hi in spans:

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import re
 
+from ingest.criteria.abbrev import expand_terms
 from ingest.criteria.catalogue import normalize_unit, to_days
-from ingest.criteria.lexicon import NUM_RE, NUMBER_WORD, TIME_UNIT, ItemText, parse_number, trie_pattern
+from ingest.criteria.lexicon import (
+    NUM_RE,
+    NUMBER_WORD,
+    TIME_UNIT,
+    ItemText,
+    last_word_in,
+    parse_number,
+    trie_pattern,
+)
 from ingest.criteria.model import Direction, Rule, Window
 
 # A time amount is found from its number outwards (as thresholds are, see the
@@ -69,6 +78,12 @@ _TRAIL_RE = re.compile(
     r"should\s+be|with|in|at|the|for|and|or|of|any|time|if|(?:are|is)\s+allowed|allowed|permitted|(?:are|is)\s+permitted))+$",
     re.IGNORECASE,
 )
+# The words _TRAIL_RE can end on: it is only tried on an event that ends with one.
+_TRAIL_LAST_WORDS = frozenset(
+    {"performed", "done", "obtained", "conducted", "out", "taken", "collected", "completed", "administered",
+     "given", "occurring", "occurred", "was", "time", "is", "were", "been", "be", "with", "in", "at", "the",
+     "for", "and", "or", "of", "any", "if", "allowed", "permitted"}
+)  # fmt: skip
 _VERB_AND_RE = re.compile(
     r"\band\s+(?=(?:who\s+)?(?:receive[ds]?|received|have|had|has|be|are|is|must|should|not|no|did|do|does|use|used|"
     r"take|took|undergo|underwent|been)\b)",
@@ -86,7 +101,9 @@ def _clean_event(raw: str) -> str:
     while previous != event:
         previous = event
         event = _LEAD_RE.sub("", event.strip(" ,:-*•()"))
-        event = _TRAIL_RE.sub("", event.strip(" ,:-*•()"))
+        event = event.strip(" ,:-*•()")
+        if last_word_in(event, _TRAIL_LAST_WORDS):
+            event = _TRAIL_RE.sub("", event)
     return event.strip(" ,:-*•()")
 
 
@@ -128,8 +145,14 @@ def _amounts(low: str) -> list[tuple[int, int, str, str]]:
 _WORD_GATE_RE = re.compile(rf"{NUMBER_WORD}\s*-?\s*(?:y|mo|w|d|h)")
 
 
-def find_windows(text: str | ItemText, section: str) -> list[Rule]:
-    """Every time window in one item's text, as ``time_window`` rules."""
+def find_windows(
+    text: str | ItemText, section: str, abbreviations: dict[str, str] | None = None
+) -> list[Rule]:
+    """Every time window in one item's text, as ``time_window`` rules.
+
+    With ``abbreviations`` (see :func:`extract_abbreviations`), each window's event is
+    also expanded into ``terms``.
+    """
     doc = text if isinstance(text, ItemText) else ItemText(text, section)
     low = doc.low
     if not _TIME_GATE_RE.search(low):
@@ -187,6 +210,7 @@ def find_windows(text: str | ItemText, section: str) -> list[Rule]:
                 ),
                 event=event or None,
                 anchor=anchor,
+                terms=expand_terms([event], abbreviations) if event and abbreviations is not None else (),
             )
         )
     return rules
