@@ -72,23 +72,6 @@ def replace_search_rows(conn: Connection, trials: Sequence[NormalizedTrial]) -> 
     conn.execute(insert(SEARCH), [search_row(t) for t in trials])
 
 
-def condition_filter_sql(dialect: str, trial_id: str = "t.nct_id") -> str:
-    """A WHERE clause true when the trial ``trial_id`` matches the condition query ``:q``.
-
-    Correlated, so it costs one index probe per candidate trial: used when the place
-    already narrows the candidates to a few thousand trials.
-    """
-    if dialect == "sqlite":
-        return (
-            "EXISTS (SELECT 1 FROM trial_search_doc d JOIN trial_search f ON f.rowid = d.id "
-            f"WHERE d.nct_id = {trial_id} AND trial_search MATCH :q)"
-        )
-    return (
-        "EXISTS (SELECT 1 FROM trial_search_doc d "
-        f"WHERE d.nct_id = {trial_id} AND d.document @@ to_tsquery('english', :q))"
-    )
-
-
 def matching_ids_sql(dialect: str) -> str:
     """A subquery of the nct_ids matching the condition query ``:q`` (the whole registry's)."""
     if dialect == "sqlite":
