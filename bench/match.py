@@ -42,8 +42,9 @@ import tempfile
 import time
 import uuid
 from bisect import bisect
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from types import ModuleType
@@ -88,7 +89,8 @@ CHILD_COLUMNS = {
     "arm": "nct_id, position, label, type, description, intervention_names",
     "intervention": "nct_id, position, name, type, description, arm_group_labels, other_names",
     "criterion": "nct_id, position, section, text, rules, needs_review, heading, span_start, span_end",
-    "trial_search": "nct_id, title, conditions, mesh",
+    # SQLite: triggers index it in the FTS5 table; PostgreSQL: the tsvector computes itself.
+    "trial_search_doc": "nct_id, title, conditions, mesh",
 }
 SITE_COLUMNS = (
     "nct_id, position, facility, city, state, zip, country, country_code, status, "
@@ -126,13 +128,18 @@ def build_template_store(path: Path) -> None:
     partial.rename(path)
 
 
-def load_templates(path: Path) -> list[Template]:
+def load_templates(path: Path) -> tuple[list[Template], str]:
+    """The template trials, and the schema revision they are stored in (the clones' too)."""
+    from db.engine import open_store
+
+    open_store(f"sqlite:///{path}").dispose()  # brings a template store of an older schema up to date
     conn = sqlite3.connect(path)
+    revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     templates: dict[str, Template] = {}
     for row in conn.execute(f"SELECT {TRIAL_COLUMNS} FROM trial ORDER BY nct_id"):
         templates[row[0]] = Template(row[1:], {table: [] for table in CHILD_COLUMNS}, [])
     for table, columns in CHILD_COLUMNS.items():
-        order = "nct_id" if table == "trial_search" else "nct_id, position"
+        order = "nct_id" if table == "trial_search_doc" else "nct_id, position"
         for row in conn.execute(f"SELECT {columns} FROM {table} ORDER BY {order}"):
             templates[row[0]].children[table].append(row[1:])
     for row in conn.execute(
@@ -140,7 +147,7 @@ def load_templates(path: Path) -> list[Template]:
     ):
         templates[row[0]].sites.append(row[1:])
     conn.close()
-    return list(templates.values())
+    return list(templates.values()), revision
 
 
 def cap_sites(templates: list[Template], mean: float) -> int:
@@ -260,6 +267,7 @@ def write_postgresql(engine: Engine, chunks: Iterator[dict[str, list[Row]]]) -> 
     try:
         pg = raw.driver_connection
         assert pg is not None
+        pg.execute("SET synchronous_commit TO off")
         for rows in chunks:
             with pg.cursor() as cursor:
                 for table, table_rows in rows.items():
@@ -333,8 +341,6 @@ class Phases:
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            # The no-match hint asks again without a box, over every status.
-            label = "hint sql" if name == "candidate sql" and kwargs.get("box", 0) is None else name
             frame = [time.perf_counter(), 0.0]
             self._stack.append(frame)
             try:
@@ -342,7 +348,7 @@ class Phases:
             finally:
                 self._stack.pop()
                 elapsed = time.perf_counter() - frame[0]
-                self.totals[label] = self.totals.get(label, 0.0) + elapsed - frame[1]
+                self.totals[name] = self.totals.get(name, 0.0) + elapsed - frame[1]
                 if self._stack:
                     self._stack[-1][1] += elapsed
 
@@ -359,62 +365,72 @@ def instrument(phases: Phases) -> list[tuple[ModuleType, str, Any]]:
     import matching.match
     import matching.search
 
+    # Names looked up in the module that calls them; those a refactor removed are skipped.
     targets = [
-        (matching.candidates, "find_trials", "fts"),
-        (matching.candidates, "load_criteria", "criteria load"),
+        (matching.candidates, "count_sites_in_box", "box count"),
+        (matching.candidates, "find_trials", "relevance"),
         (matching.match, "find_candidates", "candidate sql"),
         (matching.match, "load_criteria", "criteria load"),
         (matching.match, "evaluate_trial_criteria", "criteria eval"),
         (matching.match, "no_match_hint", "no-match hint"),
+        (matching.match, "condition_presence", "no-match hint"),
         (matching.search, "find_candidates", "candidate sql"),
     ]
     saved = []
     for module, attr, name in targets:
-        original = getattr(module, attr)
-        saved.append((module, attr, original))
-        setattr(module, attr, phases.wrap(name, original))
+        original = getattr(module, attr, None)
+        if original is not None:
+            saved.append((module, attr, original))
+            setattr(module, attr, phases.wrap(name, original))
     return saved
 
 
 @dataclass
 class Timing:
     query: Query
-    match_ms: float
-    search_ms: float
-    matches: int
-    found: int
-    considered: int
+    match_ms: float = 0.0
+    search_ms: float = 0.0
+    matches: int = 0
+    found: int = 0
+    considered: int = 0
     phases: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
 
 
-def run_queries(conn: Connection, queries: list[Query], phases: Phases) -> list[Timing]:
+def run_queries(conn: Connection, queries: list[Query], phases: Phases, label: str = "") -> list[Timing]:
     from matching.match import Place, match_trials
     from matching.patient import Patient
     from matching.search import SearchQuery, search_trials
 
     timings = []
-    for q in queries:
+    for i, q in enumerate(queries, 1):
         place = Place(q.lat, q.lon, q.place)
         patient = Patient(age=q.age, sex=q.sex, radius_km=q.radius_km, conditions=[q.condition])
+        timing = Timing(q)
         phases.take()
         start = time.perf_counter()
-        matched = match_trials(conn, patient, place, today=TODAY, limit=20)
+        try:
+            matched = match_trials(conn, patient, place, today=TODAY, limit=20)
+            timing.matches, timing.considered = len(matched.matches), matched.considered
+        except Exception as exc:  # a query the store refuses is a finding, not the end of the run
+            conn.rollback()
+            timing.error = f"match: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         middle = time.perf_counter()
-        split = phases.take()
-        found = search_trials(conn, SearchQuery(q.condition, place, radius_km=q.radius_km))
-        end = time.perf_counter()
-        phases.take()
-        timings.append(
-            Timing(
-                q,
-                (middle - start) * 1000,
-                (end - middle) * 1000,
-                len(matched.matches),
-                len(found.matches),
-                matched.considered,
-                {k: v * 1000 for k, v in split.items()},
-            )
+        timing.match_ms, timing.phases = (
+            (middle - start) * 1000,
+            {k: v * 1000 for k, v in phases.take().items()},
         )
+        try:
+            found = search_trials(conn, SearchQuery(q.condition, place, radius_km=q.radius_km))
+            timing.found = len(found.matches)
+        except Exception as exc:
+            conn.rollback()
+            timing.error = f"search: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        timing.search_ms = (time.perf_counter() - middle) * 1000
+        phases.take()
+        timings.append(timing)
+        if label and i % 25 == 0:
+            print(f"  {label}: {i} of {len(queries)} patients", file=sys.stderr, flush=True)
     return timings
 
 
@@ -424,6 +440,15 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def report(name: str, timings: list[Timing]) -> None:
+    failed = [t for t in timings if t.error]
+    if failed:
+        errors = Counter(t.error for t in failed)
+        print(f"{name}: {len(failed)} of {len(timings)} patients FAILED (left out of the figures):")
+        for error, count in errors.most_common(3):
+            print(f"  {count} x {error}")
+        timings = [t for t in timings if not t.error]
+    if not timings:
+        return
     for label, values, counts in (
         ("match ", [t.match_ms for t in timings], [t.matches for t in timings]),
         ("search", [t.search_ms for t in timings], [t.found for t in timings]),
@@ -450,17 +475,23 @@ def report(name: str, timings: list[Timing]) -> None:
         )
 
 
-def measure(name: str, engine: Engine, queries: list[Query], warmup: list[Query]) -> None:
+def measure(
+    name: str, engine: Engine, queries: list[Query], warmup: list[Query], save: Path | None = None
+) -> None:
     phases = Phases()
     saved = instrument(phases)
     try:
         with engine.connect() as conn:
             run_queries(conn, warmup, phases)
-            timings = run_queries(conn, queries, phases)
+            timings = run_queries(conn, queries, phases, name)
     finally:
         for module, attr, original in saved:
             setattr(module, attr, original)
     report(name, timings)
+    if save is not None:
+        with save.open("a") as out:
+            for t in timings:
+                out.write(json.dumps({"backend": name, **asdict(t)}) + "\n")
 
 
 # --- stores --------------------------------------------------------------------------------------
@@ -566,6 +597,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="untimed patients first")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    parser.add_argument(
+        "--save", type=Path, default=None, help="append per-patient timings here (JSON lines)"
+    )
     parser.add_argument("--pg-schema", default=None, help="PostgreSQL schema to use (reused if complete)")
     args = parser.parse_args()
 
@@ -579,7 +613,7 @@ def main() -> None:
             start = time.perf_counter()
             build_template_store(template_path)
             print(f"templates: fixtures ingested in {time.perf_counter() - start:.1f} s")
-        templates = load_templates(template_path)
+        templates, revision = load_templates(template_path)
         cap = cap_sites(templates, args.sites_per_trial)
         cities = Cities(default_gazetteer_path())
         print(
@@ -593,19 +627,21 @@ def main() -> None:
         warmup = make_queries(args.warmup, args.seed + 1, templates, cities, conditions)
         params = {
             "version": STORE_VERSION,
+            "schema": revision,
             "trials": args.trials,
             "sites_per_trial": args.sites_per_trial,
             "templates": len(templates),
+            "gazetteer": default_gazetteer_path().name,  # sites are placed on its cities
         }
         kw = {"templates": templates, "cities": cities}
         if args.backend in ("sqlite", "both"):
             engine = sqlite_store(args, work, params, **kw)
-            measure("sqlite", engine, queries, warmup)
+            measure("sqlite", engine, queries, warmup, args.save)
             engine.dispose()
         if args.backend in ("postgresql", "both"):
             engine, schema = postgresql_store(args, params, **kw)
             try:
-                measure("postgresql", engine, queries, warmup)
+                measure("postgresql", engine, queries, warmup, args.save)
             finally:
                 engine.dispose()
                 if not args.keep:

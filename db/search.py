@@ -72,6 +72,27 @@ def replace_search_rows(conn: Connection, trials: Sequence[NormalizedTrial]) -> 
     conn.execute(insert(SEARCH), [search_row(t) for t in trials])
 
 
+def condition_filter_sql(dialect: str, trial_id: str = "s.nct_id") -> str:
+    """A WHERE clause true when the trial ``trial_id`` matches the condition query ``:q``,
+    for candidates already narrowed by place to a few thousand sites.
+
+    SQLite: the condition runs once, as the list of matching FTS rowids (no document is
+    read: ~50 ms for 55,000 matches among 500,000 trials), and each candidate probes that
+    list through its document's id. Not ``EXISTS (... MATCH ...)``: a correlated MATCH
+    re-reads every query term's doclist per candidate (~2 ms each for "type 2 diabetes").
+    PostgreSQL: the planner turns the EXISTS into a semi-join or an index probe by cost.
+    """
+    if dialect == "sqlite":
+        return (
+            f"(SELECT d.id FROM trial_search_doc d WHERE d.nct_id = {trial_id}) "
+            "IN (SELECT rowid FROM trial_search WHERE trial_search MATCH :q)"
+        )
+    return (
+        "EXISTS (SELECT 1 FROM trial_search_doc d "
+        f"WHERE d.nct_id = {trial_id} AND d.document @@ to_tsquery('english', :q))"
+    )
+
+
 def matching_ids_sql(dialect: str) -> str:
     """A subquery of the nct_ids matching the condition query ``:q`` (the whole registry's)."""
     if dialect == "sqlite":

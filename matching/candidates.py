@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from db.search import find_trials, match_expression, matching_ids_sql
+from db.search import condition_filter_sql, find_trials, match_expression, matching_ids_sql
 from matching.geo import BoundingBox
 
 # Trial statuses under which a trial can take patients (RECRUITING), or soon/only on
@@ -28,6 +28,9 @@ CLOSED_SITE_STATUSES = (
     "NO_LONGER_AVAILABLE",
     "UNKNOWN",
 )
+# Up to this many sites in the box, candidates are found place first (R*Tree/GiST) and
+# each site's trial is checked against the condition's matches; above it, condition first.
+PLACE_FIRST_MAX_SITES = 20_000
 
 TRIAL_COLUMNS = (
     "t.nct_id, t.brief_title, t.official_title, t.overall_status, t.phases, t.study_type, "
@@ -54,12 +57,19 @@ def _in(name: str, values: Sequence[str]) -> tuple[str, dict[str, Any]]:
     return "(" + ", ".join(f":{k}" for k in keys) + ")", keys
 
 
-def _box_clause(dialect: str, box: BoundingBox, params: dict[str, Any]) -> str:
+def _box_clause(dialect: str, box: BoundingBox, params: dict[str, Any], *, indexed: bool = True) -> str:
+    """The box through the spatial index, or (``indexed=False``) as comparisons on site rows
+    already found by trial: SQLite would otherwise first list every R*Tree entry in the
+    box (300,000 within 450 km of Tokyo at registry scale)."""
     params.update(min_lat=box.min_lat, max_lat=box.max_lat)
     parts = []
     for i, (west, east) in enumerate(box.lon_ranges):
         params[f"west{i}"], params[f"east{i}"] = west, east
-        if dialect == "sqlite":
+        if not indexed:
+            parts.append(
+                f"(s.latitude BETWEEN :min_lat AND :max_lat AND s.longitude BETWEEN :west{i} AND :east{i})"
+            )
+        elif dialect == "sqlite":
             parts.append(
                 "s.id IN (SELECT id FROM site_rtree WHERE min_lat >= :min_lat AND max_lat <= :max_lat "
                 f"AND min_lon >= :west{i} AND max_lon <= :east{i})"
@@ -69,6 +79,26 @@ def _box_clause(dialect: str, box: BoundingBox, params: dict[str, Any]) -> str:
                 f"point(s.longitude, s.latitude) <@ box(point(:west{i}, :min_lat), point(:east{i}, :max_lat))"
             )
     return "(" + " OR ".join(parts) + ")"
+
+
+def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
+    """How many sites lie in the box, counting no further than ``cap`` + 1, on the spatial
+    index alone (SQLite: the R*Tree itself, so LIMIT stops the scan and no site row is read)."""
+    params: dict[str, Any] = {}
+    if conn.dialect.name == "sqlite":
+        params.update(min_lat=box.min_lat, max_lat=box.max_lat)
+        parts = []
+        for i, (west, east) in enumerate(box.lon_ranges):
+            params[f"west{i}"], params[f"east{i}"] = west, east
+            parts.append(
+                "SELECT id FROM site_rtree WHERE min_lat >= :min_lat AND max_lat <= :max_lat "
+                f"AND min_lon >= :west{i} AND max_lon <= :east{i}"
+            )
+        inner = " UNION ALL ".join(parts)
+    else:
+        inner = f"SELECT 1 FROM site s WHERE {_box_clause('postgresql', box, params)}"
+    sql = f"SELECT count(*) FROM ({inner} LIMIT {cap + 1}) AS boxed"
+    return int(conn.execute(text(sql), params).scalar_one())
 
 
 def find_candidates(
@@ -83,10 +113,11 @@ def find_candidates(
     """Trials matching the condition (if any) in ``statuses``, with their sites inside ``box``
     (all their sites when ``box`` is None).
 
-    The condition's matching trials are found first, in the engine (FTS5 / GIN: ~10 ms
-    for 11,000 matches among 500,000 trials), then joined with the spatial index's sites.
-    Checking each trial near the patient against the condition instead (a correlated
-    probe per trial) was measured 100x slower on SQLite at registry scale.
+    The plan follows selectivity. Near a patient the place usually narrows the registry
+    to a few thousand sites: those are found on the spatial index and each one's trial
+    is looked up in the condition's matches, computed once (see ``condition_filter_sql``).
+    When the box holds more sites than ``PLACE_FIRST_MAX_SITES``, the condition's
+    matching trials are found first and their sites compared with the box.
     ``with_relevance`` ranks the condition matches (for a search with no place, which
     cannot sort by distance).
     """
@@ -102,10 +133,17 @@ def find_candidates(
         closed_sql, closed_params = _in("cs", CLOSED_SITE_STATUSES)
         params.update(closed_params)
         where.append(f"(s.status IS NULL OR s.status NOT IN {closed_sql})")
+    place_first = box is not None and (
+        expression is None or count_sites_in_box(conn, box, PLACE_FIRST_MAX_SITES) <= PLACE_FIRST_MAX_SITES
+    )
     if box is not None:
-        where.append(_box_clause(dialect, box, params))
+        where.append(_box_clause(dialect, box, params, indexed=place_first))
     if expression is not None:
-        where.append(f"t.nct_id IN ({matching_ids_sql(dialect)})")
+        if place_first:
+            # On the site's nct_id, so a trial row is read only for sites whose trial matches.
+            where.append(condition_filter_sql(dialect, "s.nct_id"))
+        else:
+            where.append(f"t.nct_id IN ({matching_ids_sql(dialect)})")
     sql = (
         f"SELECT {TRIAL_COLUMNS}, {SITE_COLUMNS} FROM site s JOIN trial t ON t.nct_id = s.nct_id "
         f"WHERE {' AND '.join(where)}"
