@@ -16,15 +16,17 @@ Then it times ``match_trials`` (candidates, distances, hard filters, criteria
 evaluation; limit 20) and ``search_trials`` in-process for varied patients —
 real site cities plus remote points, radii 25-500 km, fixture and common
 conditions, ages 10-85 — after a warm-up, and prints p50/p95/p99/max in ms,
-where the time went (full-text search, candidate SQL, criteria), and the
-slowest queries.
+where match's time went (box count, candidate SQL, criteria load and evaluation,
+no-match hint: exclusive time of those functions) and the slowest patients.
 
     python -m bench.match                                    # 500,000 trials, SQLite and PostgreSQL
     python -m bench.match --trials 20000 --backend sqlite --workdir /tmp/bench-match
     python -m bench.match --backend postgresql --keep        # keep the PostgreSQL schema
 
 The SQLite store is cached in ``--workdir`` and reused when built with the same
-parameters; PostgreSQL gets a fresh schema, dropped at the end unless ``--keep``.
+parameters (schema revision and gazetteer included); PostgreSQL gets a fresh
+schema, dropped at the end unless ``--keep`` (``--pg-schema NAME`` then reuses
+it). ``--save FILE`` appends every patient's timings as JSON lines.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Table, text
+
+from db.upsert import ARM, CONDITION, CRITERION, INTERVENTION, TRIAL
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "ctgov" / "v2-studies"
@@ -61,34 +65,21 @@ CHUNK = 2000  # clones generated and written per transaction (bounds memory)
 JITTER_DEG = 0.05  # ~5 km: sites of one city spread over its area, not one point
 TODAY = date(2026, 1, 15)  # fixed, so criteria with time windows evaluate alike on every run
 COMMON_CONDITIONS = (
-    "lung cancer",
-    "lupus nephritis",
-    "breast cancer",
-    "low back pain",
-    "kidney disease",
-    "SLE",
-    "type 2 diabetes",
-    "depression",
-    "schizophrenia",
-    "obesity",
+    *("lung cancer", "lupus nephritis", "breast cancer", "low back pain", "kidney disease", "SLE"),
+    *("type 2 diabetes", "depression", "schizophrenia", "obesity"),
 )
 
-# Columns copied from a template, nct_id first; ``id`` columns are left to the database.
-TRIAL_COLUMNS = (
-    "nct_id, source, brief_title, official_title, acronym, org_study_id, overall_status, "
-    "last_known_status, why_stopped, phases, study_type, minimum_age, maximum_age, minimum_age_days, "
-    "maximum_age_days, sex, healthy_volunteers, std_ages, start_date, start_date_type, "
-    "primary_completion_date, primary_completion_date_type, completion_date, completion_date_type, "
-    "first_post_date, last_update_post_date, last_update_post_date_type, status_verified_date, "
-    "version_date, enrollment, enrollment_type, lead_sponsor, lead_sponsor_class, collaborators, "
-    "secondary_ids, keywords, central_contacts, brief_summary, detailed_description, "
-    "eligibility_criteria, has_results, content_hash, ingested_at, updated_at"
-)
+
+def _columns(table: Table) -> str:
+    """A table's columns, nct_id first, without the ``id`` the database assigns."""
+    names = [c.name for c in table.columns if c.name not in ("id", "nct_id")]
+    return ", ".join(["nct_id", *names])
+
+
+# Copied from a template under the clone's nct_id (the site columns are the clone's own).
+TRIAL_COLUMNS = _columns(TRIAL)
 CHILD_COLUMNS = {
-    "trial_condition": "nct_id, position, kind, term, mesh_id",
-    "arm": "nct_id, position, label, type, description, intervention_names",
-    "intervention": "nct_id, position, name, type, description, arm_group_labels, other_names",
-    "criterion": "nct_id, position, section, text, rules, needs_review, heading, span_start, span_end",
+    **{t.name: _columns(t) for t in (CONDITION, ARM, INTERVENTION, CRITERION)},
     # SQLite: triggers index it in the FTS5 table; PostgreSQL: the tsvector computes itself.
     "trial_search_doc": "nct_id, title, conditions, mesh",
 }
@@ -99,9 +90,6 @@ SITE_COLUMNS = (
 TABLES = {"trial": TRIAL_COLUMNS, **CHILD_COLUMNS, "site": SITE_COLUMNS}
 
 Row = tuple[Any, ...]
-
-
-# --- templates ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -163,9 +151,6 @@ def cap_sites(templates: list[Template], mean: float) -> int:
     return cap
 
 
-# --- places --------------------------------------------------------------------------------------
-
-
 class Cities:
     """Gazetteer cities, drawn by population within a country or world-wide."""
 
@@ -196,19 +181,12 @@ class Cities:
         return cc, name, lat, lon, population
 
 
-# --- clones --------------------------------------------------------------------------------------
-
-
-def clone_id(k: int) -> str:
-    return f"NCT7{k:07d}"
-
-
 def clone_rows(templates: list[Template], start: int, stop: int, cities: Cities) -> dict[str, list[Row]]:
     """Rows of clones ``start``..``stop``: clone k copies template k mod T; deterministic in k."""
     rows: dict[str, list[Row]] = {table: [] for table in TABLES}
     for k in range(start, stop):
         template = templates[k % len(templates)]
-        nct_id = (clone_id(k),)
+        nct_id = (f"NCT7{k:07d}",)
         rows["trial"].append(nct_id + template.trial)
         for table, children in template.children.items():
             rows[table].extend(nct_id + child for child in children)
@@ -220,29 +198,9 @@ def clone_rows(templates: list[Template], start: int, stop: int, cities: Cities)
             chosen = rng.sample(chosen, template.site_count)
         for position, (facility, country, country_code, status, contacts) in enumerate(chosen):
             cc, city, lat, lon, _ = cities.pick(rng, country_code)
-            rows["site"].append(
-                (
-                    *nct_id,
-                    position,
-                    facility,
-                    city,
-                    None,
-                    None,
-                    country,
-                    country_code or cc,
-                    status,
-                    round(lat, 5),
-                    round(lon, 5),
-                    "gazetteer",
-                    "city",
-                    contacts,
-                )
-            )
+            where = (city, None, None, country, country_code or cc, status, round(lat, 5), round(lon, 5))
+            rows["site"].append((*nct_id, position, facility, *where, "gazetteer", "city", contacts))
     return rows
-
-
-def _insert_sql(table: str, columns: str, mark: str) -> str:
-    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join([mark] * (columns.count(',') + 1))})"
 
 
 def write_sqlite(path: Path, chunks: Iterator[dict[str, list[Row]]]) -> None:
@@ -250,7 +208,9 @@ def write_sqlite(path: Path, chunks: Iterator[dict[str, list[Row]]]) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=OFF", "cache_size=-1000000", "temp_store=MEMORY"):
         conn.execute(f"PRAGMA {pragma}")
-    statements = {table: _insert_sql(table, columns, "?") for table, columns in TABLES.items()}
+    statements = {
+        t: f"INSERT INTO {t} ({c}) VALUES ({', '.join('?' * (c.count(',') + 1))})" for t, c in TABLES.items()
+    }
     for rows in chunks:
         conn.execute("BEGIN")
         for table, table_rows in rows.items():
@@ -276,21 +236,12 @@ def write_postgresql(engine: Engine, chunks: Iterator[dict[str, list[Row]]]) -> 
                             copy.write_row(row)
             pg.commit()
         pg.autocommit = True
-        pg.execute("ANALYZE")
+        # Steady state, as autovacuum leaves it after a bulk load: statistics, hint bits set
+        # and an all-visible map (index-only scans), not the first reader's cleanup work.
+        pg.execute(f"VACUUM (ANALYZE) {', '.join(TABLES)}")
     finally:
         raw.close()
 
-
-def generate(
-    templates: list[Template], cities: Cities, trials: int, progress: Callable[[int], None]
-) -> Iterator[dict[str, list[Row]]]:
-    for start in range(0, trials, CHUNK):
-        stop = min(trials, start + CHUNK)
-        yield clone_rows(templates, start, stop, cities)
-        progress(stop)
-
-
-# --- queries -------------------------------------------------------------------------------------
 
 Sex = Literal["female", "male"]
 
@@ -397,6 +348,11 @@ class Timing:
     error: str | None = None
 
 
+def _failed(conn: Connection, what: str, exc: Exception) -> str:
+    conn.rollback()
+    return f"{what}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+
+
 def run_queries(conn: Connection, queries: list[Query], phases: Phases, label: str = "") -> list[Timing]:
     from matching.match import Place, match_trials
     from matching.patient import Patient
@@ -413,8 +369,7 @@ def run_queries(conn: Connection, queries: list[Query], phases: Phases, label: s
             matched = match_trials(conn, patient, place, today=TODAY, limit=20)
             timing.matches, timing.considered = len(matched.matches), matched.considered
         except Exception as exc:  # a query the store refuses is a finding, not the end of the run
-            conn.rollback()
-            timing.error = f"match: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            timing.error = _failed(conn, "match", exc)
         middle = time.perf_counter()
         timing.match_ms, timing.phases = (
             (middle - start) * 1000,
@@ -424,8 +379,7 @@ def run_queries(conn: Connection, queries: list[Query], phases: Phases, label: s
             found = search_trials(conn, SearchQuery(q.condition, place, radius_km=q.radius_km))
             timing.found = len(found.matches)
         except Exception as exc:
-            conn.rollback()
-            timing.error = f"search: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            timing.error = _failed(conn, "search", exc)
         timing.search_ms = (time.perf_counter() - middle) * 1000
         phases.take()
         timings.append(timing)
@@ -494,9 +448,6 @@ def measure(
                 out.write(json.dumps({"backend": name, **asdict(t)}) + "\n")
 
 
-# --- stores --------------------------------------------------------------------------------------
-
-
 def counts(engine: Engine) -> tuple[int, int]:
     with engine.connect() as conn:
         trials = conn.execute(text("SELECT count(*) FROM trial")).scalar_one()
@@ -519,7 +470,12 @@ def build(
             elapsed = time.perf_counter() - start
             print(f"  {label}: {done:,} trials in {elapsed:.0f} s", file=sys.stderr, flush=True)
 
-    write(generate(templates, cities, trials, progress))
+    def chunks() -> Iterator[dict[str, list[Row]]]:
+        for first in range(0, trials, CHUNK):
+            yield clone_rows(templates, first, min(trials, first + CHUNK), cities)
+            progress(min(trials, first + CHUNK))
+
+    write(chunks())
     return time.perf_counter() - start
 
 
@@ -554,10 +510,9 @@ def pg_admin(sql: str) -> list[Row]:
         return cursor.fetchall() if cursor.description else []
 
 
-def postgresql_store(args: argparse.Namespace, params: dict[str, Any], **kw: Any) -> tuple[Engine, str]:
+def postgresql_store(args: argparse.Namespace, schema: str, params: dict[str, Any], **kw: Any) -> Engine:
     from db.engine import open_store
 
-    schema = args.pg_schema or f"bench_{uuid.uuid4().hex[:8]}"
     url = f"{PG_URL}?options=-csearch_path%3D{schema}"
     found = pg_admin(
         f"SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = '{schema}'"
@@ -582,7 +537,7 @@ def postgresql_store(args: argparse.Namespace, params: dict[str, Any], **kw: Any
         f"ON n.oid = c.relnamespace WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'm')"
     )[0][0]
     print(f"postgresql: {trials:,} trials, {sites:,} sites, {int(size) / 1e9:.2f} GB (schema {schema})")
-    return engine, schema
+    return engine
 
 
 def main() -> None:
@@ -603,8 +558,9 @@ def main() -> None:
     parser.add_argument("--pg-schema", default=None, help="PostgreSQL schema to use (reused if complete)")
     args = parser.parse_args()
 
-    from matching.gazetteer_build import default_gazetteer_path
+    from matching.gazetteer import Gazetteer
 
+    gazetteer = Gazetteer.open().path  # built first if missing
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -615,7 +571,7 @@ def main() -> None:
             print(f"templates: fixtures ingested in {time.perf_counter() - start:.1f} s")
         templates, revision = load_templates(template_path)
         cap = cap_sites(templates, args.sites_per_trial)
-        cities = Cities(default_gazetteer_path())
+        cities = Cities(gazetteer)
         print(
             f"templates: {len(templates)} trials, {sum(len(t.sites) for t in templates):,} sites; "
             f"clones keep at most {cap} sites each"
@@ -631,7 +587,7 @@ def main() -> None:
             "trials": args.trials,
             "sites_per_trial": args.sites_per_trial,
             "templates": len(templates),
-            "gazetteer": default_gazetteer_path().name,  # sites are placed on its cities
+            "gazetteer": gazetteer.name,  # sites are placed on its cities
         }
         kw = {"templates": templates, "cities": cities}
         if args.backend in ("sqlite", "both"):
@@ -639,15 +595,16 @@ def main() -> None:
             measure("sqlite", engine, queries, warmup, args.save)
             engine.dispose()
         if args.backend in ("postgresql", "both"):
-            engine, schema = postgresql_store(args, params, **kw)
+            schema = args.pg_schema or f"bench_{uuid.uuid4().hex[:8]}"
             try:
+                engine = postgresql_store(args, schema, params, **kw)
                 measure("postgresql", engine, queries, warmup, args.save)
-            finally:
                 engine.dispose()
-                if not args.keep:
-                    pg_admin(f'DROP SCHEMA "{schema}" CASCADE')
-                else:
+            finally:
+                if args.keep:
                     print(f"postgresql: kept schema {schema} (--pg-schema {schema} reuses it)")
+                else:
+                    pg_admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 if __name__ == "__main__":
