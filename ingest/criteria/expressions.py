@@ -13,7 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from ingest.criteria.catalogue import Mention, Variable
+from ingest.criteria.catalogue import Mention, Variable, to_days
 from ingest.criteria.lexicon import (
     NUM,
     NUM_RE,
@@ -28,6 +28,7 @@ from ingest.criteria.lexicon import (
     comparator_before,
     parse_number,
     parse_roman,
+    spelled_out,
 )
 
 _ROMAN = r"(?:vi|iv|v|i{1,3})(?![a-z])"
@@ -44,6 +45,10 @@ _WORD_NUMBER_RE = re.compile(
 )
 _WORD_GATE_RE = re.compile(r"(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty)\s")
 _SHARED_UNIT_GAP_RE = re.compile(r"\s*(?:and|or|to|but|,)\s*")
+_SCIENTIFIC_RE = re.compile(
+    r"[ \t]*[x×*][ \t]*10[ \t]*(?:\^|\*\*?|e)?[ \t]*(?P<exp>\d{1,2}|[⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2})(?![\d/])"
+)
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 TIME_UNIT_RE = re.compile(rf"^{TIME_UNIT}$", re.IGNORECASE)
 
 
@@ -80,6 +85,10 @@ def _numbers(low: str) -> list[tuple[int, int, float]]:
                 continue
             negative = before == "-" and (s == 1 or low[s - 2] in " \t(:")
         value = parse_number(m.group())
+        spelled = spelled_out(low, s, e) if s and low[s - 1] == "(" else None
+        if spelled is not None:
+            found.append((spelled, e + 1, value))  # "six (6) months": one number, ending after the ")"
+            continue
         found.append((s - 1, e, -value) if negative else (s, e, value))
     if _WORD_GATE_RE.search(low):
         for w in _WORD_NUMBER_RE.finditer(low):
@@ -108,14 +117,31 @@ def collect(doc: ItemText) -> list[Expr]:
         if s < consumed:
             continue
         unit, after = _unit_at(doc, e)
+        if unit is None and "10" in low[e : e + 8]:
+            # Scientific notation that is not a count unit: "HBV DNA ≥ 1 × 10^3 copies/mL" is 1000.
+            sci = _SCIENTIFIC_RE.match(low, e)
+            if sci is not None:
+                value *= 10.0 ** int(sci["exp"].translate(_SUPERSCRIPT_DIGITS))
+                unit, after = _unit_at(doc, sci.end())
+                after = max(after, sci.end())
         tail = RANGE_TAIL_RE.match(low, after)
         if tail is not None and ranged:
             head = RANGE_HEAD_RE.search(low, max(0, s - 30), s)
             if head is not None:
                 unit2, end = _unit_at(doc, tail.end())
                 begin = head.start() + len(head.group()) - len(head.group().lstrip())
+                hint = "age" if head["age"] else None
+                low_value = _in_unit(value, unit, unit2)
                 exprs.append(
-                    Expr(begin, end, "between", (value, parse_number(tail["hi"])), unit2 or unit, "between")
+                    Expr(
+                        begin,
+                        end,
+                        "between",
+                        (low_value, parse_number(tail["hi"])),
+                        unit2 or unit,
+                        "between",
+                        hint,
+                    )
                 )
                 consumed = end
                 continue
@@ -131,16 +157,15 @@ def collect(doc: ItemText) -> list[Expr]:
             if unit is None:
                 unit, end = _unit_at(doc, end)
                 end = max(end, post.end())
-            exprs.append(
-                Expr(
-                    s, end, ">=" if post["ge"] else "<=", (value,), unit, "postfix", "word" if word else None
-                )
-            )
+            # "6 months or older" is an age
+            hint = "word" if word else "age" if post["age"] or post["age2"] else None
+            exprs.append(Expr(s, end, ">=" if post["ge"] else "<=", (value,), unit, "postfix", hint))
             consumed = end
             continue
         if tail is not None and tail["sep"] != "and":
             high = parse_number(tail["hi"])
             unit2, end = _unit_at(doc, tail.end())
+            value = _in_unit(value, unit, unit2)
             if value < high:
                 exprs.append(
                     Expr(s, end, "between", (value, high), unit2 or unit, "range", "word" if word else None)
@@ -148,6 +173,16 @@ def collect(doc: ItemText) -> list[Expr]:
                 consumed = end
     _share_units(low, exprs)
     return exprs
+
+
+def _in_unit(value: float, unit: str | None, target: str | None) -> float:
+    """A range's low bound in its high bound's time unit: "6 months to 17 years" is 0.5 to 17 years."""
+    if unit is None or target is None or unit == target:
+        return value
+    if not TIME_UNIT_RE.match(unit) or not TIME_UNIT_RE.match(target):
+        return value
+    days, per = to_days(value, unit), to_days(1.0, target)
+    return value if days is None or not per else round(days / per, 4)
 
 
 def _share_units(low: str, exprs: list[Expr]) -> None:
@@ -159,6 +194,25 @@ def _share_units(low: str, exprs: list[Expr]) -> None:
             and _SHARED_UNIT_GAP_RE.fullmatch(low, first.end, second.start)
         ):
             first.unit = second.unit
+
+
+_BEFORE_NAME_RE = re.compile(
+    rf"(?<![\w.,/-])(?P<num>{NUM})[ \t]*(?:(?P<unit>{UNIT})[ \t]*)?(?P<cmp>≤|<=|=<|<|≥|>=|=>|>)[ \t]*\Z"
+)
+# "18 ≤ age" is "age ≥ 18": the comparator read from the variable's side.
+_FLIPPED = {"≤": ">=", "<=": ">=", "=<": ">=", "<": ">", "≥": "<=", ">=": "<=", "=>": "<=", ">": "<"}
+
+
+def values_before(doc: ItemText, mention: Mention, variable: Variable) -> Expr | None:
+    """A bound written before the variable, comparator first: "18 ≤ age ≤ 75", "5 < HbA1c"."""
+    lo = max(0, mention.start - 40)
+    m = _BEFORE_NAME_RE.search(doc.low, lo, mention.start)
+    if m is None:
+        return None
+    unit = doc.text[m.start("unit") : m.end("unit")] if m["unit"] else None
+    if unit is not None and not variable.accepts(unit):
+        return None
+    return Expr(m.start(), mention.end, _FLIPPED[m["cmp"]], (parse_number(m["num"]),), unit, "before")
 
 
 def led_values(doc: ItemText, mention: Mention, variable: Variable) -> Expr | None:

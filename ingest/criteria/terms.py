@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from functools import cache
 
 from ingest.criteria.abbrev import expand_terms
@@ -21,9 +22,9 @@ from ingest.criteria.catalogue import DATA_DIR
 from ingest.criteria.lexicon import ItemText, last_word_in, trie_pattern
 from ingest.criteria.model import Rule
 
-# Cue phrases, lower case. They are compiled into one character trie (no
-# look-behind, literal first characters) so that ``re`` can skip quickly over
-# text that cannot start a cue; word boundaries are checked afterwards.
+# Cue phrases, lower case. They are compiled into one character trie behind a
+# look-behind for the left word boundary, which fails at once inside a word (a
+# third faster than matching there and rejecting afterwards, measured).
 _PEOPLE = ("patients", "patient", "subjects", "subject", "participants", "participant", "individuals",
            "individual", "those", "people", "persons", "person", "women", "men", "adults", "adult", "children")  # fmt: skip
 _CONDITION_CUES = [
@@ -32,7 +33,7 @@ _CONDITION_CUES = [
     "positive for", "positive test for", "seropositive for", "known", "documented", "confirmed", "proven",
     "established", "active", "uncontrolled", "untreated", "severe", "significant", "clinically significant",
     "coexisting", "co-existing", "pre-existing", "preexisting", "underlying", "symptomatic", "with", "presenting",
-    "presenting with", "having", "diagnosed", "suspected",
+    "presenting with", "having", "diagnosed", "suspected", "free of", "lack of", "absence of",
     *(f"{who} {how}" for who in _PEOPLE for how in ("with", "having", "who have", "who has", "who had",
                                                     "who have a", "who has a", "who had a", "who have an")),
 ]  # fmt: skip
@@ -51,6 +52,9 @@ _WEAK_TREATMENT_CUES = frozenset(
 _WEAK_CONDITION_CUES = frozenset(
     {"with", "presenting", "presenting with", "having", "diagnosed", "suspected"}
 )
+# Cues that negate what follows ("free of active infection"); like the weak cues, the phrase
+# must look like a condition ("lack of response to …" is not one).
+_NEGATING_CUES = frozenset({"free of", "lack of", "absence of"})
 # "current"/"concomitant"/"concurrent" name a treatment when a therapy word follows, else a condition;
 # "prior"/"previous"/"ongoing" only count before a therapy word.
 _CONTEXT_CUES = {"current": "condition", "concomitant": "condition", "concurrent": "condition",
@@ -60,13 +64,14 @@ _CUE_KIND = {
     **{c: "treatment" for c in _TREATMENT_CUES},
     **{c: "context" for c in _CONTEXT_CUES},
 }
-_CUE_RE = re.compile(trie_pattern(_CUE_KIND) + r"(?![a-z0-9])\s*")
+_CUE_RE = re.compile(r"(?<![a-z0-9-])" + trie_pattern(_CUE_KIND) + r"(?![a-z0-9])\s*")
 _THERAPY_AHEAD_RE = re.compile(
     r"(?:[\w-]+\s+){0,2}(?:therapy|therapies|treatment|treatments|chemotherapy|radiotherapy|surgery|surgeries)\b"
 )
 _PERMISSIVE_GATE_RE = re.compile(r"allow|permit|eligib|includ|accept|enrol|exclu")
 _STOP_RE = re.compile(
     r"[;:.()\[\]\x00]|\s(?=(?:who|which|that|whose|where|when|as|defined|according|by|per|at|within|during|in\s+the|"
+    r"free\s+of|lack\s+of|absence\s+of|"
     r"for|on|prior|before|after|since|requiring|required|with|without|if|unless|except|excluding|other\s+than|including|"
     r"included|such\s+as|e\.g|i\.e|based|using|confirmed|documented|diagnosed|is|are|was|were|will|must|should|may|can|"
     r"could|has|have|had|to|from|than|due|because|treated|receiving|not|considered|determined|verified|"
@@ -210,6 +215,25 @@ def _phrase_end(low: str, start: int, limit: int) -> int:
     return end
 
 
+def _cues(low: str) -> Iterator[re.Match[str]]:
+    """Cue matches that start a word, left to right without overlaps.
+
+    A match must not start inside a word: "patients with" inside "outpatients with"
+    would hide the cue "with". The pattern's look-behind sees to that for ASCII; a
+    match after a non-ASCII letter is dropped here and the scan resumes one
+    character later.
+    """
+    pos: int | None = 0
+    while pos is not None:
+        resume, pos = pos, None
+        for m in _CUE_RE.finditer(low, resume):
+            at = m.start()
+            if at > 0 and (low[at - 1].isalnum() or low[at - 1] == "-"):
+                pos = at + 1  # rare: restart the scan just after the false start
+                break
+            yield m
+
+
 def find_terms(
     text: str | ItemText, section: str, abbreviations: dict[str, str], avoid: list[tuple[int, int]]
 ) -> list[Rule]:
@@ -220,10 +244,8 @@ def find_terms(
     seen: set[tuple[str, tuple[str, ...]]] = set()
     claimed = 0
     permissive = _PERMISSIVE_GATE_RE.search(low) is not None
-    for m in _CUE_RE.finditer(low):
-        if m.start() < claimed or (
-            m.start() > 0 and (low[m.start() - 1].isalnum() or low[m.start() - 1] == "-")
-        ):
+    for m in _cues(low):
+        if m.start() < claimed:
             continue
         cue = " ".join(m.group().split())
         cue_kind = _CUE_KIND.get(cue)
@@ -246,7 +268,7 @@ def find_terms(
             and not (is_treatment_phrase(phrase) or _DRUG_CODE_RE.search(phrase))
         ):
             continue
-        if cue in _WEAK_CONDITION_CUES and not is_condition_phrase(phrase):
+        if (cue in _WEAK_CONDITION_CUES or cue in _NEGATING_CUES) and not is_condition_phrase(phrase):
             continue
         if _DEMOGRAPHIC_RE.search(low, start, end) or (permissive and doc.permissive(m.start(), end)):
             continue
@@ -265,7 +287,8 @@ def find_terms(
                 kind=kind,  # type: ignore[arg-type]
                 text=doc.text[m.start() : end],
                 span=(m.start(), end),
-                negated=doc.negated(m.start(), end),
+                # A negating cue ("free of") is read as part of the clause before the phrase.
+                negated=doc.negated(start if cue in _NEGATING_CUES else m.start(), end),
                 terms=expanded,
             )
         )
@@ -278,6 +301,11 @@ def find_terms(
 _BARE_CUT_RE = re.compile(
     r"[\s(;](?:(?<=[(;])|(?:e\.g|i\.e|such\s+as|including|with|who|that|which|on|due|caused|for|in|at|from|by|"
     r"of\s+the|requiring|according)\b)"
+)
+_BARE_NEGATION_RE = re.compile(
+    r"^(?:no|not|without|free\s+of|lack\s+of|absence\s+of)\s+(?P<soft>(?:(?:or\s+partial\s+)?respon|improvement|"
+    r"remission|adequate|efficacy|benefit))?",
+    re.IGNORECASE,
 )
 _LABEL_RE = re.compile(r"^[^:]{1,40}:\s+(?=\S)")
 _PEOPLE_RE = re.compile(r"\b(?:patients?|subjects?|participants?|individuals?)\b", re.IGNORECASE)
@@ -304,15 +332,21 @@ def _bare_phrase(doc: ItemText, abbreviations: dict[str, str], avoid: list[tuple
     lowered = body.lower()
     if not 1 <= len(words) <= 7 or _BARE_VERB_RE.search(lowered) or _DEMOGRAPHIC_RE.search(lowered):
         return []
-    terms = _split(re.sub(r"^(?:no|not|without)\s+", "", body, flags=re.IGNORECASE))
+    lead = _BARE_NEGATION_RE.match(body)
+    # A failure ("no response to …", "lack of efficacy of …") is not a negation.
+    soft = lead is not None and lead["soft"] is not None
+    terms = _split(body[lead.start("soft") if soft else lead.end() :] if lead else body)
+    lead = None if soft else lead
     if not terms or doc.permissive(offset, end):
         return []
+    # A leading "No"/"Free of" negates the phrase; the clause before it is read from the phrase.
+    negated = doc.negated(offset, end)
     return [
         Rule(
             kind=phrase_kind(body, None),  # type: ignore[arg-type]
             text=doc.text[offset:end],
             span=(offset, end),
-            negated=doc.negated(offset, end),
+            negated=not negated if lead else negated,
             terms=expand_terms(terms, abbreviations),
         )
     ]

@@ -17,8 +17,8 @@ from dataclasses import replace
 from typing import Literal
 
 from ingest.criteria.catalogue import Catalogue, Mention, Variable, normalize_unit
-from ingest.criteria.expressions import Expr, collect, led_values
-from ingest.criteria.lexicon import ULN_UNIT, ItemText, comparator_before
+from ingest.criteria.expressions import Expr, collect, led_values, values_before
+from ingest.criteria.lexicon import ULN_UNIT, ItemText, comparator_before, contains_any
 from ingest.criteria.model import Rule
 
 _DIGIT_RE = re.compile(r"\d")
@@ -34,6 +34,10 @@ _SHARE_GAP_RE = re.compile(r"[\s/,&()]*(?:(?:and/or|and|or)[\s/,&()]*)?")
 _INHERIT_GAP_RE = re.compile(r"[\s,;(\[]*(?:and|or|but|to|nor|and/or)?[\s,]*(?:(?:a|an|the)\s+)?")
 _RIGHT_GAP_RE = re.compile(
     r"\s*[),]?\s*(?:(?:of|on|in|for|by)\s+)?(?:(?:the|a|an|total|serum|his|her|their)\s+)?"
+)
+# A clause that opens on the value itself ("…; or < 5 × ULN if …"), up to 120 characters on.
+_ALTERNATIVE_BOUND_RE = re.compile(
+    r"(?<=[;,])[\s(]*(?:(?:or|and|but)\s+)?(?:(?:if|for|in|with)\s+[^;,\d]{0,60})?\Z"
 )
 _VAR_BOUNDARY_RE = re.compile(r"[;\n\x00]|\.(?=\s)")
 _ULN_RE = re.compile(ULN_UNIT, re.IGNORECASE)
@@ -51,7 +55,7 @@ _NOT_AGE_RE = re.compile(
     r"pain|months?\s+of|weeks?\s+of|stable|period|interval|dose|use|used|received|receiving|taking)\b"
 )
 _MEASURE_NOUN_RE = re.compile(
-    r"\b(?:score|scale|index|count|level|levels|grade|ratio|titer|titre|value|concentration|class|stage|rate|"
+    r"\b(?:score|subscore|scale|index|count|level|levels|grade|ratio|titer|titre|value|concentration|class|stage|rate|"
     r"fraction|volume|pressure|saturation|size|diameter|clearance|dose|dosage|percentage|weight|mass|length|"
     r"rating|test)\b",
     re.IGNORECASE,
@@ -61,7 +65,10 @@ _COUNTED_RE = re.compile(
     r"\s*(?:(?:[a-z-]+)\s+){0,3}?(?P<noun>levels?|segments?|lesions?|lines?|regimens?|cycles?|courses?|episodes?|"
     r"attacks?|relapses?|flares?|fractures?|seizures?|hospitali[sz]ations?|therap(?:y|ies)|treatments?|doses?|"
     r"joints?|nodules?|tumou?rs?|metastases|sites?|vertebrae|injections?|sessions?|visits?|drinks?|cigarettes?|"
-    r"patients|participants|subjects|centers|centres|criteria)\b"
+    r"patients|participants|subjects|centers|centres|criteria|(?:migraine|headache|seizure)\s+days)\b"
+)
+_PEOPLE_GAP_RE = re.compile(
+    r"\b(?:women|men|males?|females?|patients?|participants?|subjects?|children|adults?|aged?|individuals?)\b"
 )
 _FUTURE_RE = re.compile(r"\s*(?:after|following|post|from\s+now|later)\b")
 _NOT_COUNTED_RE = re.compile(r"patients|participants|subjects|centers|centres|sites?|visits?")
@@ -134,6 +141,9 @@ def _group_before(low: str, mentions: list[Mention], index: int, floor: int) -> 
     while j >= 0 and mentions[j].start >= floor:
         if not _SHARE_GAP_RE.fullmatch(low, mentions[j].end, group[0].start):
             break
+        if "(" in low[mentions[j].end : group[0].start] and mentions[j].name != group[0].name:
+            # "QT interval corrected for heart rate (QTc)": a bracketed name defines what precedes it.
+            break
         group.insert(0, mentions[j])
         j -= 1
     return group
@@ -151,7 +161,10 @@ def _is_age(doc: ItemText, expr: Expr) -> bool:
         return True
     if _NOT_AGE_RE.search(left) or _NOT_AGE_RE.match(right.strip()):
         return False
-    return _AGE_LEFT_RE.search(left) is not None or not left.strip(" -:*•(")
+    if _AGE_LEFT_RE.search(left) is not None:
+        return True
+    # A bare "at least 6 months of conservative care" is a duration; a bare "18 years or older" is an age.
+    return not left.strip(" -:*•(") and normalize_unit(expr.unit) == "years"
 
 
 def _left_phrase(text: str, floor: int, start: int) -> tuple[str, int] | None:
@@ -301,13 +314,21 @@ def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) ->
     if taken:
         exprs = [e for e in exprs if all(e.end <= s or e.start >= t for s, t in taken)]
     mentions = catalogue.find(doc.text, doc.low, _search_windows(doc, exprs))
+    symbols = contains_any(doc.low, "<>≤≥")
     for mention in mentions:
-        led = led_values(doc, mention, catalogue[mention.name])
-        if led is None or any(e.start < led.end and led.start < e.end for e in exprs):
-            continue
-        if all(led.end <= s or led.start >= t for s, t in taken):
-            led.variable = mention.name
-            exprs.append(led)
+        variable = catalogue[mention.name]
+        led = led_values(doc, mention, variable)
+        if led is not None and led.comparator == "=":
+            # "a minimum hemoglobin of 9 g/dL", "a maximum serum creatinine of 1.5 mg/dL"
+            cmp = comparator_before(doc.low, mention.start)
+            if cmp is not None and cmp[2] is None:
+                led.comparator = cmp[0]
+        for found in (led, values_before(doc, mention, variable) if symbols else None):
+            if found is None or any(e.start < found.end and found.start < e.end for e in exprs):
+                continue
+            if all(found.end <= s or found.start >= t for s, t in taken):
+                found.variable = mention.name
+                exprs.append(found)
     exprs.sort(key=lambda e: e.start)
     breaks = [b.end() for b in _VAR_BOUNDARY_RE.finditer(doc.low)] if exprs else []
     previous: Expr | None = None
@@ -326,7 +347,8 @@ def _search_windows(doc: ItemText, exprs: list[Expr]) -> list[tuple[int, int]] |
         return None
     spans = [(max(0, e.start - 100), e.end + 40) for e in exprs]
     # One span per run of digits: the spans of a run's single digits overlap and merge into it anyway.
-    spans += [(max(0, m.start() - 45), m.end()) for m in _DIGITS_RE.finditer(doc.low)]
+    # (and a few characters after it: "18 ≤ age")
+    spans += [(max(0, m.start() - 45), m.end() + 8) for m in _DIGITS_RE.finditer(doc.low)]
     spans.sort()
     merged: list[tuple[int, int]] = []
     for lo, hi in spans:
@@ -352,18 +374,26 @@ def _tie(
     if expr.hint == "word":
         return _unknown(doc, expr, floor)
     if expr.variable is not None:
-        start = _led_start(mentions, expr)
         expr.variables = (expr.variable,)
+        if expr.origin == "before":
+            named = next(m for m in mentions if m.end == expr.end)
+            return [_rule(doc, expr.start, expr, catalogue[expr.variable], doc.text[named.start : named.end])]
+        start = _led_start(mentions, expr)
         return [
             _rule(doc, start, expr, catalogue[expr.variable], doc.text[start : _led_end(mentions, start)])
         ]
-    if expr.hint == "age" or (
+    if (expr.hint == "age" and not _named_before(mentions, expr, floor, "age")) or (
         expr.hint is None and _is_age(doc, expr) and not _named_before(mentions, expr, floor)
     ):
         expr.variable, expr.variables = "age", ("age",)
         return [_rule(doc, expr.start, expr, catalogue["age"], None)]
     before = [i for i, m in enumerate(mentions) if m.start >= floor and m.end <= expr.start]
-    if before and expr.start - mentions[before[-1]].end <= 60:
+    if (
+        before
+        and expr.start - mentions[before[-1]].end <= 60
+        # "FSH in the post-menopausal range for women under 50": a bare number after people is theirs
+        and not (expr.unit is None and _PEOPLE_GAP_RE.search(low, mentions[before[-1]].end, expr.start))
+    ):
         group = _group_before(low, mentions, before[-1], floor)
         # One mention per variable, the one nearest the value ("hypoalbuminemia (serum albumin ≤ 3")
         nearest = {m.name: m for m in group}
@@ -378,7 +408,10 @@ def _tie(
         inherited = [_resolve(catalogue, name, expr.unit) for name in previous.variables]
         if all(_fits(v, expr) for v in inherited):
             expr.variable, expr.variables = inherited[0].name, tuple(v.name for v in inherited)
-            return [_rule(doc, expr.start, expr, v, None) for v in inherited]
+            # The bound restates the first one's variable, and so its negation: "less than 2.5 × ULN
+            # in the absence of metastases, or less than 5 × ULN" is not negated by "absence of".
+            negated = doc.negated(previous.start, previous.end)
+            return [replace(_rule(doc, expr.start, expr, v, None), negated=negated) for v in inherited]
     for mention in mentions:
         if expr.end <= mention.start <= expr.end + 30 and _RIGHT_GAP_RE.fullmatch(
             low, expr.end, mention.start
@@ -397,9 +430,12 @@ def _fits(variable: Variable, expr: Expr) -> bool:
     return expr.unit is None or variable.accepts(expr.unit) or _ULN_RE.fullmatch(expr.unit) is not None
 
 
-def _named_before(mentions: list[Mention], expr: Expr, floor: int) -> bool:
-    """Is a catalogue variable (other than age) named just before the value?"""
-    return any(m.name != "age" and m.start >= floor and 0 <= expr.start - m.end <= 60 for m in mentions)
+def _named_before(mentions: list[Mention], expr: Expr, floor: int, name: str | None = None) -> bool:
+    """Is a catalogue variable (other than age; or ``name``) named just before the value?"""
+    return any(
+        (m.name == name if name else m.name != "age") and m.start >= floor and 0 <= expr.start - m.end <= 60
+        for m in mentions
+    )
 
 
 def _inherits(doc: ItemText, previous: Expr, expr: Expr, mentions: list[Mention]) -> bool:
@@ -407,6 +443,14 @@ def _inherits(doc: ItemText, previous: Expr, expr: Expr, mentions: list[Mention]
     if _INHERIT_GAP_RE.fullmatch(doc.low, previous.end, expr.start):
         return True
     gap = doc.text[previous.end : expr.start]
+    if (
+        len(gap) <= 120
+        and _same_unit(previous, expr)
+        and _ALTERNATIVE_BOUND_RE.search(doc.low, previous.end, expr.start)
+    ):
+        # "ALT < 2.5 × ULN without liver metastases; < 5 × ULN with": a clause opening on a bare
+        # bound in the first bound's unit restates the variable.
+        return not any(previous.end <= m.start < expr.start for m in mentions) and not _DIGIT_RE.search(gap)
     if (
         len(gap) > 25
         or any(previous.end <= m.start < expr.start for m in mentions)
@@ -417,6 +461,14 @@ def _inherits(doc: ItemText, previous: Expr, expr: Expr, mentions: list[Mention]
         previous.unit is not None and normalize_unit(previous.unit) == normalize_unit(expr.unit)
     )
     return same_unit and not any(c.isdigit() for c in gap)
+
+
+def _same_unit(previous: Expr, expr: Expr) -> bool:
+    return (
+        previous.unit is not None
+        and expr.unit is not None
+        and normalize_unit(previous.unit) == normalize_unit(expr.unit)
+    )
 
 
 def _unknown(doc: ItemText, expr: Expr, floor: int) -> list[Rule]:
@@ -437,6 +489,14 @@ def _unknown(doc: ItemText, expr: Expr, floor: int) -> list[Rule]:
     if name is not None and _NOT_A_QUANTITY_RE.search(name):
         return []
     counted = _COUNTED_RE.match(doc.low, expr.end)
+    if (
+        counted is not None
+        and expr.unit is not None
+        and not expr.is_time
+        and counted.group().split()[0] != "of"
+    ):
+        # A measurement with a unit counts nothing: "< 10 mm in participants with …" (but "60% of participants").
+        counted = None
     if counted is not None:
         if _NOT_COUNTED_RE.match(counted.group("noun")):
             return []

@@ -20,6 +20,7 @@ from ingest.criteria.lexicon import (
     ItemText,
     last_word_in,
     parse_number,
+    spelled_out,
     trie_pattern,
 )
 from ingest.criteria.model import Direction, Rule, Window
@@ -125,9 +126,13 @@ def _amounts(low: str) -> list[tuple[int, int, str, str]]:
     for m in NUM_RE.finditer(low):
         if m.start() and (low[m.start() - 1].isalnum() or low[m.start() - 1] in "-/."):
             continue
-        unit = _TIME_AFTER_RE.match(low, m.end())
+        start, end = m.span()
+        spelled = spelled_out(low, start, end) if start and low[start - 1] == "(" else None
+        if spelled is not None:
+            start, end = spelled, end + 1  # "three (3) years"
+        unit = _TIME_AFTER_RE.match(low, end)
         if unit is not None:
-            found.append((m.start(), unit.end(), m.group(), unit.group("unit")))
+            found.append((start, unit.end(), m.group(), unit.group("unit")))
     extra = False
     if _WORD_GATE_RE.search(low):
         for m in _WORD_TIME_RE.finditer(low):
