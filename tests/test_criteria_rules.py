@@ -339,6 +339,314 @@ def test_durations_are_not_ages() -> None:
     assert [r for r in rules("Life expectancy of at least 6 months") if r.kind == "age"] == []
 
 
+# --- miss families found by mining the fixture criteria (each sentence is from the trial named) ---
+
+
+def canonical(text: str, section: str = "inclusion") -> list[tuple[str | None, str, Any, str | None, bool]]:
+    """(variable, comparator, canonical value or (low, high), canonical unit, negated) of each threshold."""
+    return [
+        (
+            r.variable,
+            str(r.comparator),
+            (r.canonical_low, r.canonical_high) if r.comparator == "between" else r.canonical_value,
+            r.canonical_unit,
+            r.negated,
+        )
+        for r in rules(text, section)
+        if r.kind == "threshold"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # NCT02856893
+            "Total bilirubin ≤1.5xULN if no liver metastases or ≤3xULN in the presence of documented Gilbert's "
+            "Syndrome (unconjugated hyperbilirubinaemia) or liver metastases;",
+            [("bilirubin", "<=", 1.5, "xULN", False), ("bilirubin", "<=", 3.0, "xULN", False)],
+        ),
+        (  # NCT05277701: the negation of the first bound, not "no demonstrable liver metastases", carries on
+            "AST and/or ALT < 2.5 ULN if no demonstrable liver metastases or < 5 UNL in the presence of liver "
+            "metastases; CCr ≥ 50mL/min",
+            [("ast", "<", 2.5, "xULN", False), ("alt", "<", 2.5, "xULN", False), ("ast", "<", 5.0, "xULN", False),
+             ("alt", "<", 5.0, "xULN", False), ("crcl", ">=", 50.0, "mL/min", False)],
+        ),
+    ],
+)  # fmt: skip
+def test_conditional_second_uln_bound_restates_the_variable(
+    text: str, expected: list[tuple[Any, ...]]
+) -> None:
+    assert canonical(text) == expected
+
+
+def test_second_uln_bound_after_another_lab_is_that_labs() -> None:
+    # NCT05381194: the ULN bounds of a list each belong to the lab written before them.
+    text = "- AST or ALT > 3 X ULN, Total bilirubin >2.0 X ULN, Albumin < 3.2 mg/dL"
+    assert [(v, c, x) for v, c, x, _, _ in canonical(text)][:3] == [
+        ("ast", ">", 3.0), ("alt", ">", 3.0), ("bilirubin", ">", 2.0)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # NCT05813925
+            "Body mass index (BMI) greater than or equal to 27.0 kilograms per square meter (kg/m^2) with greater "
+            "than or equal to 2 obesity-related complications",
+            ("bmi", ">=", 27.0, "kg/m2", False),
+        ),
+        (  # NCT05878938
+            "Renal impairment defined as estimated glomerular filtration rate (eGFR) lesser than or equal to (≤) 30 "
+            "milliliter per minute per 1.73 square meter (mL/min/1.73 m^2) for serum creatinine measured at screening.",
+            ("egfr", "<=", 30.0, "mL/min/1.73m2", False),
+        ),
+        (  # NCT05813925
+            "Renal impairment with estimated glomerular filtration rate (eGFR) lesser than 30 milli liter per "
+            "min/1.73 meter square (mL/min/1.73 m^2) as measured by central laboratory at screening",
+            ("egfr", "<", 30.0, "mL/min/1.73m2", False),
+        ),
+        (  # NCT01852578: "x 10⁹" with its superscript lost, and "cells" before the slash
+            "adequate bone marrow (absolute neutrophil count ≥1.5 x 109 cells/L, platelets ≥100 x 109cells/L",
+            ("anc", ">=", 1.5, "10^9/L", False),
+        ),
+        (  # NCT05897541
+            "No measured fever at Screening (defined as body temperature ≥ 38.0°Celsius [C] per tympanic",
+            ("temperature", ">=", 38.0, "°C", False),
+        ),
+        ("Uncontrolled diabetes mellitus - HgA1c >8%.", ("hba1c", ">", 8.0, "%", False)),  # NCT06053242
+        (  # NCT05381194: a condition listed before the lab does not share its bound
+            "Abnormal value of a blood test at baseline:\n- Hypokalemia, Hemoglobin < 8.0 g/dL",
+            ("hemoglobin", "<", 8.0, "g/dL", False),
+        ),
+        (  # NCT05380934
+            "female subjects weigh not less than 45 kg, BMI in the range of 18 ~ 28 kg / m2",
+            ("bmi", "between", (18.0, 28.0), "kg/m2", False),
+        ),
+    ],
+)
+def test_written_out_units_and_comparators(text: str, expected: tuple[Any, ...]) -> None:
+    assert expected in canonical(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # NCT05907980
+            "Eastern Cooperative Oncology Group (ECOG) PS of 0 or 1",
+            ("ecog", "between", (0.0, 1.0)),
+        ),
+        ("ECOG score is 0~2;", ("ecog", "between", (0.0, 2.0))),  # NCT05380986
+        ("PaO2/FiO2 > 150.", ("pao2_fio2", ">", 150.0)),  # results_2.json (AACT fixture)
+        ("Short performance physical battery (SPPB) ≥ 7", ("sppb", ">=", 7.0)),  # NCT05835856
+        (  # NCT03934658: the name in brackets, then "score"
+            "Pittsburgh Sleep Quality Index (PSQI) score equal to or greater than 10.",
+            ("psqi", ">=", 10.0),
+        ),
+        (  # NCT03934658
+            "Alcohol Use Disorders Inventory Test (AUDIT) (score of 8 or higher)",
+            ("audit", ">=", 8.0),
+        ),
+        (  # NCT05365607
+            "determined during screening with the WatchPat [AHI≥15];",
+            ("ahi", ">=", 15.0),
+        ),
+        (  # NCT04757038
+            "Roland-Morris Disability Questionnaire score of at least 9 on the 24-point questionnaire at screening;",
+            ("rmdq", ">=", 9.0),
+        ),
+        (
+            "Scoring ≥ 6 on the QIDS (indicating at least mild levels of depressive symptoms)",
+            ("qids", ">=", 6.0),
+        ),
+        ("Patients with a MAP > 80 mmHg.", ("map", ">", 80.0)),  # NCT03245528
+        ("Baseline QTc >480 if QRS width normal; QTc >510 if QRS >120", ("qrs", ">", 120.0)),  # NCT04349592
+        ("subject must have a HAMD24 score of ≥ 18 and change in score", ("hamd", ">=", 18.0)),  # NCT02586688
+        ("1. CEA≥10ng/ml；\n2. Gradual progression: Disease", ("cea", ">=", 10.0)),  # NCT04007835
+        ("Hemogram index: RBC≥3.0×1012/L, WBC≥3.5×109/L, ANC≥1.5×109/L", ("rbc", ">=", 3.0)),  # NCT03801200
+    ],
+)
+def test_scales_and_indices(text: str, expected: tuple[Any, ...]) -> None:
+    assert expected in [(v, c, x) for v, c, x, _, _ in canonical(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("NDI Score of ≥ 30/100;", ("ndi", ">=", 30.0, "%")),  # NCT04550923: a score out of its maximum
+        ("Minimum VAS of 20/100", ("pain_vas", ">=", 2.0, "cm")),  # NCT01945554: 20 of 100 mm is 2 cm
+        (  # NCT05326594: out of 100 cannot be the 0-10 NRS "pain intensity" names; the VAS it is
+            "low back pain intensity less than 80/100mm on visual analogue scale",
+            ("pain_vas", "<", 8.0, "cm"),
+        ),
+    ],
+)
+def test_score_out_of_its_maximum(text: str, expected: tuple[Any, ...]) -> None:
+    assert [(v, c, x, u) for v, c, x, u, _ in canonical(text)] == [expected]
+
+
+def test_score_out_of_ten_on_an_unknown_scale_keeps_its_name() -> None:
+    # NCT04853849
+    (rule,) = rules("Has >4/10 pain with palpation of levator ani, coccygeus, pyriformis, obturator internus")
+    assert (rule.variable, rule.comparator, rule.value, rule.unit) == (None, ">", 4.0, "/10")
+    assert rule.variable_text == "pain with palpation"
+    assert load_catalogue()["pain_nrs"].convert(4, "/10") == 4.0
+    assert load_catalogue()["pain_nrs"].convert(4, "/100") is None  # a 0-10 scale is not out of 100
+    assert not load_catalogue()["creatinine"].accepts("/10")  # only scores are written out of a maximum
+
+
+def test_scale_anchors_and_bullets_are_not_bounds() -> None:
+    # NCT02552212: "0 to 10" is the NRS's range, not a bound, and the bullet's "Spinal pain" is not BASDAI
+    # but the NRS named after the value.
+    text = (
+        "Active disease at Screening as defined by\n* Bath Ankylosing Spondylitis Disease Activity Index "
+        "(BASDAI) score >= 4\n* Spinal pain >= 4 on a 0 to 10 Numerical Rating Scale (NRS)"
+    )
+    assert [(v, c, x) for v, c, x, _, _ in canonical(text)] == [
+        ("basdai", ">=", 4.0),
+        ("pain_nrs", ">=", 4.0),
+    ]
+    # NCT05971329: the scale's range between the value and its name
+    assert canonical("* Neck and/or arm pain (at least 3 on the 0 - 10 numeric rating scale for pain.") == [
+        ("pain_nrs", ">=", 3.0, "points", False)
+    ]
+    # NCT03433391: a range in brackets is still a range
+    assert numeric("with positive straight leg raise (0-60 degrees);") == [
+        (None, "between", (0.0, 60.0), "degrees", False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pH ≥7.35 and ≤7.45.", [("pH", ">=", 7.35, None), ("pH", "<=", 7.45, None)]),  # results_2.json
+        (  # NCT05958095
+            "Participants who have a score of greater than or equal to 13 but not exceeding 19 on the EPDS",
+            [("score", ">=", 13.0, None), ("score", "<=", 19.0, None)],
+        ),
+        (  # NCT04982835
+            "Severe cervical myelopathy (i.e., Nurick's Classification greater than 2)",
+            [("Nurick's Classification", ">", 2.0, None)],
+        ),
+        (  # NCT03608150
+            "Heterotropia ≤ 5 prism diopters in current refractive correction at distance measured by SPCT.",
+            [("Heterotropia", "<=", 5.0, "prism diopters")],
+        ),
+        (  # NCT06029816
+            "The number of previous chemotherapy regimens does not exceed 2 (a. replacement of platinum drugs",
+            [("number of previous chemotherapy regimens", "<=", 2.0, None)],
+        ),
+        (  # NCT05819398: "at baseline visit" is when, not what is counted
+            "Total dT count of at least 1 at Baseline visit.",
+            [("Total dT count", ">=", 1.0, None)],
+        ),
+        (  # NCT05896215
+            "Subjects with 5 or more warts on the upper or lower limbs",
+            [("warts", ">=", 5.0, None)],
+        ),
+        (  # NCT06486948
+            "Is currently treated with more than 2 antipsychotic medications (including more than 2 dosage forms).",
+            [("antipsychotic medications", ">", 2.0, None)],
+        ),
+        (  # NCT04388332: a date is no value
+            "these patients will be followed for a maximum of one year (up to 08/14/2024 for a patient enrolled",
+            [("will be followed", "<=", 1.0, "year")],
+        ),
+        (  # NCT05821933: "5 half-lives" is no bound in the weeks of the first
+            "received prior to the start of study dosing less than 4 weeks or less than 5 half-lives (whichever",
+            [("start of study dosing", "<", 4.0, "weeks")],
+        ),
+    ],
+)
+def test_thresholds_on_unknown_variables_keep_their_names(text: str, expected: list[tuple[Any, ...]]) -> None:
+    found = [(r.variable_text, r.comparator, r.value, r.unit) for r in rules(text) if r.kind == "threshold"]
+    assert found == expected
+    assert all(r.variable is None for r in rules(text) if r.kind == "threshold")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # NCT03955198: "transaminases" are ALT and AST; the misspelt phosphatase's bound is its own
+            "Total bilirubin ≤ 3 X ULN), Transaminases ≤ 2.5 x ULN, Alkalin phosphatases ≤ 5 x ULN, Creatinine "
+            "clearance > 40 mL/min (Cockcroft)",
+            [("bilirubin", "<=", 3.0, "xULN"), ("alt", "<=", 2.5, "xULN"), ("ast", "<=", 2.5, "xULN"),
+             (None, "<=", 5.0, "xULN"), ("crcl", ">", 40.0, "mL/min")],
+        ),
+        (  # NCT03113786: not a bound on the life expectancy named after the comma, which has its own (in words)
+            "any degree of ascites, serum transaminases more than 3 times the upper limit of normal, life "
+            "expectancy of less than one year",
+            [("alt", ">", 3.0, "xULN"), ("ast", ">", 3.0, "xULN"), ("life_expectancy", "<", 12.0, "months")],
+        ),
+        (  # NCT00005778: a multiple of "normal" is one of the upper limit of normal
+            "- Bilirubin > 2.0, transaminases > 2x normal.",
+            [("bilirubin", ">", None, None), ("alt", ">", 2.0, "xULN"), ("ast", ">", 2.0, "xULN")],
+        ),
+        (  # NCT03386149
+            "Liver function abnormality (AST or ALT over 2times normal range)",
+            [("ast", ">", 2.0, "xULN"), ("alt", ">", 2.0, "xULN")],
+        ),
+        (  # NCT06868446: "above 24" is the ASI-3's, named before it, not the PCL's after the comma
+            "a PTSD diagnosis, ASI-3 scores above 24, PCL scores above 30, and understanding and speaking English.",
+            [(None, ">", None, None), ("pcl5", ">", 30.0, "points")],
+        ),
+    ],
+)  # fmt: skip
+def test_lab_lists_with_uln_multiples(text: str, expected: list[tuple[Any, ...]]) -> None:
+    assert [(v, c, x, u) for v, c, x, u, _ in canonical(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Spondylolisthesis Grade II or higher", [(None, ">=", 2.0)]),  # NCT01534065
+        (
+            "MRI (T2WI) of Pfirrmann disc degeneration: Grade I-IV;",
+            [(None, "between", (1.0, 4.0))],
+        ),  # NCT06589271
+        (  # NCT03799601
+            "Suffering from severe cardiovascular disease: myocardial ischemia or myocardial infarction above grade "
+            "II, poorly controlled arrhythmias",
+            [(None, ">", 2.0)],
+        ),
+        (  # NCT06223893
+            "including congestive heart failure New York Heart Association Grade III/IV, COPD GOLD >2",
+            [("nyha", "between", (3.0, 4.0)), (None, ">", 2.0)],
+        ),
+        (  # NCT03634059: the scale named after the grade, and no QTc bound carried over the sentence end
+            "uncontrolled arrhythmias (including QT interval male ≥ 450 ms, female ≥ 470 ms). Grade III-IV cardiac "
+            "insufficiency according to New York Heart Association(NYHA)",
+            [("qtc", ">=", 450.0), ("qtc", ">=", 470.0), ("nyha", "between", (3.0, 4.0))],
+        ),
+        (  # NCT05647226: a single grade after the scale's name is the scale's value
+            "Has severe or unstable heart failure e.g., New York Heart Association (NYHA) grade IV",
+            [("nyha", "=", 4.0)],
+        ),
+    ],
+)
+def test_grades_in_roman_numerals(text: str, expected: list[tuple[Any, ...]]) -> None:
+    assert [(v, c, x) for v, c, x, _, _ in numeric(text)] == expected
+
+
+def test_number_words_before_a_time_unit_are_bounds_too() -> None:
+    # NCT05587465
+    assert canonical("Life expectancy less than two years.") == [
+        ("life_expectancy", "<", 24.0, "months", False)
+    ]
+    # NCT02028676
+    text = "- children under three years of age receiving anti-tuberculosis therapy should not be enrolled"
+    assert numeric(text) == [("age", "<", 3.0, "years", False)]
+
+
+@pytest.mark.parametrize(
+    ("written", "key"),
+    [("kilograms per square meter", "kg/m2"), ("kilogram/square meter", "kg/m2"), ("x 109 cells/L", "10^9/l"),
+     ("milliliter per minute per 1.73 square meter", "ml/min/1.73m2"), ("milliliters/minute", "ml/min"),
+     ("out of 10", "/10"), ("of 10", "/10"), ("events/hour", "/h"), ("°Celsius", "°c"), ("millimeters", "mm")],
+)  # fmt: skip
+def test_normalize_written_out_units(written: str, key: str) -> None:
+    assert normalize_unit(written) == key
+
+
 @pytest.mark.parametrize(
     ("text", "sex"),
     [

@@ -28,10 +28,14 @@ _POWER_RE = re.compile(r"^(?:x|\*)?10(?:\^|\*\*|\*|e|exp)?\(?(\d{1,2})\)?(/.+)$"
 _PER_DAY_RE = re.compile(r"/(?:24-?h(?:ours?|rs?|r)?|24-?hours?|day|d)$")
 _PER_RE = re.compile(r"(?:^|\s+)per\s+", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
-_CELLS_RE = re.compile(r"^cells?(?=/)")
+_CELLS_RE = re.compile(r"cells?(?=/)")
+_SPELLED_RE = re.compile(r"milli(?:lit(?:er|re)s?)|minute|squaremet(?:er|re)s?|met(?:er|re)s?squared?")
 _GRAMS_RE = re.compile(r"^(milli)?grams?(?=/|$)")
 _PREDICTED_RE = re.compile(r"^%(?:of)?(?:the)?predicted(?:value)?$")
 _BSA_RE = re.compile(r"/1[.,]73m2?(?:bsa|bodysurfacearea)?$")
+_KG_M2_RE = re.compile(r"^kilograms?/m2$")
+_OUT_OF_RE = re.compile(r"^(?:outof|of)(?=10)")
+_OUT_OF_KEY_RE = re.compile(r"^/10+$")
 _WORD_ALIASES = {
     "iu/l": "u/l",
     "msec": "ms",
@@ -93,7 +97,29 @@ _WORD_ALIASES = {
     "packyear": "pack-years",
     "pack-year": "pack-years",
     "mg/gcreatinine": "mg/gcr",
+    "millimeters": "mm",
+    "millimeter": "mm",
+    "millimetres": "mm",
+    "millimetre": "mm",
+    "centimeters": "cm",
+    "centimeter": "cm",
+    "centimetres": "cm",
+    "centimetre": "cm",
+    "°celsius": "°c",
+    "°fahrenheit": "°f",
+    "ºcelsius": "°c",
+    "events/h": "/h",
+    "events/hour": "/h",
+    "events/hr": "/h",
+    "event/h": "/h",
+    "/hour": "/h",
+    "/hr": "/h",
 }
+
+
+def _spelled_unit(m: re.Match[str]) -> str:
+    word = m[0]
+    return "min" if word == "minute" else "ml" if word.startswith("milli") else "m2"
 
 
 @lru_cache(maxsize=4096)
@@ -108,16 +134,21 @@ def normalize_unit(unit: str) -> str:
     u = u.replace("µ", "u").replace("μ", "u").replace("×", "x").replace("·", "")
     u = _PER_RE.sub("/", u)
     u = _SPACE_RE.sub("", u).lower()
+    if "milli" in u or "met" in u or "minute" in u:
+        # "milliliter per minute per 1.73 square meter" → ml/min/1.73m2
+        u = _SPELLED_RE.sub(_spelled_unit, u)
     u = u.replace("m^2", "m2").replace("m(2)", "m2").replace("mm^3", "mm3").replace("/cumm", "/mm3")
     u = u.replace("/cmm", "/mm3")
+    u = _CELLS_RE.sub("", u)
     power = _POWER_RE.match(u)
     if power:
         u = f"10^{power.group(1)}{power.group(2)}"
-    u = _CELLS_RE.sub("", u)
     u = _GRAMS_RE.sub(lambda m: "mg" if m.group(1) else "g", u)
     u = _PER_DAY_RE.sub("/24h", u)
     u = _BSA_RE.sub("/1.73m2", u)
     u = _PREDICTED_RE.sub("%", u)
+    u = _KG_M2_RE.sub("kg/m2", u)
+    u = _OUT_OF_RE.sub("/", u)
     return _WORD_ALIASES.get(u, u)
 
 
@@ -145,6 +176,8 @@ class Variable:
     not_followed_by: tuple[str, ...]
     not_preceded_by: tuple[str, ...]
     source: str
+    # A name for several variables at once ("transaminases" are ALT and AST): a bound on it is one on each.
+    members: tuple[str, ...] = ()
 
     def convert(self, value: float, unit: str | None) -> float | None:
         """``value`` in ``unit`` expressed in the canonical unit, or ``None`` if the unit is unknown.
@@ -156,11 +189,25 @@ class Variable:
             if self.kind == "score" or self.unit in ("ratio", "points", "class"):
                 return value
             return None
-        conversion = self.conversions.get(normalize_unit(unit))
+        key = normalize_unit(unit)
+        conversion = self.conversions.get(key)
+        if conversion is None and self._out_of(key):
+            return value
         return conversion.apply(value) if conversion is not None else None
 
     def accepts(self, unit: str | None) -> bool:
-        return unit is None or normalize_unit(unit) in self.conversions
+        if unit is None:
+            return True
+        key = normalize_unit(unit)
+        return key in self.conversions or self._out_of(key)
+
+    def _out_of(self, key: str) -> bool:
+        """A score written out of its maximum ("30/100", "4 out of 10") is in its own points."""
+        return (
+            self.kind == "score"
+            and _OUT_OF_KEY_RE.match(key) is not None
+            and float(key[1:]) <= self.valid_range[1]
+        )
 
     def plausible(self, canonical_value: float) -> bool:
         low, high = self.valid_range
@@ -326,6 +373,7 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
                 not_followed_by=tuple(w.lower() for w in entry.get("not_followed_by", ())),
                 not_preceded_by=tuple(w.lower() for w in entry.get("not_preceded_by", ())),
                 source=entry["source"],
+                members=tuple(entry.get("members", ())),
             )
         )
         # The display name ("eGFR") is matched with its case, like an abbreviation:

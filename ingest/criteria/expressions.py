@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ingest.criteria.catalogue import Mention, Variable, to_days
 from ingest.criteria.lexicon import (
+    COMPARATOR_OF_PHRASE,
     NUM,
     NUM_RE,
     NUMBER_WORD,
@@ -34,9 +35,11 @@ from ingest.criteria.lexicon import (
 _ROMAN = r"(?:vi|iv|v|i{1,3})(?![a-z])"
 _VALUE = rf"(?:{NUM}|{_ROMAN})"
 _LED_RE = re.compile(
-    rf"\s*(?:\([^()]{{1,20}}\)\s*)?(?:(?:score|status|class|level|value|count|index|grade|scale|of|:|=|is|was|"
-    rf"must\s+be|should\s+be|be|in\s+the\s+range|range)\s*)*"
-    rf"(?P<vals>{_VALUE}(?:\s*(?:-|–|—|to|or|,\s*or|,|and|and/or)\s*{_VALUE}){{0,4}})(?![\d/]|[.,]\d)"
+    rf"\s*\)?\s*(?:\([^()]{{1,20}}\)\s*)?(?:(?:score|status|class|level|value|count|index|grade|scale|ps|performance|of|:|=|"
+    rf"is|was|must\s+be|should\s+be|be|in\s+the\s+range|range)\s*)*"
+    # "/10", "/100" after the value is the scale's maximum ("VAS of 20/100"), not a fraction
+    rf"(?P<vals>{_VALUE}(?:\s*(?:-|–|—|~|to|or|,\s*or|,|and|and/or)\s*{_VALUE}){{0,4}})"
+    rf"(?![\d]|/(?!\s*100?(?![\d.,/]))|[.,]\d)"
     rf"(?:[ \t]*(?P<unit>{UNIT}))?",
 )
 # Number words count only before a time unit or a counted noun ("six months", "three or more levels").
@@ -48,6 +51,7 @@ _SHARED_UNIT_GAP_RE = re.compile(r"\s*(?:and|or|to|but|,)\s*")
 _SCIENTIFIC_RE = re.compile(
     r"[ \t]*[x×*][ \t]*10[ \t]*(?:\^|\*\*?|e)?[ \t]*(?P<exp>\d{1,2}|[⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2})(?![\d/])"
 )
+_DATE_TAIL_RE = re.compile(r"/\d{1,2}/\d")
 _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 TIME_UNIT_RE = re.compile(rf"^{TIME_UNIT}$", re.IGNORECASE)
 
@@ -65,6 +69,10 @@ class Expr:
     hint: str | None = None
     variable: str | None = None
     variables: tuple[str, ...] = ()
+    # Set on a bound that restates an earlier one's variable: that bound's negation, passed down a chain.
+    negated: bool | None = None
+    # The name written for a threshold on a variable the catalogue does not know ("pH").
+    name: str | None = None
 
     @property
     def is_time(self) -> bool:
@@ -114,8 +122,8 @@ def collect(doc: ItemText) -> list[Expr]:
     for s, e, value in _numbers(low):
         word = e < 0
         e = abs(e)
-        if s < consumed:
-            continue
+        if s < consumed or (low.startswith("/", e) and _DATE_TAIL_RE.match(low, e)):
+            continue  # ("… to 08/14/2023": a date is no value)
         unit, after = _unit_at(doc, e)
         if unit is None and "10" in low[e : e + 8]:
             # Scientific notation that is not a count unit: "HBV DNA ≥ 1 × 10^3 copies/mL" is 1000.
@@ -172,6 +180,40 @@ def collect(doc: ItemText) -> list[Expr]:
                 )
                 consumed = end
     _share_units(low, exprs)
+    if "grade" in low:
+        exprs += _roman_grades(low)
+    return exprs
+
+
+_ROMAN_GRADE_RE = re.compile(
+    r"(?:(?<![a-z])(?P<pre>above|over|below|under|at\s+least|at\s+most|≥|>=|>|≤|<=|<)\s*)?"
+    rf"(?<![a-z])grade\s*(?:(?P<cmp>≥|>=|>|≤|<=|<)\s*)?(?P<lo>{_ROMAN})"
+    r"(?:\s*(?:(?:or|and)\s+(?P<dir>higher|above|greater|more|worse|over|lower|less|below|better)(?!\s+than)"
+    rf"|(?:-|–|to|or|/)\s*(?P<hi>{_ROMAN})))?"
+)
+_ROMAN_DIRECTION = {"lower": "<=", "less": "<=", "below": "<=", "better": "<="}
+
+
+def _roman_grades(low: str) -> list[Expr]:
+    """Grades in Roman numerals with a comparator or a range: "grade II or above", "Grade III-IV"."""
+    exprs = []
+    for m in _ROMAN_GRADE_RE.finditer(low):
+        lo = parse_roman(m["lo"])
+        hi = parse_roman(m["hi"]) if m["hi"] else None
+        if lo is None:
+            continue
+        start = m.start("pre") if m["pre"] else m.start("cmp") if m["cmp"] else m.start("lo")
+        if m["cmp"] or m["pre"]:
+            # "grade ≥ II", "above grade II"
+            comparator = COMPARATOR_OF_PHRASE[" ".join((m["cmp"] or m["pre"]).split())]
+        elif m["dir"]:
+            comparator = _ROMAN_DIRECTION.get(m["dir"], ">=")
+        elif hi is not None and hi > lo:
+            exprs.append(Expr(start, m.end(), "between", (lo, hi), None, "roman", "grade"))
+            continue
+        else:
+            continue
+        exprs.append(Expr(start, m.end(), comparator, (lo,), None, "roman", "grade"))
     return exprs
 
 

@@ -155,7 +155,18 @@ _PHRASES[">="] += [
     "greater than equal to",
     "more than equal to",
 ]
-_PHRASES["<="] += ["< or equal to", "< or equal", "<or=", "≤ or equal to", "less than equal to"]
+_PHRASES["<="] += [
+    "< or equal to",
+    "< or equal",
+    "<or=",
+    "≤ or equal to",
+    "less than equal to",
+    "lesser than or equal to",
+    "lesser than or equal",
+    "lesser or equal to",
+    "equal to or lesser than",
+]
+_PHRASES["<"] += ["lesser than"]
 # A phrase followed by its symbol in brackets: "less than (<) 40 years", "greater than or equal to (≥) 9".
 _SYMBOLS = {">=": ("≥", ">="), "<=": ("≤", "<="), ">": (">",), "<": ("<",)}
 for _cmp, _symbols in _SYMBOLS.items():
@@ -202,7 +213,7 @@ POSTFIX_RE = re.compile(
     r"(?:(?P<ge>(?:or|and)\s+(?:more|greater|higher|above|over|(?P<age>older)|longer)(?!\s+than)|\+)"
     r"|(?P<le>(?:or|and)\s+(?:less|lower|fewer|below|under|(?P<age2>younger)|smaller)(?!\s+than)))"
 )
-RANGE_TAIL_RE = re.compile(rf"\s*(?P<sep>-|–|—|to|through|and)\s*(?:<\s*=?|≤)?\s*(?P<hi>{NUM})(?![\d/])")
+RANGE_TAIL_RE = re.compile(rf"\s*(?P<sep>-|–|—|~|to|through|and)\s*(?:<\s*=?|≤)?\s*(?P<hi>{NUM})(?![\d/])")
 RANGE_HEAD_RE = re.compile(
     r"(?<![a-z])(?:between(?P<age>\s+(?:the\s+)?ages?\s+(?:of\s+)?)?|from|ranging\s+from|(?:with)?in\s+the\s+range(?:\s+of)?|range(?:\s+of)?|in\s+range)\s*$"
 )
@@ -211,7 +222,9 @@ TIME_UNIT = r"(?:years?|yrs?|y(?=\s*(?:old|/o))|months?|mos?|mths?|weeks?|wks?|d
 
 ULN_UNIT = (
     r"(?:(?:[x×*]|times|fold)\s*(?:the\s+)?(?:institutional\s+|local\s+|laboratory\s+)?"
-    r"(?:upper\s+limits?(?:\s+of\s+(?:the\s+)?normal(?:\s+range)?)?|upper\s+normal\s+limits?|uln|unl|ulrr|n(?![a-z]))"
+    r"(?:upper\s+limits?(?:\s+of\s+(?:the\s+)?normal(?:\s+range)?)?|upper\s+normal\s+limits?|uln|unl|ulrr|n(?![a-z])|"
+    # "transaminases > 2x normal", "over 2 times normal range": a multiple of normal is one of its upper limit
+    r"normal(?:\s+(?:range|values?|limits?))?(?![a-z]))"
     r"|(?:the\s+)?(?:institutional\s+)?(?:upper\s+limits?\s+of\s+(?:the\s+)?normal(?:\s+range)?|uln|unl|ulrr)"
     r"(?![a-z]))"
 )
@@ -237,8 +250,17 @@ UNIT = (
             r"ml\s*/\s*min(?:ute)?(?:\s*(?:/|per)\s*1[.,]73\s*m\s*"
             + _SQ
             + r"(?:\s*(?:bsa|body\s+surface\s+area))?)?",
+            # "30 milliliter per minute per 1.73 square meter", "30 milli liter per min/1.73 meter square"
+            r"milli\s*lit(?:er|re)s?\s*(?:/|per)\s*min(?:ute)?(?![a-z])(?:\s*(?:/|per)\s*1[.,]73\s*"
+            r"(?:m\s*" + _SQ + r"|square\s+met(?:er|re)s?|met(?:er|re)s?\s+squared?))?",
             r"ml\s*/\s*s(?:ec)?(?:\s*/\s*1[.,]73\s*m\s*" + _SQ + r")?(?![a-z])",
             r"kg\s*/\s*m\s*" + _SQ,
+            # "27.0 kilograms per square meter (kg/m^2)", "30 kilogram/square meter"
+            r"(?:kg|kilograms?)\s*(?:/|per)\s*(?:square\s+met(?:er|re)s?|met(?:er|re)s?\s+squared?)(?![a-z])",
+            # a score out of its maximum: "> 4/10 pain", "5/10 or greater", "40 out of 100 mm", "≥ 4 of 10 or
+            # greater" (but "2 of 10 criteria" counts criteria)
+            r"(?:/|out\s+of)\s*100?(?![\d.,/^])|of\s+100?(?=\s*(?:or\s|and\s|on\s|in\s|at\s|points?|[,;.)]|\Z))",
+            r"(?:events?\s*)?(?:/|per\s+)\s*h(?:ours?|r)?(?![a-z])",
             r"mg\s*/\s*(?:kg|m" + _SQ + r")(?:\s*/\s*(?:day|d|week|wk))?(?![a-z])",
             r"(?:m|µ|μ|u|n|p)?g\s*/\s*(?:g|mg|mmol|mol)\s*(?:cr|creatinine|crea)?(?![a-z])",
             r"(?:m|µ|μ|u|n|p)?g\s*(?:/|per)\s*(?:24\s*-?\s*h(?:ours?|rs?|r)?|day|d)(?![a-z])",
@@ -254,13 +276,14 @@ UNIT = (
             r"log\s*mar(?![a-z])",
             r"(?:microns?|µm|μm|um)(?![a-z])",
             r"ml(?![a-z/])",
-            r"°(?!\s*[cf](?![a-z]))|degrees?(?!\s+(?:c|f|celsius|fahrenheit)(?![a-z]))(?![a-z])",
+            r"°(?!\s*(?:[cf](?![a-z])|celsius|fahrenheit))|degrees?(?!\s+(?:c|f|celsius|fahrenheit)(?![a-z]))(?![a-z])",
             r"%\s*(?:of\s+)?predicted|%|percent(?:age)?(?![a-z])",
             r"(?:rbcs?|wbcs?|cells)?\s*/\s*hpf",
             r"pack[\s-]*years?",
-            r"°\s*[cf]|º\s*[cf]|degrees?\s+(?:c|f|celsius|fahrenheit)(?![a-z])",
+            r"[°º]\s*(?:celsius|fahrenheit|[cf])(?![a-z])|degrees?\s+(?:c|f|celsius|fahrenheit)(?![a-z])",
             r"(?:kg|kilograms?|lbs?|pounds)(?![a-z])",
-            r"(?:cm|mm)(?![a-z0-9])",
+            r"(?:cm|mm)(?![a-z0-9])|(?:centi|milli)met(?:er|re)s?(?![a-z])",
+            r"(?:prism\s+)?diopt(?:er|re)s?(?![a-z])",
             r"mg(?:\s*(?:/|per)\s*(?:day|d|week))?(?:\s+daily)?(?![a-z])",
             r"points?(?![a-z])|pts(?![a-z])",
             r"letters(?![a-z])",

@@ -34,11 +34,27 @@ _SHARE_GAP_RE = re.compile(r"[\s/,&()]*(?:(?:and/or|and|or)[\s/,&()]*)?")
 _INHERIT_GAP_RE = re.compile(r"[\s,;(\[]*(?:and|or|but|to|nor|and/or)?[\s,]*(?:(?:a|an|the)\s+)?")
 _RIGHT_GAP_RE = re.compile(
     r"\s*[),]?\s*(?:(?:of|on|in|for|by)\s+)?(?:(?:the|a|an|total|serum|his|her|their)\s+)?"
+    # the scale's size or range: "≥ 4 on an 11-point NRS", "≥ 4 on a 0-10 NRS"
+    r"(?:\d{1,3}[-\s]points?\s+|0\s*(?:-|–|to)\s*10{1,2}\s+(?:mm\s+|cm\s+)?)?"
 )
 # A clause that opens on the value itself ("…; or < 5 × ULN if …"), up to 120 characters on.
 _ALTERNATIVE_BOUND_RE = re.compile(
     r"(?<=[;,])[\s(]*(?:(?:or|and|but)\s+)?(?:(?:if|for|in|with)\s+[^;,\d]{0,60})?\Z"
 )
+# The condition a second ULN bound is for: "≤ 1.5 × ULN if no liver metastases or ≤ 3 × ULN in the
+# presence of liver metastases", "≤ 3 × ULN, except for Gilbert syndrome ≤ 5 × ULN".
+_ULN_CONDITION_RE = re.compile(
+    r"\b(?:if|unless|except|in\s+(?:the\s+)?(?:presence|case|patients|subjects|participants)|for\s+(?:patients|"
+    r"subjects|participants)|with|when|where)\b|metasta|gilbert|hepatic\s+involvement|liver\s+involvement"
+)
+# What a grade is graded by, written after it: "grade III-IV … according to NYHA".
+_GRADED_BY_RE = re.compile(r"\b(?:according\s+to|per|by|using|on\s+the)\b")
+# A list bullet between two bounds starts another criterion ("BASDAI ≥ 4 * Spinal pain ≥ 4").
+_BULLET_RE = re.compile(r"[*•\n]|(?<!\w)-\s")
+# A capitalised name after a comma opens the next entry of a list: "…, Alkalin phosphatases ≤ 5 × ULN".
+_NEW_ENTRY_RE = re.compile(r"[,;]\s*(?!(?:And|Or|But|Nor)\b)[A-Z][a-z]{3,}")
+# The ends of a rating scale, not a bound: "on a 0 to 10 Numerical Rating Scale", "using a 0-100 mm VAS".
+_SCALE_ANCHOR_RE = re.compile(r"\b(?:on|of|using|with|in)\s+(?:a|an|the)\s*\Z")
 _VAR_BOUNDARY_RE = re.compile(r"[;\n\x00]|\.(?=\s)")
 _ULN_RE = re.compile(ULN_UNIT, re.IGNORECASE)
 _LLN_RE = re.compile(r"LLN|lower\s+limit", re.IGNORECASE)
@@ -57,12 +73,15 @@ _NOT_AGE_RE = re.compile(
 _MEASURE_NOUN_RE = re.compile(
     r"\b(?:score|subscore|scale|index|count|level|levels|grade|ratio|titer|titre|value|concentration|class|stage|rate|"
     r"fraction|volume|pressure|saturation|size|diameter|clearance|dose|dosage|percentage|weight|mass|length|"
-    r"rating|test)\b",
+    r"rating|test|lines?|regimens?|number|classification|assessment|ph)\b",
     re.IGNORECASE,
 )
 _ABBREV_TOKEN_RE = re.compile(r"\b[A-Za-z]*[A-Z][A-Za-z0-9-]*[A-Z0-9][A-Za-z0-9-]*\b")
 _COUNTED_RE = re.compile(
-    r"\s*(?:(?:[a-z-]+)\s+){0,3}?(?P<noun>levels?|segments?|lesions?|lines?|regimens?|cycles?|courses?|episodes?|"
+    # Up to three words between the number and what it counts, none a preposition ("1 at baseline visit").
+    r"\s*(?:(?!(?:at|in|on|for|by|with|from|to|during|per|within|before|after|since|over)\s)[a-z-]+\s+){0,3}?"
+    r"(?P<noun>warts?|herniations?|medications?|drugs|agents|units|falls?|foci|organ\s+systems?|organs?|levels?|"
+    r"segments?|lesions?|lines?|regimens?|cycles?|courses?|episodes?|"
     r"attacks?|relapses?|flares?|fractures?|seizures?|hospitali[sz]ations?|therap(?:y|ies)|treatments?|doses?|"
     r"joints?|nodules?|tumou?rs?|metastases|sites?|vertebrae|injections?|sessions?|visits?|drinks?|cigarettes?|"
     r"patients|participants|subjects|centers|centres|criteria|(?:migraine|headache|seizure)\s+days)\b"
@@ -307,7 +326,12 @@ def _blood_pressure(doc: ItemText, catalogue: Catalogue) -> tuple[list[Rule], li
 def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) -> list[Rule]:
     """Every numeric threshold (kind ``threshold`` or ``age``) in one item's text."""
     doc = text if isinstance(text, ItemText) else ItemText(text, section)
-    if not _DIGIT_RE.search(doc.text) and not _roman_hint(doc.text) and not _WORD_GATE_RE.search(doc.low):
+    if (
+        not _DIGIT_RE.search(doc.text)
+        and not _roman_hint(doc.text)
+        and not _WORD_GATE_RE.search(doc.low)
+        and "grade" not in doc.low
+    ):
         return []
     rules, taken = _blood_pressure(doc, catalogue)
     exprs = collect(doc)
@@ -329,6 +353,7 @@ def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) ->
             if all(found.end <= s or found.start >= t for s, t in taken):
                 found.variable = mention.name
                 exprs.append(found)
+    exprs = [e for e in exprs if not _scale_anchor(doc, e)]
     exprs.sort(key=lambda e: e.start)
     breaks = [b.end() for b in _VAR_BOUNDARY_RE.finditer(doc.low)] if exprs else []
     previous: Expr | None = None
@@ -337,7 +362,26 @@ def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) ->
         floor = max(floor, previous.end if previous is not None else 0, expr.start - 90)
         rules.extend(_tie(doc, expr, previous, mentions, floor, catalogue))
         previous = expr
-    return rules
+    return _expand_members(rules, catalogue)
+
+
+def _expand_members(rules: list[Rule], catalogue: Catalogue) -> list[Rule]:
+    """A bound on a name for several variables ("transaminases ≤ 2.5 × ULN") is one rule on each."""
+    if not any(r.variable is not None and catalogue[r.variable].members for r in rules):
+        return rules
+    out: list[Rule] = []
+    for rule in rules:
+        members = catalogue[rule.variable].members if rule.variable is not None else ()
+        out.extend([replace(rule, variable=name) for name in members] if members else [rule])
+    return out
+
+
+def _scale_anchor(doc: ItemText, expr: Expr) -> bool:
+    return (
+        expr.comparator == "between"
+        and expr.values[0] == 0
+        and _SCALE_ANCHOR_RE.search(doc.low, max(0, expr.start - 12), expr.start) is not None
+    )
 
 
 def _search_windows(doc: ItemText, exprs: list[Expr]) -> list[tuple[int, int]] | None:
@@ -371,7 +415,9 @@ def _tie(
 ) -> list[Rule]:
     """Tie one value expression to its variable(s) and build the rule(s)."""
     low = doc.low
-    if expr.hint == "word":
+    if expr.hint == "word" and not expr.is_time:
+        # A number word counts something ("three or more levels"); before a time unit it can be a
+        # variable's bound like a figure ("life expectancy of less than one year").
         return _unknown(doc, expr, floor)
     if expr.variable is not None:
         expr.variables = (expr.variable,)
@@ -399,30 +445,80 @@ def _tie(
         nearest = {m.name: m for m in group}
         group = [m for m in group if nearest[m.name] is m]
         resolved = [(m, _resolve(catalogue, m.name, expr.unit)) for m in group]
+        while len(resolved) > 1 and not _fits(resolved[0][1], expr):
+            # "Hypokalemia, hemoglobin < 8.0 g/dL": a listed name the unit cannot belong to is not in the group.
+            resolved.pop(0)
+            group.pop(0)
         if all(_fits(v, expr) for _, v in resolved):
             expr.variables = tuple(v.name for _, v in resolved)
             expr.variable = expr.variables[0]
             return [_rule(doc, group[0].start, expr, v, doc.text[m.start : m.end]) for m, v in resolved]
         return _unknown(doc, expr, floor)
-    if previous is not None and previous.variables and _inherits(doc, previous, expr, mentions):
+    # (A grade in Roman numerals restates no earlier bound: "QTc ≥ 470 ms). Grade III-IV cardiac …")
+    if (
+        previous is not None
+        and previous.variables
+        and expr.origin != "roman"
+        and _inherits(doc, previous, expr, mentions)
+    ):
         inherited = [_resolve(catalogue, name, expr.unit) for name in previous.variables]
         if all(_fits(v, expr) for v in inherited):
             expr.variable, expr.variables = inherited[0].name, tuple(v.name for v in inherited)
-            # The bound restates the first one's variable, and so its negation: "less than 2.5 × ULN
-            # in the absence of metastases, or less than 5 × ULN" is not negated by "absence of".
-            negated = doc.negated(previous.start, previous.end)
+            negated = _inherited_negation(doc, previous, expr)
             return [replace(_rule(doc, expr.start, expr, v, None), negated=negated) for v in inherited]
     for mention in mentions:
         if expr.end <= mention.start <= expr.end + 30 and _RIGHT_GAP_RE.fullmatch(
             low, expr.end, mention.start
         ):
             variable = _resolve(catalogue, mention.name, expr.unit)
-            if not _fits(variable, expr):
+            if not _fits(variable, expr) or (
+                "," in low[expr.end : mention.start] and _left_phrase(doc.text, floor, expr.start) is not None
+            ):
+                # (a value with a name before it ends its entry at the comma: "Alkalin phosphatases
+                # ≤ 5 x ULN, Creatinine clearance …")
                 break
             expr.variable, expr.variables = variable.name, (variable.name,)
             rule = _rule(doc, expr.start, expr, variable, doc.text[mention.start : mention.end])
             return [replace(rule, span=(expr.start, mention.end), text=doc.text[expr.start : mention.end])]
+    if expr.origin == "roman" and (graded := _graded_by(doc, expr, mentions, catalogue)):
+        return graded
+    if (
+        previous is not None
+        and not previous.variables
+        and previous.name
+        and (_same_unit(previous, expr) or previous.unit is expr.unit is None)
+        and _INHERIT_GAP_RE.fullmatch(low, previous.end, expr.start)
+    ):
+        # "pH ≥ 7.35 and ≤ 7.45": the second bound of a variable the catalogue does not know.
+        expr.name = previous.name
+        negated = _inherited_negation(doc, previous, expr)
+        return [replace(_rule(doc, expr.start, expr, None, previous.name), negated=negated)]
     return _unknown(doc, expr, floor)
+
+
+def _graded_by(doc: ItemText, expr: Expr, mentions: list[Mention], catalogue: Catalogue) -> list[Rule]:
+    """A grade whose scale is named after it: "Grade III-IV cardiac insufficiency according to NYHA"."""
+    for mention in mentions:
+        if not expr.end < mention.start <= expr.end + 50:
+            continue
+        variable = catalogue[mention.name]
+        if _GRADED_BY_RE.search(doc.low, expr.end, mention.start) and (
+            variable.kind == "score" or variable.unit == "class"
+        ):
+            expr.variable, expr.variables = variable.name, (variable.name,)
+            rule = _rule(doc, expr.start, expr, variable, doc.text[mention.start : mention.end])
+            return [_with_name(rule, doc, expr.start, mention.end)]
+    return []
+
+
+def _inherited_negation(doc: ItemText, previous: Expr, expr: Expr) -> bool:
+    """The bound restates the first one's variable, and so its negation: "less than 2.5 × ULN in the
+    absence of metastases, or less than 5 × ULN" is not negated by "absence of"."""
+    negated = previous.negated
+    if negated is None:
+        negated = doc.negated(previous.start, previous.end)
+    expr.negated = negated
+    return negated
 
 
 def _fits(variable: Variable, expr: Expr) -> bool:
@@ -452,7 +548,17 @@ def _inherits(doc: ItemText, previous: Expr, expr: Expr, mentions: list[Mention]
         # bound in the first bound's unit restates the variable.
         return not any(previous.end <= m.start < expr.start for m in mentions) and not _DIGIT_RE.search(gap)
     if (
+        len(gap) <= 120
+        and _uln(previous)
+        and _uln(expr)
+        and _ULN_CONDITION_RE.search(doc.low, previous.end, expr.start)
+        and not any(previous.end <= m.start < expr.start for m in mentions)
+    ):
+        return True
+    if (
         len(gap) > 25
+        or _BULLET_RE.search(gap)
+        or _NEW_ENTRY_RE.search(gap)
         or any(previous.end <= m.start < expr.start for m in mentions)
         or _ABBREV_TOKEN_RE.search(gap)
     ):
@@ -461,6 +567,10 @@ def _inherits(doc: ItemText, previous: Expr, expr: Expr, mentions: list[Mention]
         previous.unit is not None and normalize_unit(previous.unit) == normalize_unit(expr.unit)
     )
     return same_unit and not any(c.isdigit() for c in gap)
+
+
+def _uln(expr: Expr) -> bool:
+    return expr.unit is not None and _ULN_RE.fullmatch(expr.unit) is not None
 
 
 def _same_unit(previous: Expr, expr: Expr) -> bool:
@@ -523,7 +633,8 @@ def _unknown(doc: ItemText, expr: Expr, floor: int) -> list[Rule]:
     )
     if not measurable:
         return []
-    return [_rule(doc, start, expr, None, name or expr.unit)]
+    expr.name = name or expr.unit
+    return [_rule(doc, start, expr, None, expr.name)]
 
 
 def _with_name(rule: Rule, doc: ItemText, start: int, end: int) -> Rule:
