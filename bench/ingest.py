@@ -105,6 +105,11 @@ def drop_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def _load() -> str:
+    """The 1-minute load average: wall-clock figures on a shared machine need it beside them."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -131,7 +136,9 @@ def main() -> None:
             f"{archive.stat().st_size / 1e6:,.0f} MB zipped, built in {time.perf_counter() - start:.1f} s"
         )
         plain = time_plain_json(archive)
-        print(f"plain json decoding: {plain:.1f} s ({args.count / plain:,.0f} studies/s)")
+        print(
+            f"plain json decoding: {plain:.1f} s ({args.count / plain:,.0f} studies/s); load average {_load()}"
+        )
 
         modes = ["full", "deferred"] if args.mode == "both" else [args.mode]
         backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
@@ -156,7 +163,7 @@ def main() -> None:
                 print(
                     f"{backend} ({mode} criteria): {summary['inserted']:,} inserted in {elapsed:.1f} s = "
                     f"{args.count / elapsed:,.0f} studies/s; peak RSS {rss:,.0f} MB; "
-                    f"{elapsed / plain:.1f}x plain json decoding",
+                    f"{elapsed / plain:.1f}x plain json decoding; load average {_load()}",
                     flush=True,
                 )
 

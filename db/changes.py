@@ -16,25 +16,12 @@ from typing import Any
 import orjson
 from lxml import etree  # type: ignore[import-untyped]
 
-from db.rows import BOOKKEEPING, site_key
+from db.rows import BOOKKEEPING, TRIAL_COLUMNS, site_key
 
 Change = tuple[str, str | None, str | None, str | None]
 
-_DATE_FIELDS = frozenset(
-    {
-        "start_date",
-        "start_date_type",
-        "primary_completion_date",
-        "primary_completion_date_type",
-        "completion_date",
-        "completion_date_type",
-        "first_post_date",
-        "last_update_post_date",
-        "last_update_post_date_type",
-        "status_verified_date",
-        "version_date",
-    }
-)
+# The registry's dates and their ACTUAL/ESTIMATED types (bookkeeping times end in ``_at``).
+_DATE_FIELDS = frozenset(c for c in TRIAL_COLUMNS if "_date" in c)
 
 
 def _kind(field: str) -> str:

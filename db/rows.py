@@ -1,4 +1,5 @@
-"""Normalized record → table rows (plain dicts for Core bulk inserts)."""
+"""Normalized record → table rows: value tuples in column order (for ``executemany``
+straight to the driver) and, from them, plain dicts (for change diffs and updates)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,95 @@ from db.record import Contact, NormalizedTrial, Sponsor
 # Trial columns that are bookkeeping, not facts a source stated.
 BOOKKEEPING = frozenset({"content_hash", "ingested_at", "updated_at"})
 
+TRIAL_COLUMNS = (
+    "nct_id",
+    "source",
+    "brief_title",
+    "official_title",
+    "acronym",
+    "org_study_id",
+    "overall_status",
+    "last_known_status",
+    "why_stopped",
+    "phases",
+    "study_type",
+    "minimum_age",
+    "maximum_age",
+    "minimum_age_days",
+    "maximum_age_days",
+    "sex",
+    "healthy_volunteers",
+    "std_ages",
+    "start_date",
+    "start_date_type",
+    "primary_completion_date",
+    "primary_completion_date_type",
+    "completion_date",
+    "completion_date_type",
+    "first_post_date",
+    "last_update_post_date",
+    "last_update_post_date_type",
+    "status_verified_date",
+    "version_date",
+    "enrollment",
+    "enrollment_type",
+    "lead_sponsor",
+    "lead_sponsor_class",
+    "collaborators",
+    "secondary_ids",
+    "keywords",
+    "central_contacts",
+    "brief_summary",
+    "detailed_description",
+    "eligibility_criteria",
+    "has_results",
+    "content_hash",
+    "ingested_at",
+    "updated_at",
+)
+SITE_COLUMNS = (
+    "nct_id",
+    "position",
+    "facility",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "country_code",
+    "status",
+    "latitude",
+    "longitude",
+    "geo_source",
+    "geo_precision",
+    "contacts",
+)
+CONDITION_COLUMNS = ("nct_id", "position", "kind", "term", "mesh_id")
+ARM_COLUMNS = ("nct_id", "position", "label", "type", "description", "intervention_names")
+INTERVENTION_COLUMNS = (
+    "nct_id",
+    "position",
+    "name",
+    "type",
+    "description",
+    "arm_group_labels",
+    "other_names",
+)
+# Criterion rows come from the criteria parser as dicts sans nct_id (``ingest.pipeline.criteria_rows``).
+CRITERION_COLUMNS = (
+    "nct_id",
+    "position",
+    "section",
+    "text",
+    "rules",
+    "needs_review",
+    "heading",
+    "span_start",
+    "span_end",
+)
 
 _CONTACT_FIELDS = ("name", "role", "phone", "phone_ext", "email")
+
+Values = tuple[Any, ...]
 
 
 def _contacts(contacts: list[Contact]) -> list[dict[str, Any]] | None:
@@ -28,109 +116,106 @@ def _sponsor(s: Sponsor) -> dict[str, Any]:
     return {"name": s.name, "class": s.sponsor_class}
 
 
+def trial_values(t: NormalizedTrial, *, content_hash: str) -> Values:
+    """The trial's row in :data:`TRIAL_COLUMNS` order, without the two timestamps (set when stored)."""
+    return (
+        t.nct_id,
+        t.source,
+        t.brief_title,
+        t.official_title,
+        t.acronym,
+        t.org_study_id,
+        t.overall_status,
+        t.last_known_status,
+        t.why_stopped,
+        "|".join(t.phases) or None,
+        t.study_type,
+        t.minimum_age,
+        t.maximum_age,
+        t.minimum_age_days,
+        t.maximum_age_days,
+        t.sex,
+        t.healthy_volunteers,
+        t.std_ages or None,
+        t.start_date,
+        t.start_date_type,
+        t.primary_completion_date,
+        t.primary_completion_date_type,
+        t.completion_date,
+        t.completion_date_type,
+        t.first_post_date,
+        t.last_update_post_date,
+        t.last_update_post_date_type,
+        t.status_verified_date,
+        t.version_date,
+        t.enrollment,
+        t.enrollment_type,
+        t.lead_sponsor.name if t.lead_sponsor else None,
+        t.lead_sponsor.sponsor_class if t.lead_sponsor else None,
+        [_sponsor(c) for c in t.collaborators] or None,
+        [asdict(s) for s in t.secondary_ids] or None,
+        t.keywords or None,
+        _contacts(t.central_contacts),
+        t.brief_summary,
+        t.detailed_description,
+        t.eligibility_criteria,
+        t.has_results,
+        content_hash,
+    )
+
+
 def trial_row(t: NormalizedTrial, *, content_hash: str, now: datetime) -> dict[str, Any]:
-    return {
-        "nct_id": t.nct_id,
-        "source": t.source,
-        "brief_title": t.brief_title,
-        "official_title": t.official_title,
-        "acronym": t.acronym,
-        "org_study_id": t.org_study_id,
-        "overall_status": t.overall_status,
-        "last_known_status": t.last_known_status,
-        "why_stopped": t.why_stopped,
-        "phases": "|".join(t.phases) or None,
-        "study_type": t.study_type,
-        "minimum_age": t.minimum_age,
-        "maximum_age": t.maximum_age,
-        "minimum_age_days": t.minimum_age_days,
-        "maximum_age_days": t.maximum_age_days,
-        "sex": t.sex,
-        "healthy_volunteers": t.healthy_volunteers,
-        "std_ages": t.std_ages or None,
-        "start_date": t.start_date,
-        "start_date_type": t.start_date_type,
-        "primary_completion_date": t.primary_completion_date,
-        "primary_completion_date_type": t.primary_completion_date_type,
-        "completion_date": t.completion_date,
-        "completion_date_type": t.completion_date_type,
-        "first_post_date": t.first_post_date,
-        "last_update_post_date": t.last_update_post_date,
-        "last_update_post_date_type": t.last_update_post_date_type,
-        "status_verified_date": t.status_verified_date,
-        "version_date": t.version_date,
-        "enrollment": t.enrollment,
-        "enrollment_type": t.enrollment_type,
-        "lead_sponsor": t.lead_sponsor.name if t.lead_sponsor else None,
-        "lead_sponsor_class": t.lead_sponsor.sponsor_class if t.lead_sponsor else None,
-        "collaborators": [_sponsor(c) for c in t.collaborators] or None,
-        "secondary_ids": [asdict(s) for s in t.secondary_ids] or None,
-        "keywords": t.keywords or None,
-        "central_contacts": _contacts(t.central_contacts),
-        "brief_summary": t.brief_summary,
-        "detailed_description": t.detailed_description,
-        "eligibility_criteria": t.eligibility_criteria,
-        "has_results": t.has_results,
-        "content_hash": content_hash,
-        "ingested_at": now,
-        "updated_at": now,
-    }
+    return dict(zip(TRIAL_COLUMNS, (*trial_values(t, content_hash=content_hash), now, now), strict=True))
 
 
-def site_rows(t: NormalizedTrial) -> list[dict[str, Any]]:
+def site_values(t: NormalizedTrial) -> list[Values]:
     return [
-        {
-            "nct_id": t.nct_id,
-            "position": i,
-            "facility": s.facility,
-            "city": s.city,
-            "state": s.state,
-            "zip": s.zip,
-            "country": s.country,
-            "country_code": s.country_code,
-            "status": s.status,
-            "latitude": s.latitude,
-            "longitude": s.longitude,
-            "geo_source": s.geo_source,
-            "geo_precision": s.geo_precision,
-            "contacts": _contacts(s.contacts),
-        }
+        (
+            t.nct_id,
+            i,
+            s.facility,
+            s.city,
+            s.state,
+            s.zip,
+            s.country,
+            s.country_code,
+            s.status,
+            s.latitude,
+            s.longitude,
+            s.geo_source,
+            s.geo_precision,
+            _contacts(s.contacts),
+        )
         for i, s in enumerate(t.sites)
     ]
 
 
-def condition_rows(t: NormalizedTrial) -> list[dict[str, Any]]:
-    return [
-        {"nct_id": t.nct_id, "position": i, "kind": c.kind, "term": c.term, "mesh_id": c.mesh_id}
-        for i, c in enumerate(t.conditions)
-    ]
+def site_rows(t: NormalizedTrial) -> list[dict[str, Any]]:
+    return [dict(zip(SITE_COLUMNS, values, strict=True)) for values in site_values(t)]
 
 
-def arm_rows(t: NormalizedTrial) -> list[dict[str, Any]]:
+def condition_values(t: NormalizedTrial) -> list[Values]:
+    return [(t.nct_id, i, c.kind, c.term, c.mesh_id) for i, c in enumerate(t.conditions)]
+
+
+def arm_values(t: NormalizedTrial) -> list[Values]:
     return [
-        {
-            "nct_id": t.nct_id,
-            "position": i,
-            "label": a.label,
-            "type": a.type,
-            "description": a.description,
-            "intervention_names": a.intervention_names or None,
-        }
+        (t.nct_id, i, a.label, a.type, a.description, a.intervention_names or None)
         for i, a in enumerate(t.arms)
     ]
 
 
-def intervention_rows(t: NormalizedTrial) -> list[dict[str, Any]]:
+def intervention_values(t: NormalizedTrial) -> list[Values]:
     return [
-        {
-            "nct_id": t.nct_id,
-            "position": i,
-            "name": iv.name,
-            "type": iv.type,
-            "description": iv.description,
-            "arm_group_labels": iv.arm_group_labels or None,
-            "other_names": iv.other_names or None,
-        }
+        (
+            t.nct_id,
+            i,
+            iv.name,
+            iv.type,
+            iv.description,
+            iv.arm_group_labels or None,
+            iv.other_names or None,
+        )
         for i, iv in enumerate(t.interventions)
     ]
 

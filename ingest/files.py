@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +45,33 @@ class RawItem:
     raw: bytes = b""  # the bytes as read (kept for quarantine when undecodable)
     error: str | None = None
     encoded: bool = False  # JSON not decoded yet (zip members): decode_item() opens it up
+    # Set when ``raw`` is still a zip member's deflate stream: the CRC-32 of its bytes.
+    crc: int | None = None
+    # ``raw`` as a zlib stream, when the source had it compressed already (zip members).
+    compressed: bytes = b""
 
 
 def decode_item(item: RawItem) -> list[RawItem]:
     """The records of an item whose JSON was left encoded (decoded where it is parsed)."""
     if not item.encoded:
         return [item]
-    return list(_decode_json(item.raw, item.origin))
+    if item.crc is None:
+        return list(_decode_json(item.raw, item.origin))
+    try:
+        data = zlib.decompress(item.raw, -zlib.MAX_WBITS)
+    except zlib.error as exc:
+        return [RawItem(item.origin, JSON, None, item.raw, f"corrupt zip member: {exc}")]
+    if zlib.crc32(data) != item.crc:
+        return [RawItem(item.origin, JSON, None, data, "corrupt zip member: CRC-32 mismatch")]
+    records = list(_decode_json(data, item.origin))
+    if len(records) == 1 and records[0].error is None and records[0].raw is data:
+        # A whole member is one record: its deflate stream, framed as zlib (header, stream,
+        # Adler-32), is the stored raw record as is, not compressed a second time.
+        records[0].compressed = _ZLIB_HEADER + item.raw + zlib.adler32(data).to_bytes(4, "big")
+    return records
+
+
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window (zip's), no preset dictionary
 
 
 class SourceFileError(Exception):
@@ -101,7 +123,7 @@ def _iter_zip(path: Path) -> Iterator[RawItem]:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise SourceFileError(f"{path}: not a readable zip archive ({exc})") from exc
-    with archive:
+    with archive, path.open("rb") as handle:
         for info in archive.infolist():
             if info.is_dir():
                 continue
@@ -110,13 +132,34 @@ def _iter_zip(path: Path) -> Iterator[RawItem]:
             if name.endswith(".xml"):
                 data = archive.read(info)
                 yield RawItem(origin, XML, data, data)
+            elif name.endswith(".json") and info.file_size <= 64 * _CHUNK:
+                # Left encoded, and deflated when it is: inflating and decoding are CPU
+                # work the parsing workers share (decode_item).
+                if info.compress_type == zipfile.ZIP_DEFLATED and not info.flag_bits & 1:
+                    deflated = _member_stream(handle, info, origin)
+                    yield RawItem(origin, JSON, None, deflated, encoded=True, crc=info.CRC)
+                else:
+                    yield RawItem(origin, JSON, None, archive.read(info), encoded=True)
             elif name.endswith(".json"):
                 with archive.open(info) as member:
-                    if info.file_size <= 64 * _CHUNK:
-                        # Left encoded: decoding is CPU work the parsing workers share.
-                        yield RawItem(origin, JSON, None, member.read(), encoded=True)
-                    else:
-                        yield from _iter_json_stream(member, origin)
+                    yield from _iter_json_stream(member, origin)
+
+
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature ... file name length, extra field length
+
+
+def _member_stream(handle: IO[bytes], info: zipfile.ZipInfo, origin: str) -> bytes:
+    """A member's stored (compressed) bytes, read past its local header."""
+    handle.seek(info.header_offset)
+    header = handle.read(_LOCAL_HEADER.size)
+    if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise SourceFileError(f"{origin}: bad zip local header")
+    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    handle.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+    data = handle.read(info.compress_size)
+    if len(data) < info.compress_size:
+        raise SourceFileError(f"{origin}: truncated zip member")
+    return data
 
 
 def _decode_json(data: bytes, origin: str) -> Iterator[RawItem]:

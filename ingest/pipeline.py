@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +21,8 @@ from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import DBAPIError
 
 from db.models import IngestRun
-from db.upsert import COMPRESS_LEVEL, PreparedRecord, quarantine_record, upsert_batch
+from db.rows import SITE_COLUMNS, Values
+from db.upsert import PreparedRecord, prepare_record, quarantine_record, upsert_batch
 from ingest.criteria import parse_criteria
 from ingest.files import RawItem, decode_item
 from ingest.mesh import add_mesh_ancestors
@@ -99,8 +99,9 @@ class Refused:
 Prepared = PreparedRecord | Refused
 
 
-def prepare_item(item: RawItem, *, criteria: bool = True) -> list[Prepared]:
-    """Decode, parse and package one raw item (pure; runs in worker processes on bulk loads)."""
+def prepare_item(item: RawItem, *, criteria: bool = True, resolve: Resolve | None = None) -> list[Prepared]:
+    """Decode, parse and package one raw item (pure but for ``resolve``; runs in worker
+    processes on bulk loads)."""
     results: list[Prepared] = []
     for record in decode_item(item):
         if record.error is not None:
@@ -113,14 +114,20 @@ def prepare_item(item: RawItem, *, criteria: bool = True) -> list[Prepared]:
         except RecordError as exc:
             results.append(Refused(record.origin, exc.nct_id, str(exc), record.raw or data))
             continue
+        if resolve is not None:
+            try:
+                trial = resolve(trial)
+            except RecordError as exc:
+                results.append(Refused(record.origin, exc.nct_id, str(exc), data))
+                continue
         results.append(
-            PreparedRecord(
-                trial=trial,
+            prepare_record(
+                trial,
                 raw=data,
                 content_hash=content_hash(data),
                 origin=record.origin,
                 criteria=criteria_rows(trial.eligibility_criteria) if criteria else [],
-                compressed=zlib.compress(data, COMPRESS_LEVEL),
+                compressed=record.compressed,
             )
         )
     return results
@@ -149,11 +156,13 @@ def _prepare_chunk(items: list[RawItem], criteria: bool = True) -> list[list[Pre
     return [prepare_item(item, criteria=criteria) for item in items]
 
 
-def _prepared(items: Iterable[RawItem], workers: int, criteria: bool) -> Iterator[list[Prepared]]:
+def _prepared(
+    items: Iterable[RawItem], workers: int, criteria: bool, resolve: Resolve | None = None
+) -> Iterator[list[Prepared]]:
     """``prepare_item`` over ``items``, in order; with workers, a window at a time so memory
     stays bounded and the next window is parsed while the current one is written."""
     if workers <= 0:
-        yield from (prepare_item(item, criteria=criteria) for item in items)
+        yield from (prepare_item(item, criteria=criteria, resolve=resolve) for item in items)
         return
     context = multiprocessing.get_context("forkserver")
     with context.Pool(workers) as pool:
@@ -188,13 +197,16 @@ def ingest_items(
     """Parse and store ``items``; bad ones are quarantined and the load goes on.
 
     ``workers`` > 0 parses in that many processes while this one writes.
-    ``resolve`` maps each parsed record to the one to store (see :data:`Resolve`).
+    ``resolve`` maps each parsed record to the one to store (see :data:`Resolve`); it
+    reads the store, so records are then parsed in this process.
     ``geocode`` fills in coordinates of sites the source gave none (matching's
     gazetteer, injected by the caller: ingest does not import matching).
     ``criteria=False`` defers criteria parsing (the costliest step) of a bulk load:
     ``trialsite criteria reparse --pending`` parses those trials afterwards.
     """
     summary = IngestSummary()
+    if resolve is not None:
+        workers = 0
     with engine.begin() as conn:
         summary.run_id = conn.execute(
             insert(RUN).returning(RUN.c.id),
@@ -203,18 +215,14 @@ def ingest_items(
     batch: list[PreparedRecord] = []
     status = "failed"
     try:
-        for results in _prepared(items, workers, criteria):
+        for results in _prepared(items, workers, criteria, resolve):
             for result in results:
                 summary.seen += 1
-                if resolve is not None and isinstance(result, PreparedRecord):
-                    result = _resolved(result, resolve)
                 if isinstance(result, Refused):
                     _quarantine(engine, summary, result)
                     continue
                 if geocode is not None:
-                    for site in result.trial.sites:
-                        if site.latitude is None:
-                            geocode(site)
+                    result = _geocoded(result, geocode)
                 batch.append(result)
             if len(batch) >= batch_size:
                 _flush(engine, batch, summary)
@@ -243,15 +251,25 @@ def ingest_items(
     return summary
 
 
-def _resolved(record: PreparedRecord, resolve: Resolve) -> Prepared:
-    try:
-        trial = resolve(record.trial)
-    except RecordError as exc:
-        return Refused(record.origin, exc.nct_id, str(exc), record.raw)
-    if trial.eligibility_criteria != record.trial.eligibility_criteria:
-        record.criteria = criteria_rows(trial.eligibility_criteria)
-    record.trial = trial
-    return record
+_LATITUDE = SITE_COLUMNS.index("latitude")
+_CONTACTS = SITE_COLUMNS.index("contacts")
+
+
+def _geocoded(record: PreparedRecord, geocode: Callable[[Site], None]) -> PreparedRecord:
+    """The record with coordinates filled in for its sites that have none (on its site rows:
+    a worker parsed the record, and the gazetteer lives in this process)."""
+    sites: list[Values] = []
+    changed = False
+    for values in record.rows.sites:
+        if values[_LATITUDE] is None:
+            site = Site(**dict(zip(SITE_COLUMNS[2:_LATITUDE], values[2:_LATITUDE], strict=True)))
+            geocode(site)
+            if site.latitude is not None:
+                geo = (site.latitude, site.longitude, site.geo_source, site.geo_precision)
+                values = (*values[:_LATITUDE], *geo, *values[_CONTACTS:])
+                changed = True
+        sites.append(values)
+    return record._replace(rows=record.rows._replace(sites=sites)) if changed else record
 
 
 def _quarantine(engine: Engine, summary: IngestSummary, refused: Refused) -> None:
@@ -282,11 +300,11 @@ def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) 
                 _flush(engine, [record], summary)
             except DBAPIError as exc:
                 reason = f"the store refused it: {exc.orig}"
-                _quarantine(engine, summary, Refused(record.origin, record.trial.nct_id, reason, record.raw))
+                _quarantine(engine, summary, Refused(record.origin, record.nct_id, reason, record.raw()))
         return
     summary.inserted += len(outcome.inserted)
     summary.updated += len(outcome.updated)
     summary.unchanged += len(outcome.unchanged)
     summary.stale += len(outcome.stale)
     summary.change_events += outcome.change_events
-    summary.ids.extend(r.trial.nct_id for r in batch)
+    summary.ids.extend(r.nct_id for r in batch)
