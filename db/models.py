@@ -155,7 +155,8 @@ class Criterion(SQLModel, table=True):
 
 
 class SourceRecord(SQLModel, table=True):
-    """The raw record a trial was normalized from, zlib-compressed canonical bytes."""
+    """The raw record a trial was normalized from, zlib-framed: the source's own bytes (a bulk zip
+    member's deflate data as read, without recompression); ``content_hash`` is of the canonical JSON."""
 
     __tablename__ = "source_record"
 
