@@ -14,10 +14,10 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select, text
 
-from cli import site_geocoding
 from db.engine import open_store
 from db.search import find_trials
 from db.upsert import QUARANTINE, SET_BASED_INDEXING_FROM, SITE, SOURCE, TRIAL
+from ingest.cli import site_geocoding
 from ingest.files import iter_paths
 from ingest.pipeline import ingest_items
 from tests.conftest import V2, empty_store, pg_skip_reason

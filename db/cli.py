@@ -1,0 +1,98 @@
+"""Plumbing every trialsite command shares, and the store's own commands.
+
+The store URL (``--db`` or ``TRIALSITE_DATABASE_URL``) is opened once per command;
+errors a user can cause print one ``Error: …`` line; JSON goes to stdout, progress
+bars to stderr (and only on a terminal).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class State:
+    db: str | None = None
+    engine: Engine | None = None
+
+
+state = State()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print_error(message)
+    raise typer.Exit(code)
+
+
+def print_error(message: str) -> None:
+    """One unwrapped line on stderr, whatever the terminal width."""
+    typer.echo(f"Error: {message}", err=True)
+
+
+def get_engine() -> Engine:
+    from db.engine import open_store
+
+    if state.engine is None:
+        try:
+            state.engine = open_store(state.db)
+        except OperationalError as exc:
+            fail(f"cannot open the store: {exc.orig}")
+    return state.engine
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(
+        orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    )
+
+
+def dispose_engine() -> None:
+    """Close the store at the end of a command (the root callback registers it)."""
+    if state.engine is not None:
+        state.engine.dispose()
+        state.engine = None
+
+
+def progress_bar(total: int | None, label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn() if total else TextColumn("{task.completed} records"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the store's schema migrations (also done automatically on first use).
+
+    Example: trialsite --db postgresql://postgres@127.0.0.1/test db upgrade
+    """
+    from db.engine import open_store
+    from db.migrate import current_revision, upgrade
+
+    engine = open_store(state.db, migrate=False)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    out.print(
+        f"schema at revision {after}" + (" (already current)" if before == after else f" (was {before})")
+    )

@@ -1,0 +1,300 @@
+"""``trialsite ingest …`` (files, the registry API, trial pages) and ``trialsite criteria …``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from db.cli import JsonFlag, fail, get_engine, out, print_error, print_json, progress_bar
+
+ingest_app = typer.Typer(help="Load trial records into the store.", no_args_is_help=True)
+criteria_app = typer.Typer(help="Eligibility criteria: items and checkable rules.", no_args_is_help=True)
+
+GeocodeFlag = Annotated[
+    bool,
+    typer.Option(
+        "--geocode/--no-geocode", help="Geocode sites without coordinates with the offline gazetteer."
+    ),
+]
+PARALLEL_FROM = 2000  # records; below this a worker pool's start-up costs more than it saves
+
+
+@contextmanager
+def site_geocoding() -> Iterator[Callable[[Any], None]]:
+    """The ingest hook that places sites without coordinates (the gazetteer stays open meanwhile)."""
+    from matching.cli import open_gazetteer
+    from matching.site_geocoding import site_geocoder
+
+    with open_gazetteer() as gazetteer:
+        yield site_geocoder(gazetteer)
+
+
+def _report(summary: Any, as_json: bool) -> int:
+    """Print an ingest summary; returns the exit code (0 all loaded, 2 some quarantined)."""
+    data = summary.to_dict()
+    if as_json:
+        print_json(data)
+    else:
+        out.print(
+            f"seen {data['seen']}: {data['inserted']} inserted, {data['updated']} updated, "
+            f"{data['unchanged']} unchanged, {data['stale']} older than stored (kept stored), "
+            f"{data['quarantined']} quarantined; {data['change_events']} change events"
+        )
+        for q in data["quarantine"][:20]:
+            out.print(f"  quarantined {q['origin']}: {q['reason']}", markup=False)
+        if len(data["quarantine"]) > 20:
+            out.print(f"  … and {len(data['quarantine']) - 20} more (trialsite quarantine)")
+    return int(summary.exit_code)
+
+
+@ingest_app.command("file")
+def ingest_file(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Study JSON, JSON array, directory, or ctg-studies.json.zip."),
+    ],
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Parsing processes (default on loads of 2,000+ records: one per core, or per spare "
+            "core with --defer-criteria).",
+        ),
+    ] = None,
+    geocode: GeocodeFlag = True,
+    criteria: Annotated[
+        bool,
+        typer.Option(
+            "--criteria/--defer-criteria",
+            help="Parse eligibility criteria now, or leave it to `trialsite criteria reparse --pending`.",
+        ),
+    ] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load saved registry records: study JSON, website export arrays, folders, bulk zip.
+
+    Example: trialsite ingest file ctg-studies.json.zip --json
+    """
+    from ingest.files import SourceFileError, count_records_hint, iter_paths
+    from ingest.pipeline import ingest_items
+
+    engine = get_engine()
+    total = count_records_hint(paths) if all(p.exists() for p in paths) else None
+    if workers is None:
+        # Parsing criteria, the workers are the slow stage: one per core (on 2 cores, 1.6x the
+        # studies/s of one). Deferring them, the writing process is: one per spare core.
+        cores = os.cpu_count() or 1
+        workers = (cores if criteria else max(1, cores - 1)) if total and total >= PARALLEL_FROM else 0
+    try:
+        with ExitStack() as stack, progress_bar(total, "ingesting") as progress:
+            task = progress.add_task("ingest", total=total)
+            summary = ingest_items(
+                engine,
+                iter_paths(paths),
+                command="ingest file",
+                source=" ".join(str(p) for p in paths),
+                progress=lambda n: progress.advance(task, n),
+                workers=workers,
+                geocode=stack.enter_context(site_geocoding()) if geocode else None,
+                criteria=criteria,
+            )
+    except SourceFileError as exc:
+        fail(str(exc))
+    raise typer.Exit(_report(summary, as_json))
+
+
+@ingest_app.command("ctgov")
+def ingest_ctgov(
+    condition: Annotated[
+        str | None, typer.Option("--condition", "--cond", help="Condition or disease.")
+    ] = None,
+    term: Annotated[str | None, typer.Option("--term", help="Other terms.")] = None,
+    location: Annotated[str | None, typer.Option("--location", help="Location text (query.locn).")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="Overall status, e.g. RECRUITING (repeatable)."),
+    ] = None,
+    near: Annotated[
+        str | None, typer.Option("--near", help="LAT,LON centre for a geographic search.")
+    ] = None,
+    radius: Annotated[float, typer.Option("--radius", help="Radius in km around --near.")] = 50.0,
+    updated_since: Annotated[
+        str | None,
+        typer.Option("--updated-since", help="Only studies updated on or after YYYY-MM-DD."),
+    ] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="NCT ids (repeatable or comma-separated).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Stop after N studies.")] = None,
+    page_size: Annotated[int, typer.Option("--page-size", help="Studies per page (max 1000).")] = 100,
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", help="Requests per minute (0 = no limit).")
+    ] = 50,
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="Registry API base URL (for mirrors and tests).")
+    ] = "https://clinicaltrials.gov/api/v2",
+    geocode: GeocodeFlag = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fetch studies from the ClinicalTrials.gov API v2 and store them.
+
+    Example: trialsite ingest ctgov --condition "lupus nephritis" --status RECRUITING --limit 200
+    """
+    from ingest.ctgov import RegistryClient, RegistryError, RegistryQuery, StudyNotFound
+    from ingest.files import JSON, RawItem
+    from ingest.pipeline import ingest_items
+
+    try:
+        centre = _parse_lat_lon(near) if near else None
+        id_list = [i.strip() for chunk in (ids or []) for i in chunk.split(",") if i.strip()]
+        query = RegistryQuery(
+            condition=condition,
+            term=term,
+            location=location,
+            overall_status=tuple(status or ()),
+            near=centre,
+            radius_km=radius,
+            updated_since=updated_since,
+            limit=limit,
+            page_size=page_size,
+        )
+        single = [RegistryQuery(ids=[i]).ids[0] for i in id_list]
+    except ValueError as exc:
+        fail(str(exc))
+    engine = get_engine()
+    missing: list[str] = []
+    with RegistryClient(base_url, rate_limit_per_minute=rate_limit or None) as client:
+
+        def items() -> Iterator[RawItem]:
+            if single:
+                for nct_id in single:
+                    try:
+                        study = client.fetch_study(nct_id)
+                    except StudyNotFound as exc:
+                        print_error(str(exc))
+                        missing.append(nct_id)
+                        continue
+                    yield RawItem(f"{base_url}/studies/{nct_id}", JSON, study)
+                return
+            for study in client.fetch_studies(
+                query, on_page=lambda p: progress.update(task, total=p.total_count)
+            ):
+                yield RawItem(f"{base_url}/studies", JSON, study)
+
+        try:
+            with ExitStack() as stack, progress_bar(limit, "fetching") as progress:
+                task = progress.add_task("fetch", total=limit)
+                summary = ingest_items(
+                    engine,
+                    items(),
+                    command="ingest ctgov",
+                    source=base_url,
+                    progress=lambda n: progress.advance(task, n),
+                    geocode=stack.enter_context(site_geocoding()) if geocode else None,
+                )
+        except RegistryError as exc:
+            fail(str(exc))
+    code = _report(summary, as_json)
+    raise typer.Exit(1 if missing else code)
+
+
+@ingest_app.command("page")
+def ingest_page(
+    sources: Annotated[list[str], typer.Argument(help="Trial page files (HTML or text) or URLs.")],
+    geocode: GeocodeFlag = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load trial pages sourced from ClinicalTrials.gov (HTML or their plain-text rendering).
+
+    A page without an NCT id is stored under a stable id derived from its content,
+    or attached to the registry record of the same trial when the store has it.
+    Example: trialsite ingest page saved-trial.html https://example.org/trials/123 --json
+    """
+    from ingest.pages import PageSourceError, ingest_pages
+
+    engine = get_engine()
+    try:
+        with ExitStack() as stack:
+            summary = ingest_pages(
+                engine, sources, geocode=stack.enter_context(site_geocoding()) if geocode else None
+            )
+    except PageSourceError as exc:
+        fail(str(exc))
+    raise typer.Exit(_report(summary, as_json))
+
+
+def _parse_lat_lon(text: str) -> tuple[float, float]:
+    try:
+        lat_text, lon_text = text.split(",")
+        return float(lat_text), float(lon_text)
+    except ValueError:
+        raise ValueError(f"--near must be LAT,LON in decimal degrees, got {text!r}") from None
+
+
+def print_items(items: list[dict[str, Any]]) -> None:
+    """Criteria items with the rules parsed from each, one line per rule, for people."""
+    from ingest.criteria.describe import item_lines
+
+    for line in item_lines(items):
+        out.print(line, markup=False)
+
+
+@criteria_app.command("parse")
+def criteria_parse(
+    source: Annotated[str, typer.Argument(help="A file of eligibility criteria text, or - for stdin.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Split criteria text into inclusion/exclusion items and show the rules found in each.
+
+    Example: trialsite criteria parse criteria.txt
+    Example: echo "Inclusion Criteria: * eGFR >= 30 mL/min/1.73 m2" | trialsite criteria parse -
+    """
+    from ingest.pipeline import criteria_rows
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{source}: {exc.strerror or exc}")
+    items = criteria_rows(text)
+    if as_json:
+        print_json(items)
+    elif not items:
+        out.print("no criteria items found")
+    else:
+        print_items(items)
+
+
+@criteria_app.command("reparse")
+def criteria_reparse(
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only trials never parsed (after ingest file --defer-criteria).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-run the criteria parser over every stored trial (after the parser improves).
+
+    Example: trialsite criteria reparse
+    Example: trialsite criteria reparse --pending
+    """
+    from db.queries import get_stats
+    from ingest.reparse import reparse_criteria
+
+    engine = get_engine()
+    total = get_stats(engine)["trials"]
+    with progress_bar(total, "reparsing") as progress:
+        task = progress.add_task("reparse", total=total)
+        counts = reparse_criteria(engine, pending_only=pending, progress=lambda n: progress.advance(task, n))
+    if as_json:
+        print_json(counts)
+    else:
+        share = counts["items_with_rules"] / counts["items"] if counts["items"] else 0.0
+        out.print(
+            f"reparsed {counts['trials']} trials: {counts['items']} items, "
+            f"{counts['items_with_rules']} with rules ({share:.0%}), {counts['needs_review']} for human review"
+        )

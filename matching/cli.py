@@ -1,0 +1,315 @@
+"""``trialsite gazetteer|geocode|match|search``: places, matching patients, searching trials.
+
+Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+from db.cli import JsonFlag, err, fail, get_engine, out, print_error, print_json
+
+gazetteer_app = typer.Typer(help="The offline gazetteer (GeoNames data, CC-BY 4.0).", no_args_is_help=True)
+
+LimitOption = Annotated[
+    int | None,
+    typer.Option("--limit", help="At most this many trials (default: all with --json, 20 in tables)."),
+]
+TABLE_LIMIT = 20
+
+
+def open_gazetteer() -> Any:
+    """The local gazetteer, built on first use with a progress bar (about a minute, once)."""
+    from matching.gazetteer import Gazetteer
+    from matching.gazetteer_build import default_gazetteer_path
+
+    path = Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
+    if path.exists():
+        return Gazetteer.open(path)
+    err.print(f"building the offline gazetteer at {path} (once)…")
+    with Progress(
+        TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("build", total=None)
+        return Gazetteer.open(
+            path, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+
+@gazetteer_app.command("build")
+def gazetteer_build(
+    path: Annotated[
+        Path | None, typer.Option("--path", help="Where to write it (default: user cache).")
+    ] = None,
+) -> None:
+    """Build the offline gazetteer from GeoNames cities and postal codes (CC-BY 4.0).
+
+    Example: trialsite gazetteer build
+    """
+    from matching.gazetteer_build import build_gazetteer, default_gazetteer_path
+
+    target = path or Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
+    with Progress(
+        TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("build", total=None)
+        stats = build_gazetteer(
+            target, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    out.print(f"gazetteer written to {target}: {stats}", markup=False)
+    out.print("Contains GeoNames data (https://www.geonames.org), licensed CC-BY 4.0.")
+
+
+def geocode(
+    places: Annotated[list[str] | None, typer.Argument(help="Places; none = one per line on stdin.")] = None,
+    sites: Annotated[
+        bool, typer.Option("--sites", help="Geocode stored sites that have no coordinates.")
+    ] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Fall back to Nominatim (network; cached).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Resolve places offline: "Palencia, Spain", "02115", "47003 Spain", "41.65,-4.72".
+
+    Output with --json is one JSON object per line (query, lat, lon, name, country_code, …).
+    Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
+    Example: trialsite geocode "Palencia, Spain" "Boston, MA" --json
+    """
+    from matching.gazetteer import GazetteerError
+
+    if sites:
+        from matching.site_geocoding import geocode_stored_sites
+
+        with open_gazetteer() as gazetteer:
+            report = geocode_stored_sites(get_engine(), gazetteer, online=online)
+        print_json(report) if as_json else out.print(
+            f"sites without coordinates: {report['missing']}; geocoded {report['geocoded']} "
+            f"({report['by_precision']}); still missing {report['still_missing']}",
+            markup=False,
+        )
+        return
+    queries = places or [line.strip() for line in sys.stdin if line.strip()]
+    if not queries:
+        fail("give places as arguments or one per line on stdin")
+    failures = 0
+    with open_gazetteer() as gazetteer:
+        for query in queries:
+            try:
+                found = gazetteer.resolve(query)
+            except GazetteerError as exc:
+                if online:
+                    found = _online(query)
+                if not online or found is None:
+                    failures += 1
+                    if as_json:
+                        sys.stdout.write(orjson.dumps({"query": query, "error": str(exc)}).decode() + "\n")
+                    else:
+                        print_error(str(exc))
+                    continue
+            if as_json:
+                sys.stdout.write(orjson.dumps(found.to_dict()).decode() + "\n")
+            else:
+                where = f"{found.name}{', ' + found.admin1 if getattr(found, 'admin1', None) else ''}"
+                out.print(
+                    f"{query} → {where}, {found.country_code or '-'} ({found.lat:.4f}, {found.lon:.4f}) [{found.kind}]",
+                    markup=False,
+                )
+                if found.note:
+                    out.print(f"    {found.note}", markup=False)
+                if found.alternatives:
+                    others = "; ".join(
+                        ", ".join(p for p in (a.name, a.admin1, a.country_code) if p)
+                        for a in found.alternatives[:5]
+                    )
+                    out.print(f"    could also be: {others}", markup=False)
+    raise typer.Exit(1 if failures else 0)
+
+
+def _online(query: str) -> Any:
+    from matching.online_cache import geocode_online_cached
+
+    return geocode_online_cached(get_engine(), query)
+
+
+def _render_matches(outcome: Any, *, miles: bool, title: str) -> None:
+    from matching.explain import outcome_lines
+
+    for line in outcome_lines(outcome, miles=miles, title=title):
+        out.print(line, markup=False)
+
+
+def match(
+    patient_file: Annotated[
+        str | None, typer.Option("--patient", help="Patient JSON file, or - for stdin (see --schema).")
+    ] = None,
+    age: Annotated[float | None, typer.Option("--age", help="Age in years.")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", help="female or male.")] = None,
+    location: Annotated[str | None, typer.Option("--location", help='Place or "lat,lon".')] = None,
+    radius: Annotated[float | None, typer.Option("--radius", help="Radius in km (default 100).")] = None,
+    condition: Annotated[
+        list[str] | None, typer.Option("--condition", help="Condition (repeatable).")
+    ] = None,
+    measurement: Annotated[
+        list[str] | None,
+        typer.Option("--measurement", help='NAME=VALUE[ UNIT], e.g. "eGFR=45 mL/min/1.73m2".'),
+    ] = None,
+    eligible_only: Annotated[
+        bool, typer.Option("--eligible-only", help="Hide likely ineligible trials.")
+    ] = False,
+    miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
+    limit: LimitOption = None,
+    today: Annotated[
+        str | None, typer.Option("--today", help="Evaluate time windows as of YYYY-MM-DD.")
+    ] = None,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print the patient file's JSON Schema and exit.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Trials a referred patient could join, at which open site, how far, whom to call.
+
+    Patient details are used in memory only: never stored or logged.
+    Example: trialsite match --patient patient.json
+    Example: trialsite match --age 34 --sex female --location "Palencia, Spain" --condition "lupus nephritis"
+    """
+    from datetime import date
+
+    from matching.match import match_trials
+    from matching.patient import PatientError, parse_patient, patient_schema
+
+    if schema:
+        print_json(patient_schema())
+        return
+    try:
+        data = _patient_data(patient_file)
+        for key, value in (("age", age), ("sex", sex), ("location", location), ("radius_km", radius)):
+            if value is not None:
+                data[key] = value
+        if condition:
+            data["conditions"] = [*data.get("conditions", []), *condition]
+        if measurement:
+            data["measurements"] = [*data.get("measurements", []), *map(_parse_measurement, measurement)]
+        patient = parse_patient(data, source=patient_file or "options")
+        as_of = date.fromisoformat(today) if today else None
+    except (PatientError, ValueError, OSError) as exc:
+        fail(str(exc))
+    engine = get_engine()
+    place = _resolve_place(patient)
+    with engine.connect() as conn:
+        outcome = match_trials(
+            conn,
+            patient,
+            place,
+            eligible_only=eligible_only,
+            miles=miles,
+            today=as_of,
+            limit=_limit(limit, as_json),
+        )
+    if as_json:
+        print_json(outcome.to_dict(miles=miles))
+    else:
+        _render_matches(outcome, miles=miles, title="trials")
+
+
+def _limit(limit: int | None, as_json: bool) -> int | None:
+    """Programs get every match; people get the best few unless they ask for more."""
+    if limit is not None:
+        return limit
+    return None if as_json else TABLE_LIMIT
+
+
+def _patient_data(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    raw = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a patient must be a JSON object")
+    return data
+
+
+def _parse_measurement(text: str) -> dict[str, Any]:
+    name, sep, rest = text.partition("=")
+    parts = rest.strip().split(maxsplit=1)
+    if not sep or not name.strip() or not parts:
+        raise ValueError(f"--measurement must be NAME=VALUE[ UNIT], got {text!r}")
+    try:
+        value = float(parts[0])
+    except ValueError:
+        raise ValueError(f"--measurement {text!r}: {parts[0]!r} is not a number") from None
+    return {"name": name.strip(), "value": value, "unit": parts[1] if len(parts) > 1 else None}
+
+
+def _resolve_place(patient: Any) -> Any:
+    from matching.gazetteer import GazetteerError
+    from matching.match import place_from_patient
+
+    if patient.location is None:
+        return None
+    try:
+        with open_gazetteer() as gazetteer:
+            return place_from_patient(patient, gazetteer.resolve)
+    except GazetteerError as exc:
+        fail(str(exc))
+
+
+def search(
+    condition: Annotated[str, typer.Argument(help="Condition, e.g. 'lupus nephritis' or 'SLE'.")],
+    near: Annotated[str | None, typer.Option("--near", help='Place or "lat,lon".')] = None,
+    radius: Annotated[float, typer.Option("--radius", help="Radius in km around --near.")] = 100.0,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Trial status (repeatable; default: the open ones).")
+    ] = None,
+    phase: Annotated[
+        list[str] | None, typer.Option("--phase", help="PHASE1…PHASE4, EARLY_PHASE1 (repeatable).")
+    ] = None,
+    age: Annotated[float | None, typer.Option("--age", help="Only trials taking this age (years).")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", help="Only trials taking female or male.")] = None,
+    miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
+    limit: LimitOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Search trials by condition and place, with their nearest open site.
+
+    Example: trialsite search "lupus nephritis" --near "Palencia, Spain" --radius 150
+    """
+    from matching.candidates import OPEN_TRIAL_STATUSES
+    from matching.patient import PatientError, parse_patient
+    from matching.search import SearchQuery, search_trials
+
+    try:
+        person = parse_patient(
+            {"age": age, "sex": sex, "location": near, "radius_km": radius}, source="options"
+        )
+    except PatientError as exc:
+        fail(str(exc))
+    place = _resolve_place(person)
+    statuses = tuple(s.upper() for s in status) if status else OPEN_TRIAL_STATUSES
+    query = SearchQuery(
+        condition,
+        place,
+        radius,
+        statuses,
+        tuple(phase or ()),
+        person.age,
+        person.sex,
+        _limit(limit, as_json),
+        miles,
+    )
+    with get_engine().connect() as conn:
+        outcome = search_trials(conn, query)
+    if as_json:
+        print_json(outcome.to_dict(miles=miles))
+    else:
+        _render_matches(outcome, miles=miles, title=f"trials for {condition!r}")
