@@ -13,7 +13,7 @@ would otherwise dominate). Raw source records are not cloned: matching never
 reads them.
 
 Then it times ``match_trials`` (candidates, distances, hard filters, criteria
-evaluation; limit 20) and ``search_trials`` in-process for varied patients —
+evaluation) and ``search_trials``, both with limit 20, in-process for varied patients —
 real site cities plus remote points, radii 25-500 km, fixture and common
 conditions, ages 10-85 — after a warm-up, and prints p50/p95/p99/max in ms,
 where match's time went (box count, candidate SQL, criteria load and evaluation,
@@ -64,6 +64,9 @@ STORE_VERSION = 1  # bump when the generated data changes, so cached stores are 
 CHUNK = 2000  # clones generated and written per transaction (bounds memory)
 JITTER_DEG = 0.05  # ~5 km: sites of one city spread over its area, not one point
 TODAY = date(2026, 1, 15)  # fixed, so criteria with time windows evaluate alike on every run
+# Results asked for, as a table shows them (the CLI's default without --json): match and
+# search both rank every candidate but build only these.
+LIMIT = 20
 COMMON_CONDITIONS = (
     *("lung cancer", "lupus nephritis", "breast cancer", "low back pain", "kidney disease", "SLE"),
     *("type 2 diabetes", "depression", "schizophrenia", "obesity"),
@@ -321,6 +324,8 @@ def instrument(phases: Phases) -> list[tuple[ModuleType, str, Any]]:
         (matching.candidates, "count_sites_in_box", "box count"),
         (matching.candidates, "find_trials", "relevance"),
         (matching.match, "find_candidates", "candidate sql"),
+        (matching.match, "criteria_needs", "criteria needs"),
+        (matching.match, "complete_candidates", "complete rows"),
         (matching.match, "load_criteria", "criteria load"),
         (matching.match, "evaluate_trial_criteria", "criteria eval"),
         (matching.match, "no_match_hint", "no-match hint"),
@@ -353,7 +358,9 @@ def _failed(conn: Connection, what: str, exc: Exception) -> str:
     return f"{what}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
 
 
-def run_queries(conn: Connection, queries: list[Query], phases: Phases, label: str = "") -> list[Timing]:
+def run_queries(
+    conn: Connection, queries: list[Query], phases: Phases, label: str = "", search_limit: int | None = LIMIT
+) -> list[Timing]:
     from matching.match import Place, match_trials
     from matching.patient import Patient
     from matching.search import SearchQuery, search_trials
@@ -366,7 +373,7 @@ def run_queries(conn: Connection, queries: list[Query], phases: Phases, label: s
         phases.take()
         start = time.perf_counter()
         try:
-            matched = match_trials(conn, patient, place, today=TODAY, limit=20)
+            matched = match_trials(conn, patient, place, today=TODAY, limit=LIMIT)
             timing.matches, timing.considered = len(matched.matches), matched.considered
         except Exception as exc:  # a query the store refuses is a finding, not the end of the run
             timing.error = _failed(conn, "match", exc)
@@ -376,7 +383,9 @@ def run_queries(conn: Connection, queries: list[Query], phases: Phases, label: s
             {k: v * 1000 for k, v in phases.take().items()},
         )
         try:
-            found = search_trials(conn, SearchQuery(q.condition, place, radius_km=q.radius_km))
+            found = search_trials(
+                conn, SearchQuery(q.condition, place, radius_km=q.radius_km, limit=search_limit)
+            )
             timing.found = len(found.matches)
         except Exception as exc:
             timing.error = _failed(conn, "search", exc)
@@ -430,14 +439,19 @@ def report(name: str, timings: list[Timing]) -> None:
 
 
 def measure(
-    name: str, engine: Engine, queries: list[Query], warmup: list[Query], save: Path | None = None
+    name: str,
+    engine: Engine,
+    queries: list[Query],
+    warmup: list[Query],
+    save: Path | None = None,
+    search_limit: int | None = LIMIT,
 ) -> None:
     phases = Phases()
     saved = instrument(phases)
     try:
         with engine.connect() as conn:
-            run_queries(conn, warmup, phases)
-            timings = run_queries(conn, queries, phases, name)
+            run_queries(conn, warmup, phases, search_limit=search_limit)
+            timings = run_queries(conn, queries, phases, name, search_limit)
     finally:
         for module, attr, original in saved:
             setattr(module, attr, original)
@@ -551,6 +565,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="timed patients")
     parser.add_argument("--warmup", type=int, default=20, help="untimed patients first")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--search-limit", type=int, default=LIMIT, help="results a search builds (0: every one, as --json)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
     parser.add_argument(
         "--save", type=Path, default=None, help="append per-patient timings here (JSON lines)"
@@ -592,13 +609,13 @@ def main() -> None:
         kw = {"templates": templates, "cities": cities}
         if args.backend in ("sqlite", "both"):
             engine = sqlite_store(args, work, params, **kw)
-            measure("sqlite", engine, queries, warmup, args.save)
+            measure("sqlite", engine, queries, warmup, args.save, args.search_limit or None)
             engine.dispose()
         if args.backend in ("postgresql", "both"):
             schema = args.pg_schema or f"bench_{uuid.uuid4().hex[:8]}"
             try:
                 engine = postgresql_store(args, schema, params, **kw)
-                measure("postgresql", engine, queries, warmup, args.save)
+                measure("postgresql", engine, queries, warmup, args.save, args.search_limit or None)
                 engine.dispose()
             finally:
                 if args.keep:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, Text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -31,6 +31,20 @@ def _text() -> Any:
 
 class Trial(SQLModel, table=True):
     __tablename__ = "trial"
+    # What a candidate query filters a trial on, by id: status and the hard filters are
+    # checked on the index for thousands of trials, whose wide rows are read only when shown.
+    __table_args__ = (
+        Index(
+            "ix_trial_match_filters",
+            "nct_id",
+            "overall_status",
+            "minimum_age_days",
+            "maximum_age_days",
+            "sex",
+            "healthy_volunteers",
+            "phases",
+        ),
+    )
 
     nct_id: str = Field(primary_key=True, max_length=64)
     source: str = Field(max_length=32)
@@ -82,10 +96,13 @@ class Site(SQLModel, table=True):
     __tablename__ = "site"
     # Coordinates are indexed by migration 0002 in each dialect's spatial form (SQLite
     # R*Tree, PostgreSQL GiST); plain b-trees on them, on status or on country code served
-    # no query and slowed bulk loads (migration 0003 drops them).
+    # no query and slowed bulk loads (migration 0003 drops them). The trial's sites are
+    # found on (nct_id, latitude, longitude, status): a candidate query compares a broad
+    # condition's trials' sites with the patient's box on the index, reading no site row.
+    __table_args__ = (Index("ix_site_nct_id_place", "nct_id", "latitude", "longitude", "status"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
+    nct_id: str = Field(foreign_key="trial.nct_id", max_length=64, ondelete="CASCADE")
     position: int
     facility: str | None = _text()
     city: str | None = _text()
@@ -141,6 +158,8 @@ class Criterion(SQLModel, table=True):
     """One eligibility item: its original text and the rules parsed from it."""
 
     __tablename__ = "criterion"
+    # Covering the match's per-trial count of items a patient cannot meet (no row read).
+    __table_args__ = (Index("ix_criterion_nct_id_needs", "nct_id", "needs"),)
 
     id: int | None = Field(default=None, primary_key=True)
     nct_id: str = Field(foreign_key="trial.nct_id", index=True, max_length=64, ondelete="CASCADE")
@@ -152,6 +171,9 @@ class Criterion(SQLModel, table=True):
     heading: str | None = _text()
     span_start: int | None = None  # the item's place in trial.eligibility_criteria
     span_end: int | None = None
+    # The patient facts it needs to be met, "&age;m:egfr,w:egfr" ("" for no rules: always
+    # unknown); see matching.criterion_needs. NULL (not computed) is never relied on.
+    needs: str | None = _text()
 
 
 class SourceRecord(SQLModel, table=True):

@@ -96,11 +96,24 @@ def condition_filter_sql(dialect: str, trial_id: str = "s.nct_id") -> str:
 def matching_ids_sql(dialect: str) -> str:
     """A subquery of the nct_ids matching the condition query ``:q`` (the whole registry's)."""
     if dialect == "sqlite":
+        # Each match's nct_id from the narrow (id, nct_id) index of migration 0005, not from
+        # its document row (which SQLite's planner would read: 2-3x slower for 55,000 matches).
         return (
-            "SELECT d.nct_id FROM trial_search f JOIN trial_search_doc d ON d.id = f.rowid "
-            "WHERE trial_search MATCH :q"
+            "SELECT d.nct_id FROM trial_search f JOIN trial_search_doc d INDEXED BY ix_trial_search_doc_id_nct "
+            "ON d.id = f.rowid WHERE trial_search MATCH :q"
         )
     return "SELECT nct_id FROM trial_search_doc WHERE document @@ to_tsquery('english', :q)"
+
+
+def count_matching(conn: Connection, expression: str, cap: int) -> int:
+    """How many trials match the condition query ``expression``, counting no further than
+    ``cap`` + 1 (no document is read: SQLite walks the FTS doclists, PostgreSQL the GIN index)."""
+    if conn.dialect.name == "sqlite":
+        inner = "SELECT rowid FROM trial_search WHERE trial_search MATCH :q"
+    else:
+        inner = "SELECT 1 FROM trial_search_doc WHERE document @@ to_tsquery('english', :q)"
+    sql = f"SELECT count(*) FROM ({inner} LIMIT {int(cap) + 1}) AS matched"
+    return int(conn.execute(text(sql), {"q": expression}).scalar_one())
 
 
 def _clean(alternatives: Sequence[Sequence[str]]) -> list[list[str]]:

@@ -28,6 +28,7 @@ from ingest.files import RawItem, decode_item
 from ingest.mesh import add_mesh_ancestors
 from ingest.record import NormalizedTrial, RecordError, Site
 from ingest.sources import parse_item
+from matching.criterion_needs import with_needs
 
 BATCH_SIZE = 500
 WINDOW = 1000  # items handed to the worker pool at a time (bounds memory)
@@ -137,7 +138,7 @@ def criteria_rows(text: str | None, *, section_hint: str | None = None) -> list[
     """Criterion rows (sans nct_id) for a trial's eligibility text: every item, with its rules."""
     if not text:
         return []
-    return [
+    rows = [
         {
             "position": item.position,
             "section": item.section,
@@ -150,6 +151,7 @@ def criteria_rows(text: str | None, *, section_hint: str | None = None) -> list[
         }
         for item in parse_criteria(text, section_hint=section_hint)
     ]
+    return with_needs(rows)
 
 
 def _prepare_chunk(items: list[RawItem], criteria: bool = True) -> list[list[Prepared]]:

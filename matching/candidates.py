@@ -9,9 +9,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, text
 
-from db.search import condition_filter_sql, find_trials, match_expression, matching_ids_sql
+from db.search import (
+    condition_filter_sql,
+    count_matching,
+    find_trials,
+    match_expression,
+    matching_ids_sql,
+)
 from matching.geo import BoundingBox
 
 # Trial statuses under which a trial can take patients (RECRUITING), or soon/only on
@@ -28,9 +35,16 @@ CLOSED_SITE_STATUSES = (
     "NO_LONGER_AVAILABLE",
     "UNKNOWN",
 )
-# Up to this many sites in the box, candidates are found place first (R*Tree/GiST) and
-# each site's trial is checked against the condition's matches; above it, condition first.
-PLACE_FIRST_MAX_SITES = 20_000
+# Candidates are found place first (each site in the box on the R*Tree/GiST, its trial
+# checked against the condition's matches) when the box holds fewer than this many sites
+# per trial matching the condition, condition first otherwise (each matching trial read,
+# its sites compared with the box). Measured at registry scale on SQLite: ~2-4 us per
+# site in the box against ~5-8 us per matching trial.
+SITES_PER_MATCH = 2
+# Sites in the box are counted no further: a box beyond it goes condition first.
+PLACE_FIRST_MAX_SITES = 60_000
+# A condition's matches are counted this far first: most conditions match fewer trials.
+RARE_MATCHES = 5_000
 
 TRIAL_COLUMNS = (
     "t.nct_id, t.brief_title, t.official_title, t.overall_status, t.phases, t.study_type, "
@@ -41,6 +55,10 @@ SITE_COLUMNS = (
     "s.id AS site_id, s.facility, s.city, s.state, s.zip, s.country, s.country_code, "
     "s.status AS site_status, s.latitude, s.longitude, s.geo_source, s.contacts"
 )
+# What ranking needs (hard filters, phase, distance): all on the indexes of migration 0005,
+# so light candidates read no wide row; ``complete_candidates`` adds the rest for those shown.
+LIGHT_TRIAL_COLUMNS = "t.nct_id, t.overall_status, t.phases, t.minimum_age_days, t.maximum_age_days, t.sex, t.healthy_volunteers"
+LIGHT_SITE_COLUMNS = "s.id AS site_id, s.latitude, s.longitude"
 
 
 @dataclass
@@ -101,6 +119,23 @@ def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
     return int(conn.execute(text(sql), params).scalar_one())
 
 
+def _place_first(conn: Connection, box: BoundingBox, expression: str) -> bool:
+    """Is the box more selective than the condition: does it hold at most
+    ``SITES_PER_MATCH`` sites per trial matching the condition? Each count stops as soon
+    as the answer is known, so neither index is walked further than the other's size:
+    a rare condition never counts a dense box, a broad one in a small box never counts
+    its matches past the box's size."""
+    matches = count_matching(conn, expression, RARE_MATCHES)
+    if matches <= RARE_MATCHES:
+        limit = SITES_PER_MATCH * matches
+        return count_sites_in_box(conn, box, limit) <= limit
+    in_box = count_sites_in_box(conn, box, PLACE_FIRST_MAX_SITES)
+    if in_box > PLACE_FIRST_MAX_SITES:
+        return False
+    cap = in_box // SITES_PER_MATCH
+    return count_matching(conn, expression, cap) > cap
+
+
 def find_candidates(
     conn: Connection,
     *,
@@ -109,15 +144,17 @@ def find_candidates(
     statuses: Sequence[str] = OPEN_TRIAL_STATUSES,
     open_sites_only: bool = True,
     with_relevance: bool = False,
+    light: bool = False,
 ) -> list[Candidate]:
     """Trials matching the condition (if any) in ``statuses``, with their sites inside ``box``
-    (all their sites when ``box`` is None).
+    (all their sites when ``box`` is None); ``light`` ones with only the columns ranking
+    reads (see ``complete_candidates``).
 
     The plan follows selectivity. Near a patient the place usually narrows the registry
     to a few thousand sites: those are found on the spatial index and each one's trial
     is looked up in the condition's matches, computed once (see ``condition_filter_sql``).
-    When the box holds more sites than ``PLACE_FIRST_MAX_SITES``, the condition's
-    matching trials are found first and their sites compared with the box.
+    When the condition is the narrower (``_place_first``), its matching trials are found
+    first and their sites compared with the box.
     ``with_relevance`` ranks the condition matches (for a search with no place, which
     cannot sort by distance).
     """
@@ -133,28 +170,36 @@ def find_candidates(
         closed_sql, closed_params = _in("cs", CLOSED_SITE_STATUSES)
         params.update(closed_params)
         where.append(f"(s.status IS NULL OR s.status NOT IN {closed_sql})")
-    place_first = box is not None and (
-        expression is None or count_sites_in_box(conn, box, PLACE_FIRST_MAX_SITES) <= PLACE_FIRST_MAX_SITES
-    )
+    place_first = box is not None and (expression is None or _place_first(conn, box, expression))
     if box is not None:
         where.append(_box_clause(dialect, box, params, indexed=place_first))
     if expression is not None:
         if place_first:
-            # On the site's nct_id, so a trial row is read only for sites whose trial matches.
+            # On the site's nct_id, so a trial is read only for sites in the box.
             where.append(condition_filter_sql(dialect, "s.nct_id"))
         else:
             where.append(f"t.nct_id IN ({matching_ids_sql(dialect)})")
+    # Condition first, SQLite checks each matching trial's status (on the trial index), then
+    # its sites (box and status on the site index): CROSS JOIN fixes that order.
+    cond_first = dialect == "sqlite" and expression is not None and not place_first
+    join = "trial t CROSS JOIN site s" if cond_first else "site s JOIN trial t"
+    trial_columns, site_columns = (
+        (LIGHT_TRIAL_COLUMNS, LIGHT_SITE_COLUMNS) if light else (TRIAL_COLUMNS, SITE_COLUMNS)
+    )
     sql = (
-        f"SELECT {TRIAL_COLUMNS}, {SITE_COLUMNS} FROM site s JOIN trial t ON t.nct_id = s.nct_id "
+        f"SELECT {trial_columns}, {site_columns} FROM {join} ON t.nct_id = s.nct_id "
         f"WHERE {' AND '.join(where)}"
     )
     by_trial: dict[str, Candidate] = {}
-    for row in conn.execute(text(sql), params).mappings():
-        candidate = by_trial.get(row["nct_id"])
+    # Plain tuples sliced by position: thousands of site rows per query at registry scale,
+    # where a mapping per row cost as much as the SQL.
+    trial_keys, site_keys = _keys(trial_columns), _keys(site_columns)
+    split = len(trial_keys)
+    for row in conn.execute(text(sql), params):
+        candidate = by_trial.get(row[0])
         if candidate is None:
-            trial = {k: row[k] for k in row if k in _TRIAL_KEYS}
-            candidate = by_trial[row["nct_id"]] = Candidate(trial)
-        candidate.sites.append({k: row[k] for k in row if k not in _TRIAL_KEYS})
+            candidate = by_trial[row[0]] = Candidate(dict(zip(trial_keys, row[:split], strict=True)))
+        candidate.sites.append(dict(zip(site_keys, row[split:], strict=True)))
     if with_relevance and condition_alternatives and by_trial:
         for nct_id, rank in find_trials(conn, condition_alternatives).items():
             if nct_id in by_trial:
@@ -162,7 +207,35 @@ def find_candidates(
     return list(by_trial.values())
 
 
-_TRIAL_KEYS = frozenset(c.strip().removeprefix("t.") for c in TRIAL_COLUMNS.split(","))
+def complete_candidates(conn: Connection, candidates: Sequence[Candidate]) -> None:
+    """Give light candidates (``find_candidates(light=True)``) every column, in place: the
+    trial rows and site rows of these few, by id."""
+    if not candidates:
+        return
+    dialect = conn.dialect.name
+    where, params = _ids_clause(dialect, "t.nct_id", [c.trial["nct_id"] for c in candidates])
+    trials = {
+        row[0]: row
+        for row in conn.execute(text(f"SELECT {TRIAL_COLUMNS} FROM trial t WHERE {where}"), params)
+    }
+    site_ids = [site["site_id"] for c in candidates for site in c.sites]
+    where, params = _ids_clause(dialect, "s.id", site_ids)
+    sites = {
+        row[0]: row for row in conn.execute(text(f"SELECT {SITE_COLUMNS} FROM site s WHERE {where}"), params)
+    }
+    for candidate in candidates:
+        candidate.trial.update(zip(_TRIAL_KEYS, trials[candidate.trial["nct_id"]], strict=True))
+        for site in candidate.sites:
+            site.update(zip(_SITE_KEYS, sites[site["site_id"]], strict=True))
+
+
+def _keys(columns: str) -> tuple[str, ...]:
+    """Result keys of a column list: "t.nct_id" → nct_id, "s.id AS site_id" → site_id."""
+    return tuple(c.split(" AS ")[-1].strip().split(".")[-1] for c in columns.split(","))
+
+
+_TRIAL_KEYS = _keys(TRIAL_COLUMNS)
+_SITE_KEYS = _keys(SITE_COLUMNS)
 
 
 def condition_presence(conn: Connection, alternatives: Sequence[Sequence[str]]) -> tuple[bool, bool]:
@@ -186,20 +259,65 @@ def condition_presence(conn: Connection, alternatives: Sequence[Sequence[str]]) 
     return True, open_one is not None
 
 
-def load_criteria(conn: Connection, nct_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """Stored criterion items (text, section, rules) of the given trials, in order."""
+def _ids_clause(dialect: str, column: str, ids: Sequence[str | int]) -> tuple[str, dict[str, Any]]:
+    """``column`` among ``ids`` as one bound value, however many (no per-id placeholder)."""
+    if dialect == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": orjson.dumps(ids).decode()}
+    return f"{column} = ANY(:ids)", {"ids": list(ids)}
+
+
+def load_criteria(
+    conn: Connection, nct_ids: Iterable[str], *, skip_needs: Sequence[str] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """Stored criterion items (text, section, rules) of the given trials, in order; without
+    those whose stored ``needs`` is one of ``skip_needs``."""
     ids = list(nct_ids)
     if not ids:
         return {}
-    id_sql, params = _in("id", ids)
+    dialect = conn.dialect.name
+    where, params = _ids_clause(dialect, "nct_id", ids)
+    if skip_needs:
+        skip = orjson.dumps(list(skip_needs)).decode() if dialect == "sqlite" else list(skip_needs)
+        where += (
+            " AND (needs IS NULL OR needs NOT IN (SELECT value FROM json_each(:skip)))"
+            if dialect == "sqlite"
+            else " AND (needs IS NULL OR needs <> ALL(:skip))"
+        )
+        params["skip"] = skip
     rows = conn.execute(
         text(
             "SELECT nct_id, position, section, text, rules, needs_review FROM criterion "
-            f"WHERE nct_id IN {id_sql} ORDER BY nct_id, position"
+            f"WHERE {where} ORDER BY nct_id, position"
         ),
         params,
     ).mappings()
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         out.setdefault(row["nct_id"], []).append(dict(row))
+    return out
+
+
+def criteria_needs(conn: Connection, nct_ids: Sequence[str]) -> dict[str, list[tuple[str | None, int]]]:
+    """Per trial, how many of its criterion items have each stored ``needs`` (see
+    matching.criterion_needs), read on the (nct_id, needs) index. One row per trial, its
+    groups joined in SQL: thousands of trials' ~20 groups each cost more to fetch as rows
+    than to split."""
+    if not nct_ids:
+        return {}
+    dialect = conn.dialect.name
+    where, params = _ids_clause(dialect, "nct_id", nct_ids)
+    joined = (
+        "group_concat(n || ' ' || needs, char(10))"
+        if dialect == "sqlite"
+        else "string_agg(n || ' ' || needs, chr(10))"
+    )
+    grouped = f"SELECT nct_id, needs, count(*) AS n FROM criterion WHERE {where} AND needs IS NOT NULL GROUP BY nct_id, needs"
+    out: dict[str, list[tuple[str | None, int]]] = {}
+    for nct_id, groups in conn.execute(
+        text(f"SELECT nct_id, {joined} FROM ({grouped}) AS g GROUP BY nct_id"), params
+    ):
+        entries = out[nct_id] = []
+        for entry in groups.split("\n"):
+            count, _, needs = entry.partition(" ")
+            entries.append((needs, int(count)))
     return out

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, Literal, NamedTuple, Protocol
 
 from ingest.criteria.catalogue import (
@@ -128,6 +128,13 @@ _STOPWORDS = frozenset(
         "current",
     ]
 )
+
+
+@cache
+def curated_abbreviations() -> Mapping[str, str]:
+    """The curated abbreviations, read once per process (every rule of every candidate
+    trial consults them)."""
+    return load_curated_abbreviations()
 
 
 def _as_dict(rule: RuleLike) -> Mapping[str, Any]:
@@ -257,6 +264,19 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(w for w in _WORD_RE.findall(low) if w not in _STOPWORDS)
 
 
+def entry_words(name: str, abbreviations: Mapping[str, str]) -> set[str]:
+    """The significant words of a patient's entry, with those of its expansion."""
+    return set(_words(abbreviations.get(name.strip(), name))) | set(_words(name))
+
+
+def term_words(term: str, abbreviations: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """The word lists of a trial's term and of its expansion: an entry matches the term
+    when it holds every word of one of them."""
+    return [
+        words for candidate in (term, abbreviations.get(term.strip(), "")) if (words := _words(candidate))
+    ]
+
+
 def _names_match(term: str, name: str, abbreviations: Mapping[str, str]) -> bool:
     """Does a patient's entry ``name`` fall under the trial's ``term``?
 
@@ -264,13 +284,8 @@ def _names_match(term: str, name: str, abbreviations: Mapping[str, str]) -> bool
     entry: a trial term "lupus nephritis" matches "biopsy-proven lupus nephritis
     class IV", but "severe osteopenia" does not match a plain "osteopenia".
     """
-    entry = set(_words(abbreviations.get(name.strip(), name)))
-    entry |= set(_words(name))
-    for candidate in (term, abbreviations.get(term.strip(), "")):
-        words = _words(candidate)
-        if words and all(w in entry for w in words):
-            return True
-    return False
+    entry = entry_words(name, abbreviations)
+    return any(all(w in entry for w in words) for words in term_words(term, abbreviations))
 
 
 def _matching(terms: Sequence[str], names: Iterable[str], abbreviations: Mapping[str, str]) -> list[str]:
@@ -362,28 +377,38 @@ def evaluate_rule(
     """
     data = _as_dict(rule)
     catalogue = catalogue or load_catalogue()
-    abbreviations = abbreviations if abbreviations is not None else load_curated_abbreviations()
-    requires = (section == "inclusion") != bool(data.get("negated", False))
+    abbreviations = abbreviations if abbreviations is not None else curated_abbreviations()
+    required = requires(section, data)
     truth, shown = _truth(data, facts, catalogue, abbreviations)
-    verb = "requires" if requires else "excludes"
+    verb = "requires" if required else "excludes"
     if truth is None:
         status: Status = "unknown"
-    elif truth == requires:
+    elif truth == required:
         status = "met"
     else:
         status = "not_met"
     return Verdict(status, f"{shown} — trial {verb} {_statement(data)}: {status.replace('_', ' ')}")
 
 
-def _combine(item: Mapping[str, Any], verdicts: list[Verdict], rules: list[Mapping[str, Any]]) -> Status:
-    statuses = [v.status for v in verdicts]
+def requires(section: str, rule: Mapping[str, Any]) -> bool:
+    """Does the trial require the rule's statement (rather than exclude it)?"""
+    return (section == "inclusion") != bool(rule.get("negated", False))
+
+
+def alternatives(item: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> bool:
+    """Are the item's rules inclusion alternatives joined by "or" (one met is enough)?"""
     section = item.get("section", "inclusion")
-    requires = [(section == "inclusion") != bool(r.get("negated", False)) for r in rules]
+    if len(rules) < 2 or not all(requires(section, r) for r in rules):
+        return False
     text = str(item.get("text", "")).lower()
     spans = sorted(tuple(r.get("span", (0, 0))) for r in rules)
     between = " ".join(text[spans[i][1] : spans[i + 1][0]] for i in range(len(spans) - 1))
-    alternatives = all(requires) and re.search(r"\bor\b", between) is not None and len(rules) > 1
-    if alternatives:
+    return re.search(r"\bor\b", between) is not None
+
+
+def _combine(item: Mapping[str, Any], verdicts: list[Verdict], rules: list[Mapping[str, Any]]) -> Status:
+    statuses = [v.status for v in verdicts]
+    if alternatives(item, rules):
         if "met" in statuses:
             return "met"
         return "not_met" if all(s == "not_met" for s in statuses) else "unknown"

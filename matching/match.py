@@ -19,11 +19,19 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from matching.candidates import Candidate, condition_presence, find_candidates, load_criteria
+from matching.candidates import (
+    Candidate,
+    complete_candidates,
+    condition_presence,
+    criteria_needs,
+    find_candidates,
+    load_criteria,
+)
 from matching.conditions import expand_conditions
+from matching.criterion_needs import cannot_be_met, patient_facts_on_record, undecidable
 from matching.geo import bounding_box, haversine_km
 from matching.patient import Coordinates, Patient
-from matching.verdicts import evaluate_trial_criteria
+from matching.verdicts import evaluate_trial_criteria, patient_facts, trial_statuses
 
 DAYS_PER_YEAR = 365.25
 KM_PER_MILE = 1.609344
@@ -150,9 +158,9 @@ def match_trials(
     radius = patient.radius_km if place else None
     box = bounding_box(place.lat, place.lon, patient.radius_km) if place else None
     alternatives = expand_conditions(patient.conditions) if patient.conditions else None
-    candidates = find_candidates(conn, condition_alternatives=alternatives, box=box)
+    candidates = find_candidates(conn, condition_alternatives=alternatives, box=box, light=True)
     removed: Counter[str] = Counter()
-    kept: list[tuple[Candidate, list[tuple[float | None, dict[str, Any]]]]] = []
+    kept: list[Kept] = []
     for candidate in candidates:
         sites = sites_in_radius(candidate, place, radius)
         if not sites:
@@ -163,6 +171,33 @@ def match_trials(
             removed[failed] += 1
             continue
         kept.append((candidate, sites))
+    if limit and not eligible_only and len(kept) > limit:
+        matches = _best_matches(conn, kept, patient, miles, today, limit)
+    else:
+        matches = _evaluated(conn, kept, patient, miles, today, removed if eligible_only else None)
+    matches.sort(key=rank_key)
+    outcome = MatchOutcome(matches[:limit], place, radius, removed, len(candidates))
+    if not matches:
+        outcome.hint = no_match_hint(conn, patient, alternatives, outcome)
+    return outcome
+
+
+Kept = tuple[Candidate, list[tuple[float | None, dict[str, Any]]]]
+# Trials whose criteria are loaded and evaluated together by the exact top-k.
+TOP_K_BATCH = 32
+
+
+def _evaluated(
+    conn: Connection,
+    kept: list[Kept],
+    patient: Patient,
+    miles: bool,
+    today: date | None,
+    removed: Counter[str] | None,
+) -> list[dict[str, Any]]:
+    """Result views of the trials in ``kept`` with their criteria verdicts; with ``removed``
+    (--eligible-only), those with a failed criterion are dropped and counted there."""
+    complete_candidates(conn, [c for c, _ in kept])
     criteria = load_criteria(conn, [c.trial["nct_id"] for c, _ in kept])
     matches = []
     for candidate, sites in kept:
@@ -170,22 +205,75 @@ def match_trials(
         verdicts = evaluate_trial_criteria(criteria.get(trial["nct_id"], []), patient, today=today)
         failed_items = [v for v in verdicts if v["status"] == "not_met"]
         unknown_items = [v for v in verdicts if v["status"] == "unknown"]
-        if eligible_only and failed_items:
+        if removed is not None and failed_items:
             removed["criteria"] += 1
             continue
         matches.append(
             result_view(trial, sites, verdicts, failed_items, unknown_items, patient, miles, candidate)
         )
-    matches.sort(key=lambda m: (bool(m["failed_criteria"]), len(m["unknown_criteria"]), _nearest(m)))
-    outcome = MatchOutcome(matches[:limit], place, radius, removed, len(candidates))
-    if not matches:
-        outcome.hint = no_match_hint(conn, patient, alternatives, outcome)
-    return outcome
+    return matches
 
 
-def _nearest(match: dict[str, Any]) -> float:
+def rank_key(match: dict[str, Any]) -> tuple[bool, int, float, str]:
+    """Nothing failed first, then fewest unknowns, then the nearest open site (as shown, to
+    0.1 km); the trial id makes the order total, so a limited match is a prefix of it."""
     distance = match["nearest_site"]["distance_km"]
-    return distance if distance is not None else float("inf")
+    nearest = distance if distance is not None else float("inf")
+    return bool(match["failed_criteria"]), len(match["unknown_criteria"]), nearest, match["nct_id"]
+
+
+def _best_matches(
+    conn: Connection, kept: list[Kept], patient: Patient, miles: bool, today: date | None, limit: int
+) -> list[dict[str, Any]]:
+    """The ``limit`` best matches of ``kept`` by ``rank_key``, exactly, evaluating as few
+    trials as the bound allows, and those only as far as ranking needs.
+
+    A trial's key is at least (False, its items that cannot be met for this patient's
+    record, its nearest distance, its id): each such item is either not met (the trial
+    fails: its key starts with True) or unknown (``matching.criterion_needs``). Trials
+    are ranked in order of that bound, a batch at a time; once the ``limit``-th best key
+    found is below the next trial's bound, no trial left can enter the top ``limit``.
+    Ranking a trial reads only its items the record can decide: the others are unknown.
+    The best are then evaluated in full, to be shown.
+    """
+    facts = patient_facts(patient, today=today)
+    have = patient_facts_on_record(facts)
+    needs = criteria_needs(conn, [c.trial["nct_id"] for c, _ in kept])
+    classes: dict[str | None, tuple[bool, bool]] = {}  # needs -> (cannot be met, undecidable)
+    for groups in needs.values():
+        for item_needs, _ in groups:
+            if item_needs not in classes:
+                classes[item_needs] = (cannot_be_met(item_needs, have), undecidable(item_needs, have))
+    skip = [n for n, (_, never_decided) in classes.items() if n is not None and never_decided]
+
+    def counted(nct_id: str, which: int) -> int:
+        return sum(count for item_needs, count in needs.get(nct_id, ()) if classes[item_needs][which])
+
+    def nearest(entry: Kept) -> float:
+        distance = entry[1][0][0]
+        return round(distance, 1) if distance is not None else float("inf")
+
+    ordered = sorted(
+        ((False, counted(c.trial["nct_id"], 0), nearest((c, s)), c.trial["nct_id"]), (c, s)) for c, s in kept
+    )
+    best: list[tuple[tuple[bool, int, float, str], Kept]] = []
+    for start in range(0, len(ordered), TOP_K_BATCH):
+        if len(best) >= limit and best[limit - 1][0] < ordered[start][0]:
+            break
+        batch = [entry for _, entry in ordered[start : start + TOP_K_BATCH]]
+        criteria = load_criteria(conn, [c.trial["nct_id"] for c, _ in batch], skip_needs=skip)
+        for candidate, sites in batch:
+            nct_id = candidate.trial["nct_id"]
+            statuses = trial_statuses(criteria.get(nct_id, []), facts)
+            unknown = counted(nct_id, 1) + statuses.count("unknown")
+            best.append(
+                (("not_met" in statuses, unknown, nearest((candidate, sites)), nct_id), (candidate, sites))
+            )
+        best = sorted(best, key=lambda pair: pair[0])[:limit]
+    matches = _evaluated(conn, [entry for _, entry in best], patient, miles, today, None)
+    # The invariant the shortcut rests on (checked by the tests' runs over many patients).
+    assert sorted(map(rank_key, matches)) == [key for key, _ in best], "ranking keys disagree"
+    return matches
 
 
 def sites_in_radius(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
-from matching.candidates import OPEN_TRIAL_STATUSES, find_candidates
+from matching.candidates import OPEN_TRIAL_STATUSES, Candidate, complete_candidates, find_candidates
 from matching.conditions import expand_conditions
 from matching.geo import bounding_box
 from matching.match import MatchOutcome, Place, hard_filter, result_view, sites_in_radius
@@ -33,6 +34,16 @@ class SearchQuery:
     notes: list[str] = field(default_factory=list)
 
 
+def _order(
+    candidate: Candidate, sites: list[tuple[float | None, dict[str, Any]]]
+) -> tuple[float, float, str]:
+    """Nearest open site first (as shown, to 0.1 km), then relevance (the only key without a
+    place), then the trial id."""
+    distance = sites[0][0]
+    nearest = round(distance, 1) if distance is not None else 0.0
+    return nearest, -round(candidate.relevance, 3), candidate.trial["nct_id"]
+
+
 def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
     alternatives = expand_conditions([query.condition])
     box = bounding_box(query.place.lat, query.place.lon, query.radius_km) if query.place else None
@@ -42,11 +53,12 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
         box=box,
         statuses=query.statuses,
         with_relevance=query.place is None,
+        light=True,
     )
     # The age/sex an advocate asks about are checked exactly like a patient's.
     person = Patient(age=query.age, sex=query.sex, radius_km=query.radius_km, conditions=[query.condition])
     removed: Counter[str] = Counter()
-    matches = []
+    kept = []
     wanted_phases = {p.upper() for p in query.phases}
     for candidate in candidates:
         trial = candidate.trial
@@ -61,19 +73,22 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
         if failed:
             removed[failed] += 1
             continue
-        matches.append(result_view(trial, sites, [], [], [], person, query.miles, candidate))
-    if query.place:
-        matches.sort(key=lambda m: (m["nearest_site"]["distance_km"], -m["relevance"]))
-    else:
-        matches.sort(key=lambda m: -m["relevance"])
+        kept.append((_order(candidate, sites), candidate, sites))
+    # Ordered before any result is built, so a limited search builds only what it shows.
+    kept.sort(key=lambda entry: entry[0])
+    complete_candidates(conn, [candidate for _, candidate, _ in kept[: query.limit]])
+    matches = [
+        result_view(candidate.trial, sites, [], [], [], person, query.miles, candidate)
+        for _, candidate, sites in kept[: query.limit]
+    ]
     outcome = MatchOutcome(
-        matches[: query.limit],
+        matches,
         query.place,
         query.radius_km if query.place else None,
         removed,
         len(candidates),
     )
-    if not matches:
+    if not kept:
         if not candidates:
             outcome.hint = (
                 f"no {'/'.join(s.lower() for s in query.statuses)} trial in the store mentions {query.condition}"

@@ -49,6 +49,13 @@ def _rules(value: Any) -> list[dict[str, Any]]:
     return list(decoded or [])
 
 
+def trial_statuses(rows: list[dict[str, Any]], facts: PatientFacts) -> list[str]:
+    """Only the status of each stored criterion row: what ranking needs, without the
+    verdicts' reasons and views (for trials ranked but not shown)."""
+    items = [{**row, "rules": _rules(row.get("rules"))} for row in rows]
+    return [verdict.status for verdict in evaluate_items(items, facts)]
+
+
 def evaluate_trial_criteria(
     rows: list[dict[str, Any]], patient: Patient, *, today: date | None = None
 ) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -18,19 +19,22 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+import matching.match
 from cli import app
 from db.engine import open_store
 from ingest.files import iter_paths
 from ingest.pages import ingest_pages
 from ingest.pipeline import ingest_items
+from matching.criterion_needs import cannot_be_met, item_needs, patient_facts_on_record, undecidable
 from matching.gazetteer import Gazetteer
-from matching.match import Place, match_trials
+from matching.match import Place, match_trials, rank_key
 from matching.patient import Patient, PatientError, parse_patient
 from matching.search import SearchQuery, search_trials
 from matching.site_geocoding import site_geocoder
+from matching.verdicts import evaluate_trial_criteria, patient_facts
 from tests.conftest import FIXTURES, V2, empty_store
 
 SEED = FIXTURES / "seeds" / "000_7eec3db7379f51b9.txt"
@@ -369,3 +373,120 @@ def test_json_output_lists_every_match_and_tables_the_best_twenty(store: tuple[s
     assert [m["nct_id"] for m in json.loads(result.stdout)["matches"]] == [m["nct_id"] for m in expected]
     table = CliRunner().invoke(app, args)
     assert table.stdout.count("nearest open site:") == 20
+
+
+# -- the exact top-k: a limited match is the prefix of the full ordering ------------------
+
+MEASURED = ["eGFR", "SLEDAI-2K", "HbA1c", "serum creatinine", "ALT", "hemoglobin", "platelet count", "BMI",
+            "ECOG", "urine protein to creatinine ratio", "neutrophil count", "LVEF"]  # fmt: skip
+TREATED = ["rituximab", "prednisone", "mycophenolate", "cyclophosphamide", "metformin", "chemotherapy"]
+CONDITIONS = ["lupus nephritis", "type 2 diabetes", "breast cancer", "hypertension", "depression"]
+
+
+@st.composite
+def patients(draw: st.DrawFn, named: tuple[list[str], list[str]] = ([], [])) -> Patient:
+    """Patients with anything from bare demographics to a full record, so every kind of
+    criterion item is sometimes decidable and sometimes not; ``named`` adds condition and
+    treatment names taken from the trials' own rules."""
+    some = st.one_of(st.none(), st.booleans())
+    conditions = st.sampled_from(CONDITIONS + named[0])
+    treatments = st.sampled_from(TREATED + named[1])
+    return Patient(
+        age=draw(st.one_of(st.none(), st.integers(0, 95))),
+        sex=draw(st.sampled_from([None, "female", "male"])),
+        radius_km=draw(st.sampled_from([50, 300, 1500, 6000])),
+        conditions=draw(st.lists(conditions, max_size=3, unique=True)),
+        measurements=[
+            {"name": name, "value": draw(st.floats(0, 200)), "date": "2026-10-01"}
+            for name in draw(st.lists(st.sampled_from(MEASURED), max_size=4, unique=True))
+        ],
+        treatments=[
+            {"name": name, "start": "2025-06-01", "end": draw(st.sampled_from([None, "2026-09-01"]))}
+            for name in draw(st.lists(treatments, max_size=2, unique=True))
+        ],
+        events=[{"name": "kidney biopsy", "date": "2026-08-01"}] if draw(st.booleans()) else [],
+        pregnant=draw(some),
+        breastfeeding=draw(some),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    patient=patients(),
+    centre=st.sampled_from(CENTRES),
+    limit=st.sampled_from([1, 3, 10, 25]),
+    batch=st.sampled_from([1, 5, 32]),
+)
+def test_a_limited_match_is_exactly_the_top_of_the_full_ordering(
+    store: tuple[str, Engine], patient: Patient, centre: tuple[float, float], limit: int, batch: int
+) -> None:
+    _, engine = store
+    place = Place(*centre, "here")
+    with engine.connect() as conn, pytest.MonkeyPatch.context() as patch:
+        full = match_trials(conn, patient, place, today=TODAY).matches
+        # Small batches stop the evaluation as early as the bound allows: the sharpest check.
+        patch.setattr(matching.match, "TOP_K_BATCH", batch)
+        limited = match_trials(conn, patient, place, today=TODAY, limit=limit).matches
+    assert [rank_key(m) for m in full] == sorted(rank_key(m) for m in full)
+    assert limited == full[:limit]
+
+
+def test_the_top_k_is_checked_where_the_bound_has_work_to_do(store: tuple[str, Engine]) -> None:
+    """The property above would prove little if every match fitted in the limit, or if
+    ranks never differed by unknown counts: on the fixture store near Boston they do."""
+    _, engine = store
+    with engine.connect() as conn:
+        full = match_trials(
+            conn, Patient(age=50, radius_km=1500), Place(42.3601, -71.0589, "Boston"), today=TODAY
+        )
+    assert len(full.matches) > 25
+    assert len({len(m["unknown_criteria"]) for m in full.matches[:25]}) > 3
+
+
+def _stored_items(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM criterion ORDER BY nct_id, position")).mappings()
+        by_trial: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            item = dict(row)
+            item["rules"] = json.loads(item["rules"]) if isinstance(item["rules"], str) else item["rules"]
+            by_trial.setdefault(item["nct_id"], []).append(item)
+    return by_trial
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_items_that_cannot_be_met_are_not_met(store: tuple[str, Engine], data: st.DataObject) -> None:
+    """The top-k's bound: an item whose stored needs say it cannot be met for this record
+    evaluates to unknown or not met, never met; one they say it cannot decide, to unknown."""
+    _, engine = store
+    by_trial = _stored_items(engine)
+    named: tuple[list[str], list[str]] = ([], [])
+    for items in by_trial.values():
+        for rule in (r for item in items for r in item["rules"] or []):
+            if rule["kind"] in ("condition", "treatment", "time_window"):
+                named[rule["kind"] != "condition"].extend(rule.get("terms") or [])
+    patient = data.draw(patients((sorted(set(named[0])), sorted(set(named[1])))))
+    have = patient_facts_on_record(patient_facts(patient, today=TODAY))
+    counted = Counter[tuple[str, bool]]()
+    for items in by_trial.values():
+        verdicts = evaluate_trial_criteria(items, patient, today=TODAY)
+        for item, verdict in zip(items, verdicts, strict=True):
+            assert item["needs"] == item_needs({**item, "rules": item["rules"] or []})  # written at ingest
+            impossible = cannot_be_met(item["needs"], have)
+            counted[verdict["status"], impossible] += 1
+            assert not (impossible and verdict["status"] == "met"), (item["text"], verdict["reason"])
+            if undecidable(item["needs"], have):  # skipped when ranking: must be unknown
+                assert impossible and verdict["status"] == "unknown", (item["text"], verdict["reason"])
+    assert counted["unknown", True]  # items without rules at least
+
+
+@pytest.mark.parametrize("place", [MADRID, Place(42.3601, -71.0589, "Boston"), None])
+def test_a_limited_search_is_the_top_of_the_full_one(store: tuple[str, Engine], place: Place | None) -> None:
+    _, engine = store
+    full = search(engine, "neoplasms", place, radius_km=20000)
+    assert len(full) > 5
+    for limit in (1, 5):
+        assert search(engine, "neoplasms", place, radius_km=20000, limit=limit) == full[:limit]
+    key = [(m["nearest_site"]["distance_km"] or 0.0, -m["relevance"]) for m in full]
+    assert key == sorted(key)
