@@ -96,6 +96,7 @@ CRITERION_COLUMNS = (
     "heading",
     "span_start",
     "span_end",
+    "needs",
 )
 
 _CONTACT_FIELDS = ("name", "role", "phone", "phone_ext", "email")

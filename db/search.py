@@ -39,6 +39,8 @@ SEARCH = Table(
 
 def fold(value: str) -> str:
     """Lower case without accents: "Río Hortega" → "rio hortega"."""
+    if value.isascii():  # most registry text: NFKD leaves it as is and casefold is lower
+        return value.lower()
     decomposed = unicodedata.normalize("NFKD", value)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

@@ -11,6 +11,7 @@ Patient details are used in memory only: nothing here writes or logs them.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -271,9 +272,23 @@ def _best_matches(
             )
         best = sorted(best, key=lambda pair: pair[0])[:limit]
     matches = _evaluated(conn, [entry for _, entry in best], patient, miles, today, None)
-    # The invariant the shortcut rests on (checked by the tests' runs over many patients).
-    assert sorted(map(rank_key, matches)) == [key for key, _ in best], "ranking keys disagree"
+    if sorted(map(rank_key, matches)) != [key for key, _ in best]:
+        # The invariant the shortcut rests on broke: stored needs older than the parser's
+        # catalogue. Stay exact (evaluate everything) and say how to repair it. The warning
+        # carries nothing of the patient's; the tests turn it into an error.
+        warnings.warn(STALE_NEEDS, StaleNeedsWarning, stacklevel=2)
+        return _evaluated(conn, kept, patient, miles, today, None)
     return matches
+
+
+class StaleNeedsWarning(RuntimeWarning):
+    """Stored criterion needs disagree with this version's evaluation."""
+
+
+STALE_NEEDS = (
+    "stored criteria were parsed by another version of trialsite; ranking fell back to evaluating "
+    "every candidate (slower). Run `trialsite criteria reparse` to bring them up to date."
+)
 
 
 def sites_in_radius(

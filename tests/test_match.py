@@ -443,6 +443,24 @@ def test_the_top_k_is_checked_where_the_bound_has_work_to_do(store: tuple[str, E
     assert len({len(m["unknown_criteria"]) for m in full.matches[:25]}) > 3
 
 
+def test_stale_stored_needs_fall_back_to_full_evaluation_and_say_so(store: tuple[str, Engine]) -> None:
+    """Needs written by another parser version may break the bound: the match must stay exact
+    (evaluate every candidate) and warn how to repair the store, never return a wrong top."""
+    _, engine = store
+    patient, boston = Patient(age=50, radius_km=1500), Place(42.3601, -71.0589, "Boston")
+    with engine.connect() as conn:
+        full = match_trials(conn, patient, boston, today=TODAY).matches
+        # Every item now claims a fact no record has: the bound calls all of them unknown,
+        # while the age items are in fact met.
+        conn.execute(text("UPDATE criterion SET needs = '&m:nosuchvariable'"))
+        try:
+            with pytest.warns(matching.match.StaleNeedsWarning, match="criteria reparse"):
+                limited = match_trials(conn, patient, boston, today=TODAY, limit=10).matches
+        finally:
+            conn.rollback()
+    assert limited == full[:10]
+
+
 def _stored_items(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM criterion ORDER BY nct_id, position")).mappings()
