@@ -275,12 +275,16 @@ def criteria_reparse(
     pending: Annotated[
         bool, typer.Option("--pending", help="Only trials never parsed (after ingest file --defer-criteria).")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Parsing processes (default on 2,000+ trials: one per core)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Re-run the criteria parser over every stored trial (after the parser improves).
 
     Example: trialsite criteria reparse
-    Example: trialsite criteria reparse --pending
+    Example: trialsite criteria reparse --pending --workers 2
     """
     from db.queries import get_stats
     from ingest.reparse import reparse_criteria
@@ -289,7 +293,12 @@ def criteria_reparse(
     total = get_stats(engine)["trials"]
     with progress_bar(total, "reparsing") as progress:
         task = progress.add_task("reparse", total=total)
-        counts = reparse_criteria(engine, pending_only=pending, progress=lambda n: progress.advance(task, n))
+        counts = reparse_criteria(
+            engine,
+            pending_only=pending,
+            workers=(os.cpu_count() or 1) if workers is None and total >= PARALLEL_FROM else workers or 0,
+            progress=lambda n: progress.advance(task, n),
+        )
     if as_json:
         print_json(counts)
     else:

@@ -319,7 +319,8 @@ def test_criteria_parse_reads_stdin_and_prints_rules() -> None:
     assert "threshold" in human.stdout and "SLEDAI-2K >= 10" in human.stdout
 
 
-def test_criteria_reparse_rebuilds_stored_rules(store_url: str) -> None:
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_criteria_reparse_rebuilds_stored_rules(store_url: str, workers: str) -> None:
     assert (
         run(
             "--db", store_url, "ingest", "file", str(V2 / "dgg32_ctg-studies_10.json"), "--no-geocode"
@@ -332,7 +333,7 @@ def test_criteria_reparse_rebuilds_stored_rules(store_url: str) -> None:
             before = conn.execute(select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)).all()
         with engine.begin() as conn:
             conn.execute(delete(CRITERION))
-        result = run("--db", store_url, "criteria", "reparse", "--json")
+        result = run("--db", store_url, "criteria", "reparse", "--json", "--workers", workers)
         assert result.exit_code == 0, result.output
         counts = json.loads(result.stdout)
         with engine.connect() as conn:
@@ -342,6 +343,29 @@ def test_criteria_reparse_rebuilds_stored_rules(store_url: str) -> None:
     assert counts["trials"] == 10 and counts["items"] == len(before) > 0
     strip = [tuple(r)[1:] for r in before]  # ids differ, everything else is rebuilt identically
     assert [tuple(r)[1:] for r in after] == strip
+
+
+def test_reparse_in_workers_pipelines_batches_to_the_same_rows(store_url: str) -> None:
+    """Small batches in two worker processes: every batch read, parsed elsewhere, written."""
+    from ingest.reparse import reparse_criteria
+
+    path = str(V2 / "dgg32_ctg-studies_50.json")
+    assert run("--db", store_url, "ingest", "file", path, "--no-geocode").exit_code == 0
+    engine = open_store(store_url)
+    query = select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)
+    try:
+        with engine.connect() as conn:
+            at_ingest = [tuple(r)[1:] for r in conn.execute(query)]
+        with engine.begin() as conn:
+            conn.execute(delete(CRITERION))
+        seen: list[int] = []
+        counts = reparse_criteria(engine, pending_only=True, batch_size=7, workers=2, progress=seen.append)
+        with engine.connect() as conn:
+            rebuilt = [tuple(r)[1:] for r in conn.execute(query)]
+    finally:
+        engine.dispose()
+    assert counts["trials"] == 50 and seen == [7] * 7 + [1]
+    assert rebuilt == at_ingest and counts["items"] == len(at_ingest)
 
 
 def test_deferred_criteria_are_parsed_by_reparse_pending(store_url: str) -> None:
