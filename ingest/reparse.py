@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
-from db.upsert import CRITERION, TRIAL, bulk_insert
+from db.rows import needs_summary
+from db.upsert import CRITERION, NEEDS, TRIAL, bulk_insert
 from ingest.pipeline import criteria_rows
 
 
@@ -37,16 +38,21 @@ def reparse_criteria(
         if not batch:
             return counts
         rows: list[dict[str, Any]] = []
+        needs: list[dict[str, Any]] = []
         for nct_id, text in batch:
             items = criteria_rows(text)
+            if summary := needs_summary(i["needs"] for i in items):
+                needs.append({"nct_id": nct_id, "needs": summary})
             counts["items"] += len(items)
             counts["items_with_rules"] += sum(1 for i in items if i["rules"])
             counts["needs_review"] += sum(1 for i in items if i["needs_review"])
             rows.extend({"nct_id": nct_id, **item} for item in items)
         with engine.begin() as conn:
-            conn.execute(delete(CRITERION).where(CRITERION.c.nct_id.in_([r.nct_id for r in batch])))
-            if rows:
-                bulk_insert(conn, CRITERION, rows)
+            ids = [r.nct_id for r in batch]
+            for table, table_rows in ((CRITERION, rows), (NEEDS, needs)):
+                conn.execute(delete(table).where(table.c.nct_id.in_(ids)))
+                if table_rows:
+                    bulk_insert(conn, table, table_rows)
         counts["trials"] += len(batch)
         last = batch[-1].nct_id
         if progress is not None:

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from db.engine import open_store
-from db.upsert import CRITERION, SITE, SOURCE
-from tests.conftest import V2
+from db.upsert import CRITERION, NEEDS, SITE, SOURCE
+from tests.conftest import V2, stored_needs
 from tests.registry_server import load_studies, serve_registry
 
 runner = CliRunner()
@@ -330,18 +330,22 @@ def test_criteria_reparse_rebuilds_stored_rules(store_url: str) -> None:
     try:
         with engine.connect() as conn:
             before = conn.execute(select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)).all()
+        needs_before, _ = stored_needs(engine)
         with engine.begin() as conn:
             conn.execute(delete(CRITERION))
+            conn.execute(delete(NEEDS))
         result = run("--db", store_url, "criteria", "reparse", "--json")
         assert result.exit_code == 0, result.output
         counts = json.loads(result.stdout)
         with engine.connect() as conn:
             after = conn.execute(select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)).all()
+        needs_after = stored_needs(engine)
     finally:
         engine.dispose()
     assert counts["trials"] == 10 and counts["items"] == len(before) > 0
     strip = [tuple(r)[1:] for r in before]  # ids differ, everything else is rebuilt identically
     assert [tuple(r)[1:] for r in after] == strip
+    assert needs_after == (needs_before, needs_before) and needs_before
 
 
 def test_deferred_criteria_are_parsed_by_reparse_pending(store_url: str) -> None:
@@ -357,6 +361,8 @@ def test_deferred_criteria_are_parsed_by_reparse_pending(store_url: str) -> None
         assert again["trials"] == 0  # nothing left pending
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(CRITERION)).scalar_one()
+        summaries, counted = stored_needs(engine)
     finally:
         engine.dispose()
     assert stored == pending["items"]
+    assert summaries == counted and len(summaries) == 10  # the match's needs rows, written by reparse
