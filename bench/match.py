@@ -54,7 +54,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Table, text
 
-from db.upsert import ARM, CONDITION, CRITERION, INTERVENTION, TRIAL
+from db.upsert import ARM, CONDITION, CRITERION, INTERVENTION, NEEDS, TRIAL
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "ctgov" / "v2-studies"
@@ -85,6 +85,7 @@ CHILD_COLUMNS = {
     **{t.name: _columns(t) for t in (CONDITION, ARM, INTERVENTION, CRITERION)},
     # SQLite: triggers index it in the FTS5 table; PostgreSQL: the tsvector computes itself.
     "trial_search_doc": "nct_id, title, conditions, mesh",
+    "trial_needs": _columns(NEEDS),  # what the ingest derives from the criterion rows, copied
 }
 SITE_COLUMNS = (
     "nct_id, position, facility, city, state, zip, country, country_code, status, "
@@ -130,7 +131,7 @@ def load_templates(path: Path) -> tuple[list[Template], str]:
     for row in conn.execute(f"SELECT {TRIAL_COLUMNS} FROM trial ORDER BY nct_id"):
         templates[row[0]] = Template(row[1:], {table: [] for table in CHILD_COLUMNS}, [])
     for table, columns in CHILD_COLUMNS.items():
-        order = "nct_id" if table == "trial_search_doc" else "nct_id, position"
+        order = "nct_id" if table in ("trial_search_doc", "trial_needs") else "nct_id, position"
         for row in conn.execute(f"SELECT {columns} FROM {table} ORDER BY {order}"):
             templates[row[0]].children[table].append(row[1:])
     for row in conn.execute(

@@ -176,6 +176,20 @@ class Criterion(SQLModel, table=True):
     needs: str | None = _text()
 
 
+class TrialNeeds(SQLModel, table=True):
+    """A trial's criterion needs counted, one row per trial: a match bounds thousands of
+    candidates' ranks from one row each instead of ~50 criterion index entries. Derived
+    from ``criterion.needs`` (``db.rows.needs_summary``) wherever criteria are written."""
+
+    __tablename__ = "trial_needs"
+    # SQLite: rows in the primary key's b-tree, one descent per trial instead of two.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    nct_id: str = Field(primary_key=True, foreign_key="trial.nct_id", max_length=64, ondelete="CASCADE")
+    # "count needs" lines, one per distinct needs (matching.candidates.criteria_needs).
+    needs: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class SourceRecord(SQLModel, table=True):
     """The raw record a trial was normalized from, zlib-framed: the source's own bytes (a bulk zip
     member's deflate data as read, without recompression); ``content_hash`` is of the canonical JSON."""

@@ -3,6 +3,8 @@ straight to the driver) and, from them, plain dicts (for change diffs and update
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -98,6 +100,18 @@ CRITERION_COLUMNS = (
     "span_end",
     "needs",
 )
+
+NEEDS_AT = CRITERION_COLUMNS.index("needs")
+
+
+def needs_summary(needs: Iterable[str | None]) -> str | None:
+    """A trial's ``trial_needs`` row from its criterion items' needs: "count needs" lines,
+    one per distinct needs (``matching.candidates.criteria_needs`` reads them); None without
+    any. Built from the rows being written, not read back: the bulk load's writer is its
+    bottleneck."""
+    counts = Counter(n for n in needs if n is not None)
+    return "\n".join(f"{count} {n}" for n, count in counts.items()) or None
+
 
 _CONTACT_FIELDS = ("name", "role", "phone", "phone_ext", "email")
 

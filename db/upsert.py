@@ -40,6 +40,7 @@ from db.models import (
     SourceRecord,
     Trial,
     TrialCondition,
+    TrialNeeds,
 )
 from db.record import NormalizedTrial
 from db.rows import (
@@ -47,12 +48,14 @@ from db.rows import (
     CONDITION_COLUMNS,
     CRITERION_COLUMNS,
     INTERVENTION_COLUMNS,
+    NEEDS_AT,
     SITE_COLUMNS,
     TRIAL_COLUMNS,
     Values,
     arm_values,
     condition_values,
     intervention_values,
+    needs_summary,
     site_values,
     trial_values,
 )
@@ -67,7 +70,9 @@ CRITERION: Table = Criterion.__table__  # type: ignore[attr-defined]
 SOURCE: Table = SourceRecord.__table__  # type: ignore[attr-defined]
 QUARANTINE: Table = Quarantine.__table__  # type: ignore[attr-defined]
 CHANGE: Table = ChangeEvent.__table__  # type: ignore[attr-defined]
-CHILDREN = (SITE, CONDITION, ARM, INTERVENTION, CRITERION)
+NEEDS: Table = TrialNeeds.__table__  # type: ignore[attr-defined]
+CHILDREN = (SITE, CONDITION, ARM, INTERVENTION, CRITERION, NEEDS)
+NEEDS_COLUMNS = ("nct_id", "needs")
 SEARCH_COLUMNS = tuple(c.name for c in SEARCH.c)
 SOURCE_COLUMNS = (
     "nct_id",
@@ -271,6 +276,10 @@ def upsert_batch(
     return outcome
 
 
+def _needs(criteria: list[Values]) -> str | None:
+    return needs_summary(row[NEEDS_AT] for row in criteria)
+
+
 def _bound(conn: Connection, column: Column[Any], value: Any) -> Any:
     """``value`` as SQLAlchemy would bind it to ``column`` (SQLite datetimes are text)."""
     processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
@@ -287,6 +296,7 @@ def _insert_rows(conn: Connection, records: Sequence[PreparedRecord], *, now: da
         (ARM, ARM_COLUMNS, [v for r in records for v in r.rows.arms]),
         (INTERVENTION, INTERVENTION_COLUMNS, [v for r in records for v in r.rows.interventions]),
         (CRITERION, CRITERION_COLUMNS, [v for r in records for v in r.rows.criteria]),
+        (NEEDS, NEEDS_COLUMNS, [(r.nct_id, n) for r in records if (n := _needs(r.rows.criteria))]),
         (SEARCH, SEARCH_COLUMNS, [r.rows.search for r in records]),
         (
             SOURCE,

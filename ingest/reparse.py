@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
-from db.upsert import CRITERION, TRIAL, bulk_insert
+from db.rows import needs_summary
+from db.upsert import CRITERION, NEEDS, TRIAL, bulk_insert
 from ingest.pipeline import criteria_rows
 
 Batch = list[tuple[str, str | None]]  # (nct_id, criteria text)
@@ -92,15 +93,20 @@ def _read(engine: Engine, last: str, pending_only: bool, batch_size: int) -> Bat
 
 
 def _write(engine: Engine, parsed: Parsed, counts: dict[str, int]) -> None:
-    """Replace the batch's criterion rows in one transaction, and count them."""
+    """Replace the batch's criterion rows and needs summaries in one transaction, and count them."""
     rows: list[dict[str, Any]] = []
+    needs: list[dict[str, Any]] = []
     for nct_id, items in parsed:
+        if summary := needs_summary(i["needs"] for i in items):
+            needs.append({"nct_id": nct_id, "needs": summary})
         counts["items"] += len(items)
         counts["items_with_rules"] += sum(1 for i in items if i["rules"])
         counts["needs_review"] += sum(1 for i in items if i["needs_review"])
         rows.extend({"nct_id": nct_id, **item} for item in items)
     with engine.begin() as conn:
-        conn.execute(delete(CRITERION).where(CRITERION.c.nct_id.in_([nct_id for nct_id, _ in parsed])))
-        if rows:
-            bulk_insert(conn, CRITERION, rows)
+        ids = [nct_id for nct_id, _ in parsed]
+        for table, table_rows in ((CRITERION, rows), (NEEDS, needs)):
+            conn.execute(delete(table).where(table.c.nct_id.in_(ids)))
+            if table_rows:
+                bulk_insert(conn, table, table_rows)
     counts["trials"] += len(parsed)

@@ -5,9 +5,11 @@ in Python: every query is bounded by an index (FTS, R*Tree/GiST, site.nct_id).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import gc
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from sqlalchemy import Connection, text
@@ -38,9 +40,11 @@ CLOSED_SITE_STATUSES = (
 # Candidates are found place first (each site in the box on the R*Tree/GiST, its trial
 # checked against the condition's matches) when the box holds fewer than this many sites
 # per trial matching the condition, condition first otherwise (each matching trial read,
-# its sites compared with the box). Measured at registry scale on SQLite: ~2-4 us per
-# site in the box against ~5-8 us per matching trial.
-SITES_PER_MATCH = 2
+# its sites compared with the box). Measured at registry scale on SQLite, with the covering
+# site index: ~2-3 us per site in the box against ~2-3 us per matching trial; over the
+# bench's 200 patients 1 beat 0.5 and 2 (sum and p95 of the candidate query). PostgreSQL
+# keeps 2: there 1 and 2 measured alike.
+SITES_PER_MATCH = {"sqlite": 1, "postgresql": 2}
 # Sites in the box are counted no further: a box beyond it goes condition first.
 PLACE_FIRST_MAX_SITES = 60_000
 # A condition's matches are counted this far first: most conditions match fewer trials.
@@ -59,6 +63,32 @@ SITE_COLUMNS = (
 # so light candidates read no wide row; ``complete_candidates`` adds the rest for those shown.
 LIGHT_TRIAL_COLUMNS = "t.nct_id, t.overall_status, t.phases, t.minimum_age_days, t.maximum_age_days, t.sex, t.healthy_volunteers"
 LIGHT_SITE_COLUMNS = "s.id AS site_id, s.latitude, s.longitude"
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def without_cyclic_gc(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with Python's cyclic garbage collector paused (unless someone else paused it).
+
+    A broad match holds tens of thousands of rows, candidates and distances alive at once:
+    their allocations set off full collections of the whole heap, a fifth of the slowest
+    matches' time at registry scale. They make no reference cycles; the collector resumes
+    after, whatever happens.
+    """
+
+    @functools.wraps(fn)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
 
 
 @dataclass
@@ -125,14 +155,15 @@ def _place_first(conn: Connection, box: BoundingBox, expression: str) -> bool:
     as the answer is known, so neither index is walked further than the other's size:
     a rare condition never counts a dense box, a broad one in a small box never counts
     its matches past the box's size."""
+    ratio = SITES_PER_MATCH.get(conn.dialect.name, 2)
     matches = count_matching(conn, expression, RARE_MATCHES)
     if matches <= RARE_MATCHES:
-        limit = SITES_PER_MATCH * matches
+        limit = ratio * matches
         return count_sites_in_box(conn, box, limit) <= limit
     in_box = count_sites_in_box(conn, box, PLACE_FIRST_MAX_SITES)
     if in_box > PLACE_FIRST_MAX_SITES:
         return False
-    cap = in_box // SITES_PER_MATCH
+    cap = in_box // ratio
     return count_matching(conn, expression, cap) > cap
 
 
@@ -195,7 +226,7 @@ def find_candidates(
     # where a mapping per row cost as much as the SQL.
     trial_keys, site_keys = _keys(trial_columns), _keys(site_columns)
     split = len(trial_keys)
-    for row in conn.execute(text(sql), params):
+    for row in conn.execute(text(sql), params).fetchall():  # one driver call, not one per row
         candidate = by_trial.get(row[0])
         if candidate is None:
             candidate = by_trial[row[0]] = Candidate(dict(zip(trial_keys, row[:split], strict=True)))
@@ -299,23 +330,13 @@ def load_criteria(
 
 def criteria_needs(conn: Connection, nct_ids: Sequence[str]) -> dict[str, list[tuple[str | None, int]]]:
     """Per trial, how many of its criterion items have each stored ``needs`` (see
-    matching.criterion_needs), read on the (nct_id, needs) index. One row per trial, its
-    groups joined in SQL: thousands of trials' ~20 groups each cost more to fetch as rows
-    than to split."""
+    matching.criterion_needs): one ``trial_needs`` row per trial (migration 0006), where
+    counting thousands of trials' ~50 criterion index entries each cost tens of ms."""
     if not nct_ids:
         return {}
-    dialect = conn.dialect.name
-    where, params = _ids_clause(dialect, "nct_id", nct_ids)
-    joined = (
-        "group_concat(n || ' ' || needs, char(10))"
-        if dialect == "sqlite"
-        else "string_agg(n || ' ' || needs, chr(10))"
-    )
-    grouped = f"SELECT nct_id, needs, count(*) AS n FROM criterion WHERE {where} AND needs IS NOT NULL GROUP BY nct_id, needs"
+    where, params = _ids_clause(conn.dialect.name, "nct_id", nct_ids)
     out: dict[str, list[tuple[str | None, int]]] = {}
-    for nct_id, groups in conn.execute(
-        text(f"SELECT nct_id, {joined} FROM ({grouped}) AS g GROUP BY nct_id"), params
-    ):
+    for nct_id, groups in conn.execute(text(f"SELECT nct_id, needs FROM trial_needs WHERE {where}"), params):
         entries = out[nct_id] = []
         for entry in groups.split("\n"):
             count, _, needs = entry.partition(" ")

@@ -9,6 +9,7 @@ than the radius, never exclude a nearer one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
@@ -16,11 +17,23 @@ EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance in kilometres between two WGS84 points (spherical Earth)."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    return distances_from(lat1, lon1)(lat2, lon2)
+
+
+def distances_from(lat1: float, lon1: float) -> Callable[[float, float], float]:
+    """``haversine_km`` from a fixed point, its terms computed once: a match measures tens of
+    thousands of sites from the patient. The same operations in the same order, so the
+    same distances to the last bit."""
+    phi1 = math.radians(lat1)
+    cos_phi1 = math.cos(phi1)
+    radians, sin, cos, asin, sqrt = math.radians, math.sin, math.cos, math.asin, math.sqrt
+
+    def distance(lat2: float, lon2: float) -> float:
+        phi2 = radians(lat2)
+        a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(radians(lon2 - lon1) / 2) ** 2
+        return 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(a)))
+
+    return distance
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,10 +27,11 @@ from matching.candidates import (
     criteria_needs,
     find_candidates,
     load_criteria,
+    without_cyclic_gc,
 )
 from matching.conditions import expand_conditions
 from matching.criterion_needs import cannot_be_met, patient_facts_on_record, undecidable
-from matching.geo import bounding_box, haversine_km
+from matching.geo import bounding_box, distances_from
 from matching.patient import Coordinates, Patient
 from matching.verdicts import evaluate_trial_criteria, patient_facts, trial_statuses
 
@@ -146,6 +147,7 @@ def _demographics(trial: dict[str, Any], patient: Patient) -> list[dict[str, Any
     return out
 
 
+@without_cyclic_gc
 def match_trials(
     conn: Connection,
     patient: Patient,
@@ -296,11 +298,13 @@ def sites_in_radius(
 ) -> list[tuple[float | None, dict[str, Any]]]:
     if place is None or radius is None:
         return [(None, s) for s in candidate.sites]
+    distance_to = distances_from(place.lat, place.lon)
     found: list[tuple[float | None, dict[str, Any]]] = []
     for site in candidate.sites:
-        if site["latitude"] is None or site["longitude"] is None:
+        lat, lon = site["latitude"], site["longitude"]
+        if lat is None or lon is None:
             continue
-        distance = haversine_km(place.lat, place.lon, site["latitude"], site["longitude"])
+        distance = distance_to(lat, lon)
         if distance <= radius:
             found.append((distance, site))
     found.sort(key=lambda pair: pair[0] or 0.0)

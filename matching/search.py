@@ -13,7 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from matching.candidates import OPEN_TRIAL_STATUSES, Candidate, complete_candidates, find_candidates
+from matching.candidates import (
+    OPEN_TRIAL_STATUSES,
+    Candidate,
+    complete_candidates,
+    find_candidates,
+    without_cyclic_gc,
+)
 from matching.conditions import expand_conditions
 from matching.geo import bounding_box
 from matching.match import MatchOutcome, Place, hard_filter, result_view, sites_in_radius
@@ -44,6 +50,7 @@ def _order(
     return nearest, -round(candidate.relevance, 3), candidate.trial["nct_id"]
 
 
+@without_cyclic_gc
 def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
     alternatives = expand_conditions([query.condition])
     box = bounding_box(query.place.lat, query.place.lon, query.radius_km) if query.place else None

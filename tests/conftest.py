@@ -101,3 +101,19 @@ def gazetteer_path() -> Path:
     Gazetteer.open(path).close()
     os.environ["TRIALSITE_GAZETTEER"] = str(path)
     return path
+
+
+def stored_needs(engine: Engine) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Per trial, its needs counted as ``trial_needs`` stores them, and as counted afresh from
+    its criterion rows: ingest, reparse and the migration must leave the two equal."""
+    summaries: dict[str, dict[str, int]] = {}
+    counted: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for nct_id, lines in conn.execute(text("SELECT nct_id, needs FROM trial_needs")):
+            summaries[nct_id] = {n: int(c) for c, _, n in (line.partition(" ") for line in lines.split("\n"))}
+        for nct_id, needs in conn.execute(
+            text("SELECT nct_id, needs FROM criterion WHERE needs IS NOT NULL")
+        ):
+            counts = counted.setdefault(nct_id, {})
+            counts[needs] = counts.get(needs, 0) + 1
+    return summaries, counted

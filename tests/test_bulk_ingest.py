@@ -20,7 +20,7 @@ from db.upsert import QUARANTINE, SET_BASED_INDEXING_FROM, SITE, SOURCE, TRIAL
 from ingest.cli import site_geocoding
 from ingest.files import iter_paths
 from ingest.pipeline import ingest_items
-from tests.conftest import V2, empty_store, pg_skip_reason
+from tests.conftest import V2, empty_store, pg_skip_reason, stored_needs
 
 QUERIES = [["cancer"], ["lung", "carcinoma"], ["spinal"], ["breast", "neoplasms"], ["diabetes"]]
 # (south, west, north, east): Europe, the north-east of the US, the whole world.
@@ -55,6 +55,10 @@ def _indexed(engine: Engine) -> dict[str, Any]:
                 select(*(c for c in SITE.c if c.name != "id")).order_by(SITE.c.nct_id, SITE.c.position)
             ).all(),
         }
+    summaries, counted = stored_needs(engine)
+    assert summaries == counted and summaries  # every trial's row, as its criteria count
+    found["needs"] = summaries
+    with engine.connect() as conn:
         if dialect == "sqlite":
             # FTS5 and R*Tree check their index against their content; both raise or report on a mismatch.
             conn.execute(text("INSERT INTO trial_search (trial_search) VALUES ('integrity-check')"))

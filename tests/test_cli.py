@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from db.engine import open_store
-from db.upsert import CRITERION, SITE, SOURCE
-from tests.conftest import V2
+from db.upsert import CRITERION, NEEDS, SITE, SOURCE
+from tests.conftest import V2, stored_needs
 from tests.registry_server import load_studies, serve_registry
 
 runner = CliRunner()
@@ -331,18 +331,22 @@ def test_criteria_reparse_rebuilds_stored_rules(store_url: str, workers: str) ->
     try:
         with engine.connect() as conn:
             before = conn.execute(select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)).all()
+        needs_before, _ = stored_needs(engine)
         with engine.begin() as conn:
             conn.execute(delete(CRITERION))
+            conn.execute(delete(NEEDS))
         result = run("--db", store_url, "criteria", "reparse", "--json", "--workers", workers)
         assert result.exit_code == 0, result.output
         counts = json.loads(result.stdout)
         with engine.connect() as conn:
             after = conn.execute(select(CRITERION).order_by(CRITERION.c.nct_id, CRITERION.c.position)).all()
+        needs_after = stored_needs(engine)
     finally:
         engine.dispose()
     assert counts["trials"] == 10 and counts["items"] == len(before) > 0
     strip = [tuple(r)[1:] for r in before]  # ids differ, everything else is rebuilt identically
     assert [tuple(r)[1:] for r in after] == strip
+    assert needs_after == (needs_before, needs_before) and needs_before
 
 
 def test_reparse_in_workers_pipelines_batches_to_the_same_rows(store_url: str) -> None:
@@ -356,16 +360,20 @@ def test_reparse_in_workers_pipelines_batches_to_the_same_rows(store_url: str) -
     try:
         with engine.connect() as conn:
             at_ingest = [tuple(r)[1:] for r in conn.execute(query)]
+        needs_at_ingest, _ = stored_needs(engine)
         with engine.begin() as conn:
             conn.execute(delete(CRITERION))
+            conn.execute(delete(NEEDS))
         seen: list[int] = []
         counts = reparse_criteria(engine, pending_only=True, batch_size=7, workers=2, progress=seen.append)
         with engine.connect() as conn:
             rebuilt = [tuple(r)[1:] for r in conn.execute(query)]
+        needs_rebuilt = stored_needs(engine)
     finally:
         engine.dispose()
     assert counts["trials"] == 50 and seen == [7] * 7 + [1]
     assert rebuilt == at_ingest and counts["items"] == len(at_ingest)
+    assert needs_rebuilt == (needs_at_ingest, needs_at_ingest) and needs_at_ingest
 
 
 def test_deferred_criteria_are_parsed_by_reparse_pending(store_url: str) -> None:
@@ -381,6 +389,8 @@ def test_deferred_criteria_are_parsed_by_reparse_pending(store_url: str) -> None
         assert again["trials"] == 0  # nothing left pending
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(CRITERION)).scalar_one()
+        summaries, counted = stored_needs(engine)
     finally:
         engine.dispose()
     assert stored == pending["items"]
+    assert summaries == counted and len(summaries) == 10  # the match's needs rows, written by reparse

@@ -8,10 +8,12 @@ independently of the store.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from db.engine import open_store
 from ingest.files import iter_paths
 from ingest.pages import ingest_pages
 from ingest.pipeline import ingest_items
+from matching.candidates import without_cyclic_gc
 from matching.criterion_needs import cannot_be_met, item_needs, patient_facts_on_record, undecidable
 from matching.gazetteer import Gazetteer
 from matching.match import Place, match_trials, rank_key
@@ -459,6 +462,56 @@ def test_stale_stored_needs_fall_back_to_full_evaluation_and_say_so(store: tuple
         finally:
             conn.rollback()
     assert limited == full[:10]
+
+
+@pytest.mark.parametrize(
+    ("summaries", "warns"),
+    [
+        # No row: every bound is 0 unknowns, weaker but still a bound; no warning due.
+        ("DELETE FROM trial_needs", False),
+        # An item per trial that no record can meet, which no criterion row has: the keys
+        # ranked on it disagree with the evaluation, which must notice and fall back.
+        ("UPDATE trial_needs SET needs = needs || char(10) || '1 &m:nosuchvariable'", True),
+    ],
+)
+def test_a_missing_or_stale_needs_summary_keeps_the_match_exact(
+    store: tuple[str, Engine], summaries: str, warns: bool
+) -> None:
+    _, engine = store
+    patient, boston = Patient(age=50, radius_km=1500), Place(42.3601, -71.0589, "Boston")
+    if engine.dialect.name == "postgresql":
+        summaries = summaries.replace("char(10)", "chr(10)")
+    with engine.connect() as conn:
+        full = match_trials(conn, patient, boston, today=TODAY).matches
+        conn.execute(text(summaries))
+        try:
+            with pytest.warns(matching.match.StaleNeedsWarning) if warns else nullcontext():
+                limited = match_trials(conn, patient, boston, today=TODAY, limit=10).matches
+        finally:
+            conn.rollback()
+    assert limited == full[:10]
+
+
+def test_a_match_pauses_the_garbage_collector_and_always_restores_it() -> None:
+    seen: list[bool] = []
+
+    @without_cyclic_gc
+    def step(fail: bool) -> None:
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("mid-match")
+
+    assert gc.isenabled()
+    step(False)
+    with pytest.raises(ValueError):
+        step(True)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()  # whoever paused it first resumes it
+    try:
+        step(False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def _stored_items(engine: Engine) -> dict[str, list[dict[str, Any]]]:
