@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 from db.record import Contact, NormalizedTrial, Sponsor
@@ -113,6 +112,11 @@ def needs_summary(needs: Iterable[str | None]) -> str | None:
     return "\n".join(f"{count} {n}" for n, count in counts.items()) or None
 
 
+def parse_needs_summary(summary: str) -> list[tuple[str, int]]:
+    """A ``trial_needs`` row read back: (needs, how many items have it)."""
+    return [(needs, int(count)) for count, _, needs in (line.partition(" ") for line in summary.split("\n"))]
+
+
 _CONTACT_FIELDS = ("name", "role", "phone", "phone_ext", "email")
 
 Values = tuple[Any, ...]
@@ -179,10 +183,6 @@ def trial_values(t: NormalizedTrial, *, content_hash: str) -> Values:
     )
 
 
-def trial_row(t: NormalizedTrial, *, content_hash: str, now: datetime) -> dict[str, Any]:
-    return dict(zip(TRIAL_COLUMNS, (*trial_values(t, content_hash=content_hash), now, now), strict=True))
-
-
 def site_values(t: NormalizedTrial) -> list[Values]:
     return [
         (
@@ -203,10 +203,6 @@ def site_values(t: NormalizedTrial) -> list[Values]:
         )
         for i, s in enumerate(t.sites)
     ]
-
-
-def site_rows(t: NormalizedTrial) -> list[dict[str, Any]]:
-    return [dict(zip(SITE_COLUMNS, values, strict=True)) for values in site_values(t)]
 
 
 def condition_values(t: NormalizedTrial) -> list[Values]:

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, String, Table, Text, bindparam, delete, insert, text
+from sqlalchemy import Column, Connection, MetaData, String, Table, Text, bindparam, text
 
 from db.record import NormalizedTrial
 
@@ -63,15 +63,6 @@ def search_row(t: NormalizedTrial) -> dict[str, Any]:
         "conditions": fold(" | ".join(conditions)),
         "mesh": fold(" | ".join(mesh)),
     }
-
-
-def replace_search_rows(conn: Connection, trials: Sequence[NormalizedTrial]) -> None:
-    """Re-index ``trials`` (called inside the upsert's transaction)."""
-    if not trials:
-        return
-    ids = [t.nct_id for t in trials]
-    conn.execute(delete(SEARCH).where(SEARCH.c.nct_id.in_(ids)))
-    conn.execute(insert(SEARCH), [search_row(t) for t in trials])
 
 
 def condition_filter_sql(dialect: str, trial_id: str = "s.nct_id") -> str:

@@ -135,7 +135,9 @@ def prepare_item(item: RawItem, *, criteria: bool = True, resolve: Resolve | Non
 
 
 def criteria_rows(text: str | None, *, section_hint: str | None = None) -> list[dict[str, Any]]:
-    """Criterion rows (sans nct_id) for a trial's eligibility text: every item, with its rules."""
+    """Criterion rows (sans nct_id) for a trial's eligibility text: every item, with its rules
+    and the patient facts it needs (``matching.criterion_needs``: what matching's evaluator
+    reads, stored with the rules so a match need not load an item it cannot decide)."""
     if not text:
         return []
     rows = [
@@ -202,7 +204,7 @@ def ingest_items(
     ``resolve`` maps each parsed record to the one to store (see :data:`Resolve`); it
     reads the store, so records are then parsed in this process.
     ``geocode`` fills in coordinates of sites the source gave none (matching's
-    gazetteer, injected by the caller: ingest does not import matching).
+    gazetteer, injected by the caller, who owns its open file).
     ``criteria=False`` defers criteria parsing (the costliest step) of a bulk load:
     ``trialsite criteria reparse --pending`` parses those trials afterwards.
     """

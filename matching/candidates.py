@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 from sqlalchemy import Connection, text
 
+from db.rows import parse_needs_summary
 from db.search import (
     condition_filter_sql,
     count_matching,
@@ -328,17 +329,12 @@ def load_criteria(
     return out
 
 
-def criteria_needs(conn: Connection, nct_ids: Sequence[str]) -> dict[str, list[tuple[str | None, int]]]:
+def criteria_needs(conn: Connection, nct_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
     """Per trial, how many of its criterion items have each stored ``needs`` (see
     matching.criterion_needs): one ``trial_needs`` row per trial (migration 0006), where
     counting thousands of trials' ~50 criterion index entries each cost tens of ms."""
     if not nct_ids:
         return {}
     where, params = _ids_clause(conn.dialect.name, "nct_id", nct_ids)
-    out: dict[str, list[tuple[str | None, int]]] = {}
-    for nct_id, groups in conn.execute(text(f"SELECT nct_id, needs FROM trial_needs WHERE {where}"), params):
-        entries = out[nct_id] = []
-        for entry in groups.split("\n"):
-            count, _, needs = entry.partition(" ")
-            entries.append((needs, int(count)))
-    return out
+    rows = conn.execute(text(f"SELECT nct_id, needs FROM trial_needs WHERE {where}"), params)
+    return {nct_id: parse_needs_summary(summary) for nct_id, summary in rows}

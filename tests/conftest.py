@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from db.engine import open_store
+from db.rows import parse_needs_summary
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CTGOV = FIXTURES / "ctgov"
@@ -110,7 +111,7 @@ def stored_needs(engine: Engine) -> tuple[dict[str, dict[str, int]], dict[str, d
     counted: dict[str, dict[str, int]] = {}
     with engine.connect() as conn:
         for nct_id, lines in conn.execute(text("SELECT nct_id, needs FROM trial_needs")):
-            summaries[nct_id] = {n: int(c) for c, _, n in (line.partition(" ") for line in lines.split("\n"))}
+            summaries[nct_id] = dict(parse_needs_summary(lines))
         for nct_id, needs in conn.execute(
             text("SELECT nct_id, needs FROM criterion WHERE needs IS NOT NULL")
         ):

@@ -207,3 +207,40 @@ def test_a_record_the_store_refuses_is_quarantined_alone(engine: Engine, tmp_pat
     assert (summary.inserted, summary.quarantined) == (9, 1)
     assert summary.quarantine[0]["origin"].endswith("[4]")
     assert summary.quarantine[0]["reason"].startswith("the store refused it: ")
+
+
+def test_row_tuples_name_every_stored_column() -> None:
+    """Workers build rows as tuples in these column orders: a model column missing from them
+    would be silently left NULL by bulk loads (criterion.needs once was)."""
+    from db.rows import (
+        ARM_COLUMNS,
+        CONDITION_COLUMNS,
+        CRITERION_COLUMNS,
+        INTERVENTION_COLUMNS,
+        SITE_COLUMNS,
+        TRIAL_COLUMNS,
+    )
+    from db.upsert import (
+        ARM,
+        CONDITION,
+        CRITERION,
+        INTERVENTION,
+        NEEDS,
+        NEEDS_COLUMNS,
+        SITE,
+        SOURCE,
+        SOURCE_COLUMNS,
+        TRIAL,
+    )
+
+    for table, columns in (
+        (TRIAL, TRIAL_COLUMNS),
+        (SITE, SITE_COLUMNS),
+        (CONDITION, CONDITION_COLUMNS),
+        (ARM, ARM_COLUMNS),
+        (INTERVENTION, INTERVENTION_COLUMNS),
+        (CRITERION, CRITERION_COLUMNS),
+        (NEEDS, NEEDS_COLUMNS),
+        (SOURCE, SOURCE_COLUMNS),
+    ):
+        assert sorted(columns) == sorted(c.name for c in table.columns if c.name != "id"), table.name
