@@ -84,14 +84,15 @@ TRIAL_COLUMNS = _columns(TRIAL)
 CHILD_COLUMNS = {
     **{t.name: _columns(t) for t in (CONDITION, ARM, INTERVENTION, CRITERION)},
     # SQLite: triggers index it in the FTS5 table; PostgreSQL: the tsvector computes itself.
-    "trial_search_doc": "nct_id, title, conditions, mesh",
+    "trial_search_doc": "nct_id, title, conditions, mesh, is_open",
     "trial_needs": _columns(NEEDS),  # what the ingest derives from the criterion rows, copied
 }
 SITE_COLUMNS = (
     "nct_id, position, facility, city, state, zip, country, country_code, status, "
     "latitude, longitude, geo_source, geo_precision, contacts"
 )
-TABLES = {"trial": TRIAL_COLUMNS, **CHILD_COLUMNS, "site": SITE_COLUMNS}
+# Sites before the search documents: SQLite indexes a document's open sites when it is written.
+TABLES = {"trial": TRIAL_COLUMNS, "site": SITE_COLUMNS, **CHILD_COLUMNS}
 
 Row = tuple[Any, ...]
 

@@ -39,9 +39,9 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
 
-# Tables and indexes migration 0002 creates in each dialect's own form (FTS5, R*Tree,
-# tsvector, GiST): autogenerate must not propose to drop them.
-HAND_MADE = ("trial_search", "site_rtree", "ix_site_point", "ix_trial_search")
+# Tables and indexes migrations 0002 and 0007 create in each dialect's own form (FTS5,
+# R*Tree, tsvector, GiST, SQLite's site_open): autogenerate must not propose to drop them.
+HAND_MADE = ("trial_search", "site_rtree", "ix_site_point", "ix_trial_search", "site_open")
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

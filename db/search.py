@@ -18,11 +18,28 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, String, Table, Text, bindparam, text
+from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, Text, bindparam, text
 
 from db.record import NormalizedTrial
 
 _WORD = re.compile(r"[a-z0-9]+")
+
+# Trial statuses under which a trial can take patients (RECRUITING), or soon/only on
+# invitation (matching returns those flagged). A search document records whether its trial
+# is open, so a condition's open trials are found without reading every matching trial.
+OPEN_TRIAL_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
+# Site statuses that exclude a site: a recruiting trial may have closed sites. SQLite keeps
+# the other sites of open trials in ``site_open`` (migration 0007, which lists them too).
+CLOSED_SITE_STATUSES = (
+    "ACTIVE_NOT_RECRUITING",
+    "COMPLETED",
+    "SUSPENDED",
+    "TERMINATED",
+    "WITHDRAWN",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "UNKNOWN",
+)
 
 # One folded document per trial (migration 0004); the full-text index is built on it
 # (SQLite: the FTS5 table ``trial_search``, kept in sync by triggers; PostgreSQL: the
@@ -34,6 +51,7 @@ SEARCH = Table(
     Column("title", Text),
     Column("conditions", Text),
     Column("mesh", Text),
+    Column("is_open", Boolean),  # overall_status in OPEN_TRIAL_STATUSES (migration 0007)
 )
 
 
@@ -62,12 +80,19 @@ def search_row(t: NormalizedTrial) -> dict[str, Any]:
         "title": fold(" | ".join(x for x in titles if x)),
         "conditions": fold(" | ".join(conditions)),
         "mesh": fold(" | ".join(mesh)),
+        "is_open": t.overall_status in OPEN_TRIAL_STATUSES,
     }
 
 
-def condition_filter_sql(dialect: str, trial_id: str = "s.nct_id") -> str:
-    """A WHERE clause true when the trial ``trial_id`` matches the condition query ``:q``,
-    for candidates already narrowed by place to a few thousand sites.
+def _fts(open_only: bool) -> str:
+    """SQLite's full-text index of every document, or of the open trials' (migration 0007)."""
+    return "trial_search_open" if open_only else "trial_search"
+
+
+def condition_filter_sql(dialect: str, trial_id: str = "s.nct_id", *, open_only: bool = False) -> str:
+    """A WHERE clause true when the trial ``trial_id`` matches the condition query ``:q``
+    (``open_only``: and is open), for candidates already narrowed by place to a few
+    thousand sites.
 
     SQLite: the condition runs once, as the list of matching FTS rowids (no document is
     read: ~50 ms for 55,000 matches among 500,000 trials), and each candidate probes that
@@ -76,35 +101,43 @@ def condition_filter_sql(dialect: str, trial_id: str = "s.nct_id") -> str:
     PostgreSQL: the planner turns the EXISTS into a semi-join or an index probe by cost.
     """
     if dialect == "sqlite":
+        fts = _fts(open_only)
         return (
             f"(SELECT d.id FROM trial_search_doc d WHERE d.nct_id = {trial_id}) "
-            "IN (SELECT rowid FROM trial_search WHERE trial_search MATCH :q)"
+            f"IN (SELECT rowid FROM {fts} WHERE {fts} MATCH :q)"
         )
+    where = "d.is_open AND " if open_only else ""
     return (
         "EXISTS (SELECT 1 FROM trial_search_doc d "
-        f"WHERE d.nct_id = {trial_id} AND d.document @@ to_tsquery('english', :q))"
+        f"WHERE d.nct_id = {trial_id} AND {where}d.document @@ to_tsquery('english', :q))"
     )
 
 
-def matching_ids_sql(dialect: str) -> str:
-    """A subquery of the nct_ids matching the condition query ``:q`` (the whole registry's)."""
+def matching_ids_sql(dialect: str, *, open_only: bool = False) -> str:
+    """A subquery of the nct_ids matching the condition query ``:q`` (the whole registry's;
+    ``open_only``: the open trials', found without reading any trial row)."""
     if dialect == "sqlite":
         # Each match's nct_id from the narrow (id, nct_id) index of migration 0005, not from
         # its document row (which SQLite's planner would read: 2-3x slower for 55,000 matches).
+        fts = _fts(open_only)
         return (
-            "SELECT d.nct_id FROM trial_search f JOIN trial_search_doc d INDEXED BY ix_trial_search_doc_id_nct "
-            "ON d.id = f.rowid WHERE trial_search MATCH :q"
+            f"SELECT d.nct_id FROM {fts} f JOIN trial_search_doc d INDEXED BY ix_trial_search_doc_id_nct "
+            f"ON d.id = f.rowid WHERE {fts} MATCH :q"
         )
-    return "SELECT nct_id FROM trial_search_doc WHERE document @@ to_tsquery('english', :q)"
+    where = "is_open AND " if open_only else ""
+    return f"SELECT nct_id FROM trial_search_doc WHERE {where}document @@ to_tsquery('english', :q)"
 
 
-def count_matching(conn: Connection, expression: str, cap: int) -> int:
-    """How many trials match the condition query ``expression``, counting no further than
-    ``cap`` + 1 (no document is read: SQLite walks the FTS doclists, PostgreSQL the GIN index)."""
+def count_matching(conn: Connection, expression: str, cap: int, *, open_only: bool = False) -> int:
+    """How many trials (``open_only``: open trials) match the condition query ``expression``,
+    counting no further than ``cap`` + 1 (no document is read: SQLite walks the FTS
+    doclists, PostgreSQL the GIN index)."""
     if conn.dialect.name == "sqlite":
-        inner = "SELECT rowid FROM trial_search WHERE trial_search MATCH :q"
+        fts = _fts(open_only)
+        inner = f"SELECT rowid FROM {fts} WHERE {fts} MATCH :q"
     else:
-        inner = "SELECT 1 FROM trial_search_doc WHERE document @@ to_tsquery('english', :q)"
+        where = "is_open AND " if open_only else ""
+        inner = f"SELECT 1 FROM trial_search_doc WHERE {where}document @@ to_tsquery('english', :q)"
     sql = f"SELECT count(*) FROM ({inner} LIMIT {int(cap) + 1}) AS matched"
     return int(conn.execute(text(sql), {"q": expression}).scalar_one())
 

@@ -59,7 +59,7 @@ from db.rows import (
     site_values,
     trial_values,
 )
-from db.search import SEARCH, search_row
+from db.search import CLOSED_SITE_STATUSES, SEARCH, search_row
 
 TRIAL: Table = Trial.__table__  # type: ignore[attr-defined]
 SITE: Table = Site.__table__  # type: ignore[attr-defined]
@@ -322,10 +322,10 @@ def _insert_rows(conn: Connection, records: Sequence[PreparedRecord], *, now: da
         _index_new_rows(conn, indexing)
 
 
-# SQLite keeps the R*Tree over site coordinates and the FTS5 index over search documents
-# current with row triggers (migrations 0002, 0004). Fired row by row they cost as much as
-# the rest of a batch's writes (each insert then needs a statement journal), so a batch of
-# many records drops the two insert triggers inside its own transaction, inserts, indexes
+# SQLite keeps the R*Tree over site coordinates and the FTS5 indexes over search documents
+# (every one, and the open trials') current with row triggers (migrations 0002, 0004, 0007).
+# Fired row by row they cost as much as the rest of a batch's writes (each insert then needs
+# a statement journal), so a batch of many records drops the insert triggers inside its own transaction, inserts, indexes
 # its new rows with one statement each (the triggers' own action, in the same id order)
 # and creates the triggers again: every committed state has its triggers and every row
 # indexed, so a crash mid-load leaves nothing to repair.
@@ -340,6 +340,18 @@ _INDEXERS = {
         "trial_search_doc",
         "INSERT INTO trial_search (rowid, title, conditions, mesh) "
         "SELECT id, title, conditions, mesh FROM trial_search_doc WHERE id > ? ORDER BY id",
+    ),
+    "trial_search_open_insert": (  # the open trials' full-text index (migration 0007)
+        "trial_search_doc",
+        "INSERT INTO trial_search_open (rowid, title, conditions, mesh) "
+        "SELECT id, title, conditions, mesh FROM trial_search_doc WHERE id > ? AND is_open = 1 ORDER BY id",
+    ),
+    "site_open_insert": (  # the open trials' open sites by document (migration 0007)
+        "trial_search_doc",
+        "INSERT INTO site_open SELECT d.id, s.latitude, s.longitude, s.id FROM trial_search_doc d "
+        "JOIN site s ON s.nct_id = d.nct_id WHERE d.id > ? AND d.is_open = 1 "
+        "AND s.latitude IS NOT NULL AND s.longitude IS NOT NULL "
+        f"AND (s.status IS NULL OR s.status NOT IN ({', '.join(repr(x) for x in CLOSED_SITE_STATUSES)}))",
     ),
 }
 
@@ -356,7 +368,8 @@ def _indexing_deferred(conn: Connection) -> _Deferred | None:
         return None  # DDL outside a transaction would be committed at once
     names = list(_INDEXERS)
     rows = conn.exec_driver_sql(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?)", tuple(names)
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' * len(names))})",
+        tuple(names),
     ).all()
     triggers = {row.name: row.sql for row in rows}
     if len(triggers) != len(names):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
@@ -14,30 +15,17 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 from sqlalchemy import Connection, text
 
-from db.rows import parse_needs_summary
 from db.search import (
+    CLOSED_SITE_STATUSES,
+    OPEN_TRIAL_STATUSES,
     condition_filter_sql,
     count_matching,
     find_trials,
     match_expression,
     matching_ids_sql,
 )
-from matching.geo import BoundingBox
+from matching.geo import EARTH_RADIUS_KM, BoundingBox, bounding_box
 
-# Trial statuses under which a trial can take patients (RECRUITING), or soon/only on
-# invitation: those are returned but flagged (see matching.rank).
-OPEN_TRIAL_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
-# Site statuses that exclude a site: a recruiting trial may have closed sites.
-CLOSED_SITE_STATUSES = (
-    "ACTIVE_NOT_RECRUITING",
-    "COMPLETED",
-    "SUSPENDED",
-    "TERMINATED",
-    "WITHDRAWN",
-    "TEMPORARILY_NOT_AVAILABLE",
-    "NO_LONGER_AVAILABLE",
-    "UNKNOWN",
-)
 # Candidates are found place first (each site in the box on the R*Tree/GiST, its trial
 # checked against the condition's matches) when the box holds fewer than this many sites
 # per trial matching the condition, condition first otherwise (each matching trial read,
@@ -45,7 +33,12 @@ CLOSED_SITE_STATUSES = (
 # site index: ~2-3 us per site in the box against ~2-3 us per matching trial; over the
 # bench's 200 patients 1 beat 0.5 and 2 (sum and p95 of the candidate query). PostgreSQL
 # keeps 2: there 1 and 2 measured alike.
-SITES_PER_MATCH = {"sqlite": 1, "postgresql": 2}
+SITES_PER_MATCH = {"sqlite": 1.0, "postgresql": 2.0}
+# SQLite, open trials only: condition first reads each open match's sites in the box from
+# ``site_open`` (~2 us a match), while place first still reads every site in the box and
+# lists every match. Measured on the bench's 60 slowest patients: condition first was as
+# fast at 0.17-0.2 sites per match and faster above; place first won at 0.01.
+OPEN_SITES_PER_MATCH = 0.15
 # Sites in the box are counted no further: a box beyond it goes condition first.
 PLACE_FIRST_MAX_SITES = 60_000
 # A condition's matches are counted this far first: most conditions match fewer trials.
@@ -58,12 +51,11 @@ TRIAL_COLUMNS = (
 )
 SITE_COLUMNS = (
     "s.id AS site_id, s.facility, s.city, s.state, s.zip, s.country, s.country_code, "
-    "s.status AS site_status, s.latitude, s.longitude, s.geo_source, s.contacts"
+    "s.status AS site_status, s.latitude, s.longitude, s.geo_source, s.contacts, s.position"
 )
 # What ranking needs (hard filters, phase, distance): all on the indexes of migration 0005,
 # so light candidates read no wide row; ``complete_candidates`` adds the rest for those shown.
 LIGHT_TRIAL_COLUMNS = "t.nct_id, t.overall_status, t.phases, t.minimum_age_days, t.maximum_age_days, t.sex, t.healthy_volunteers"
-LIGHT_SITE_COLUMNS = "s.id AS site_id, s.latitude, s.longitude"
 
 
 P = ParamSpec("P")
@@ -94,11 +86,29 @@ def without_cyclic_gc(fn: Callable[P, R]) -> Callable[P, R]:
 
 @dataclass
 class Candidate:
-    """One trial with the sites the SQL pre-filter kept (not yet distance-checked)."""
+    """One trial with an open site in the patient's box (or anywhere, without a place): the
+    columns ranking reads, its nearest open site's distance (None without a place) and its
+    needs summary. ``complete_candidates`` adds the rest for those shown: every column and
+    ``sites``, its open sites within the radius, nearest first, each with its distance."""
 
     trial: dict[str, Any]
-    sites: list[dict[str, Any]] = field(default_factory=list)
+    nearest_km: float | None = None
+    needs: str | None = None
+    sites: list[tuple[float | None, dict[str, Any]]] = field(default_factory=list)
     relevance: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """The patient's point and radius: sites are found in its box and measured from it."""
+
+    lat: float
+    lon: float
+    radius_km: float
+
+    @property
+    def box(self) -> BoundingBox:
+        return bounding_box(self.lat, self.lon, self.radius_km)
 
 
 def _in(name: str, values: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -150,43 +160,80 @@ def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
     return int(conn.execute(text(sql), params).scalar_one())
 
 
-def _place_first(conn: Connection, box: BoundingBox, expression: str) -> bool:
+def _place_first(conn: Connection, box: BoundingBox, expression: str, *, open_only: bool = False) -> bool:
     """Is the box more selective than the condition: does it hold at most
-    ``SITES_PER_MATCH`` sites per trial matching the condition? Each count stops as soon
-    as the answer is known, so neither index is walked further than the other's size:
-    a rare condition never counts a dense box, a broad one in a small box never counts
-    its matches past the box's size."""
-    ratio = SITES_PER_MATCH.get(conn.dialect.name, 2)
-    matches = count_matching(conn, expression, RARE_MATCHES)
+    ``SITES_PER_MATCH`` sites per trial matching the condition (``open_only``: per open
+    trial matching it, ``OPEN_SITES_PER_MATCH`` on SQLite)? Each count stops as soon as
+    the answer is known, so neither index is walked further than the other's size: a rare
+    condition never counts a dense box, a broad one in a small box never counts its
+    matches past the box's size."""
+    dialect = conn.dialect.name
+    ratio = OPEN_SITES_PER_MATCH if open_only and dialect == "sqlite" else SITES_PER_MATCH.get(dialect, 2.0)
+    matches = count_matching(conn, expression, RARE_MATCHES, open_only=open_only)
     if matches <= RARE_MATCHES:
-        limit = ratio * matches
+        limit = int(ratio * matches)
         return count_sites_in_box(conn, box, limit) <= limit
-    in_box = count_sites_in_box(conn, box, PLACE_FIRST_MAX_SITES)
-    if in_box > PLACE_FIRST_MAX_SITES:
+    in_box = count_sites_in_box(conn, box, int(ratio * PLACE_FIRST_MAX_SITES))
+    if in_box > ratio * PLACE_FIRST_MAX_SITES:
         return False
-    cap = in_box // ratio
-    return count_matching(conn, expression, cap) > cap
+    cap = int(in_box / ratio)
+    return count_matching(conn, expression, cap, open_only=open_only) > cap
+
+
+def _haversine_sql(dialect: str, near: Near, params: dict[str, Any], site: str = "s") -> str:
+    """The haversine's inner term from ``near`` to the row ``site``: distance grows with it."""
+    phi1 = math.radians(near.lat)
+    params.update(d_phi1=phi1, d_cos_phi1=math.cos(phi1), d_lon1=near.lon)
+    return (
+        f"(power(sin((radians({site}.latitude) - :d_phi1) / 2), 2) "
+        f"+ :d_cos_phi1 * cos(radians({site}.latitude)) * power(sin(radians({site}.longitude - :d_lon1) / 2), 2))"
+    )
+
+
+def _km_sql(dialect: str, haversine: str, params: dict[str, Any]) -> str:
+    """Kilometres from the haversine's inner term."""
+    params["d_two_r"] = 2 * EARTH_RADIUS_KM
+    return f"(:d_two_r * asin({'min' if dialect == 'sqlite' else 'least'}(1.0, sqrt({haversine}))))"
+
+
+def distance_sql(dialect: str, near: Near, params: dict[str, Any], site: str = "s") -> str:
+    """The great-circle distance in km from ``near`` to the row ``site``: ``matching.geo``'s
+    haversine, its operations in the same order. A trial is ranked on its nearest site's
+    distance and shown with its sites' distances: both come from these expressions, so
+    they agree to the last bit (the nearest is taken on the inner term, which the
+    distance grows with, and converted once)."""
+    return _km_sql(dialect, _haversine_sql(dialect, near, params, site), params)
+
+
+def _open_site(params: dict[str, Any]) -> str:
+    closed_sql, closed_params = _in("cs", CLOSED_SITE_STATUSES)
+    params.update(closed_params)
+    return f"(s.status IS NULL OR s.status NOT IN {closed_sql})"
 
 
 def find_candidates(
     conn: Connection,
     *,
     condition_alternatives: Sequence[Sequence[str]] | None,
-    box: BoundingBox | None,
+    near: Near | None,
     statuses: Sequence[str] = OPEN_TRIAL_STATUSES,
-    open_sites_only: bool = True,
     with_relevance: bool = False,
-    light: bool = False,
+    with_needs: bool = False,
 ) -> list[Candidate]:
-    """Trials matching the condition (if any) in ``statuses``, with their sites inside ``box``
-    (all their sites when ``box`` is None); ``light`` ones with only the columns ranking
-    reads (see ``complete_candidates``).
+    """Trials matching the condition (if any) in ``statuses`` with an open site in the box
+    around ``near`` (anywhere when it is None), each with the distance of its nearest open
+    site in the box and only the columns ranking reads (see ``complete_candidates``);
+    ``with_needs``: their needs summaries too.
 
+    One row per trial: SQL measures the sites and keeps each trial's nearest, where one
+    Python object per site cost more than the query (tens of thousands of sites for a
+    broad condition near a dense area, at registry scale).
     The plan follows selectivity. Near a patient the place usually narrows the registry
     to a few thousand sites: those are found on the spatial index and each one's trial
     is looked up in the condition's matches, computed once (see ``condition_filter_sql``).
-    When the condition is the narrower (``_place_first``), its matching trials are found
-    first and their sites compared with the box.
+    When the condition is the narrower (``_place_first``), its matching trials (only the
+    open ones, from their search documents, when only open statuses are asked for) are
+    found first and their sites compared with the box on the site index.
     ``with_relevance`` ranks the condition matches (for a search with no place, which
     cannot sort by distance).
     """
@@ -197,51 +244,75 @@ def find_candidates(
     params: dict[str, Any] = {"q": expression}
     status_sql, status_params = _in("st", statuses)
     params.update(status_params)
-    where = [f"t.overall_status IN {status_sql}"]
-    if open_sites_only:
-        closed_sql, closed_params = _in("cs", CLOSED_SITE_STATUSES)
-        params.update(closed_params)
-        where.append(f"(s.status IS NULL OR s.status NOT IN {closed_sql})")
-    place_first = box is not None and (expression is None or _place_first(conn, box, expression))
-    if box is not None:
-        where.append(_box_clause(dialect, box, params, indexed=place_first))
-    if expression is not None:
-        if place_first:
-            # On the site's nct_id, so a trial is read only for sites in the box.
-            where.append(condition_filter_sql(dialect, "s.nct_id"))
-        else:
-            where.append(f"t.nct_id IN ({matching_ids_sql(dialect)})")
-    # Condition first, SQLite checks each matching trial's status (on the trial index), then
-    # its sites (box and status on the site index): CROSS JOIN fixes that order.
-    cond_first = dialect == "sqlite" and expression is not None and not place_first
-    join = "trial t CROSS JOIN site s" if cond_first else "site s JOIN trial t"
-    trial_columns, site_columns = (
-        (LIGHT_TRIAL_COLUMNS, LIGHT_SITE_COLUMNS) if light else (TRIAL_COLUMNS, SITE_COLUMNS)
+    box = near.box if near is not None else None
+    # Only open trials asked for: the condition's open matches come from their own index.
+    open_only = set(statuses) <= set(OPEN_TRIAL_STATUSES)
+    place_first = box is not None and (
+        expression is None or _place_first(conn, box, expression, open_only=open_only)
+    )
+    if near is not None and expression is not None and open_only and not place_first and dialect == "sqlite":
+        grouped = _open_matches_near(dialect, near, params)
+    else:
+        where = [_open_site(params)]
+        if box is not None:
+            where.append(_box_clause(dialect, box, params, indexed=place_first))
+        if expression is not None:
+            if place_first:
+                # On the site's nct_id, so a trial is read only for sites in the box.
+                where.append(condition_filter_sql(dialect, "s.nct_id", open_only=open_only))
+            else:
+                where.append(f"s.nct_id IN ({matching_ids_sql(dialect, open_only=open_only)})")
+        nearest = f"min({_haversine_sql(dialect, near, params)})" if near is not None else "NULL"
+        grouped = (
+            f"SELECT s.nct_id AS nct_id, {nearest} AS nearest FROM site s WHERE {' AND '.join(where)} "
+            "GROUP BY s.nct_id"
+        )
+    nearest_km = _km_sql(dialect, "g.nearest", params) if near is not None else "NULL"
+    # Each trial read once, after its sites are grouped; SQLite keeps that order (CROSS JOIN).
+    join = "CROSS JOIN" if dialect == "sqlite" else "JOIN"
+    needs_column, needs_join = (
+        (", n.needs", "LEFT JOIN trial_needs n ON n.nct_id = t.nct_id") if with_needs else ("", "")
     )
     sql = (
-        f"SELECT {trial_columns}, {site_columns} FROM {join} ON t.nct_id = s.nct_id "
-        f"WHERE {' AND '.join(where)}"
+        f"SELECT {LIGHT_TRIAL_COLUMNS}, {nearest_km}{needs_column} FROM ({grouped}) AS g "
+        f"{join} trial t ON t.nct_id = g.nct_id {needs_join} WHERE t.overall_status IN {status_sql}"
     )
-    by_trial: dict[str, Candidate] = {}
-    # Plain tuples sliced by position: thousands of site rows per query at registry scale,
-    # where a mapping per row cost as much as the SQL.
-    trial_keys, site_keys = _keys(trial_columns), _keys(site_columns)
-    split = len(trial_keys)
-    for row in conn.execute(text(sql), params).fetchall():  # one driver call, not one per row
-        candidate = by_trial.get(row[0])
-        if candidate is None:
-            candidate = by_trial[row[0]] = Candidate(dict(zip(trial_keys, row[:split], strict=True)))
-        candidate.sites.append(dict(zip(site_keys, row[split:], strict=True)))
-    if with_relevance and condition_alternatives and by_trial:
-        for nct_id, rank in find_trials(conn, condition_alternatives).items():
-            if nct_id in by_trial:
-                by_trial[nct_id].relevance = rank
-    return list(by_trial.values())
+    split = len(_LIGHT_KEYS)
+    # Plain tuples sliced by position: one driver call, no mapping per row.
+    candidates = [
+        Candidate(dict(zip(_LIGHT_KEYS, row[:split], strict=True)), *row[split:])
+        for row in conn.execute(text(sql), params).fetchall()
+    ]
+    if with_relevance and condition_alternatives and candidates:
+        ranks = find_trials(conn, condition_alternatives)
+        for candidate in candidates:
+            candidate.relevance = ranks.get(candidate.trial["nct_id"], 0.0)
+    return candidates
 
 
-def complete_candidates(conn: Connection, candidates: Sequence[Candidate]) -> None:
-    """Give light candidates (``find_candidates(light=True)``) every column, in place: the
-    trial rows and site rows of these few, by id."""
+def _open_matches_near(dialect: str, near: Near, params: dict[str, Any]) -> str:
+    """SQLite, condition first, open trials only: each open match's open sites in the box
+    straight from ``site_open`` by the full-text rowid (migration 0007), grouped in rowid
+    order with no sort; documents are read for the trials with a site in the box only."""
+    box = near.box
+    params.update(min_lat=box.min_lat, max_lat=box.max_lat)
+    ranges = []
+    for i, (west, east) in enumerate(box.lon_ranges):
+        params[f"west{i}"], params[f"east{i}"] = west, east
+        ranges.append(f"o.longitude BETWEEN :west{i} AND :east{i}")
+    return (
+        "SELECT d.nct_id AS nct_id, b.nearest AS nearest FROM "
+        f"(SELECT o.doc_id AS doc_id, min({_haversine_sql(dialect, near, params, 'o')}) AS nearest "
+        "FROM trial_search_open f CROSS JOIN site_open o ON o.doc_id = f.rowid "
+        "WHERE trial_search_open MATCH :q AND o.latitude BETWEEN :min_lat AND :max_lat "
+        f"AND ({' OR '.join(ranges)}) GROUP BY o.doc_id) AS b "
+        "CROSS JOIN trial_search_doc d ON d.id = b.doc_id"
+    )
+
+
+def complete_candidates(conn: Connection, candidates: Sequence[Candidate], near: Near | None) -> None:
+    """Give light candidates (``find_candidates``) every column and their open sites within
+    the radius (every open site without a place), nearest first, in place: the few shown."""
     if not candidates:
         return
     dialect = conn.dialect.name
@@ -250,15 +321,26 @@ def complete_candidates(conn: Connection, candidates: Sequence[Candidate]) -> No
         row[0]: row
         for row in conn.execute(text(f"SELECT {TRIAL_COLUMNS} FROM trial t WHERE {where}"), params)
     }
-    site_ids = [site["site_id"] for c in candidates for site in c.sites]
-    where, params = _ids_clause(dialect, "s.id", site_ids)
-    sites = {
-        row[0]: row for row in conn.execute(text(f"SELECT {SITE_COLUMNS} FROM site s WHERE {where}"), params)
-    }
+    where, params = _ids_clause(dialect, "s.nct_id", list(trials))
+    where += f" AND {_open_site(params)}"
+    distance = "NULL"
+    if near is not None:
+        where += f" AND {_box_clause(dialect, near.box, params, indexed=False)}"
+        distance = distance_sql(dialect, near, params)
+    sites: dict[str, list[tuple[float | None, dict[str, Any]]]] = {}
+    rows = conn.execute(
+        text(f"SELECT s.nct_id, {distance} AS distance, {SITE_COLUMNS} FROM site s WHERE {where}"), params
+    )
+    for nct_id, km, *site in rows:
+        if near is None or km <= near.radius_km:
+            sites.setdefault(nct_id, []).append((km, dict(zip(_SITE_KEYS, site, strict=True))))
     for candidate in candidates:
-        candidate.trial.update(zip(_TRIAL_KEYS, trials[candidate.trial["nct_id"]], strict=True))
-        for site in candidate.sites:
-            site.update(zip(_SITE_KEYS, sites[site["site_id"]], strict=True))
+        nct_id = candidate.trial["nct_id"]
+        candidate.trial.update(zip(_TRIAL_KEYS, trials[nct_id], strict=True))
+        # Nearest first, then as the registry lists them.
+        candidate.sites = sorted(
+            sites.get(nct_id, []), key=lambda pair: (pair[0] or 0.0, pair[1]["position"])
+        )
 
 
 def _keys(columns: str) -> tuple[str, ...]:
@@ -268,6 +350,7 @@ def _keys(columns: str) -> tuple[str, ...]:
 
 _TRIAL_KEYS = _keys(TRIAL_COLUMNS)
 _SITE_KEYS = _keys(SITE_COLUMNS)
+_LIGHT_KEYS = _keys(LIGHT_TRIAL_COLUMNS)
 
 
 def condition_presence(conn: Connection, alternatives: Sequence[Sequence[str]]) -> tuple[bool, bool]:
@@ -276,19 +359,9 @@ def condition_presence(conn: Connection, alternatives: Sequence[Sequence[str]]) 
     expression = match_expression(dialect, alternatives)
     if expression is None:
         return False, False
-    ids = matching_ids_sql(dialect)
-    mentioned = conn.execute(text(f"SELECT 1 FROM ({ids}) AS m LIMIT 1"), {"q": expression}).first()
-    if mentioned is None:
+    if not count_matching(conn, expression, 0):
         return False, False
-    status_sql, params = _in("st", OPEN_TRIAL_STATUSES)
-    open_one = conn.execute(
-        text(
-            f"SELECT 1 FROM ({ids}) AS m JOIN trial t ON t.nct_id = m.nct_id "
-            f"WHERE t.overall_status IN {status_sql} LIMIT 1"
-        ),
-        {"q": expression, **params},
-    ).first()
-    return True, open_one is not None
+    return True, count_matching(conn, expression, 0, open_only=True) > 0
 
 
 def _ids_clause(dialect: str, column: str, ids: Sequence[str | int]) -> tuple[str, dict[str, Any]]:
@@ -327,14 +400,3 @@ def load_criteria(
     for row in rows:
         out.setdefault(row["nct_id"], []).append(dict(row))
     return out
-
-
-def criteria_needs(conn: Connection, nct_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
-    """Per trial, how many of its criterion items have each stored ``needs`` (see
-    matching.criterion_needs): one ``trial_needs`` row per trial (migration 0006), where
-    counting thousands of trials' ~50 criterion index entries each cost tens of ms."""
-    if not nct_ids:
-        return {}
-    where, params = _ids_clause(conn.dialect.name, "nct_id", nct_ids)
-    rows = conn.execute(text(f"SELECT nct_id, needs FROM trial_needs WHERE {where}"), params)
-    return {nct_id: parse_needs_summary(summary) for nct_id, summary in rows}

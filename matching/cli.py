@@ -284,7 +284,7 @@ def search(
 
     Example: trialsite search "lupus nephritis" --near "Palencia, Spain" --radius 150
     """
-    from matching.candidates import OPEN_TRIAL_STATUSES
+    from db.search import OPEN_TRIAL_STATUSES
     from matching.patient import PatientError, parse_patient
     from matching.search import SearchQuery, search_trials
 

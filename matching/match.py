@@ -20,18 +20,18 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from db.rows import parse_needs_summary
 from matching.candidates import (
     Candidate,
+    Near,
     complete_candidates,
     condition_presence,
-    criteria_needs,
     find_candidates,
     load_criteria,
     without_cyclic_gc,
 )
 from matching.conditions import expand_conditions
 from matching.criterion_needs import cannot_be_met, patient_facts_on_record, undecidable
-from matching.geo import bounding_box, distances_from
 from matching.patient import Coordinates, Patient
 from matching.verdicts import evaluate_trial_criteria, patient_facts, trial_statuses
 
@@ -159,25 +159,25 @@ def match_trials(
     limit: int | None = None,
 ) -> MatchOutcome:
     radius = patient.radius_km if place else None
-    box = bounding_box(place.lat, place.lon, patient.radius_km) if place else None
+    near = Near(place.lat, place.lon, patient.radius_km) if place else None
     alternatives = expand_conditions(patient.conditions) if patient.conditions else None
-    candidates = find_candidates(conn, condition_alternatives=alternatives, box=box, light=True)
+    top_k = bool(limit) and not eligible_only
+    candidates = find_candidates(conn, condition_alternatives=alternatives, near=near, with_needs=top_k)
     removed: Counter[str] = Counter()
-    kept: list[Kept] = []
+    kept: list[Candidate] = []
     for candidate in candidates:
-        sites = sites_in_radius(candidate, place, radius)
-        if not sites:
+        if not within(candidate, near):
             removed["distance"] += 1
             continue
         failed = hard_filter(candidate.trial, patient)
         if failed:
             removed[failed] += 1
             continue
-        kept.append((candidate, sites))
-    if limit and not eligible_only and len(kept) > limit:
-        matches = _best_matches(conn, kept, patient, miles, today, limit)
+        kept.append(candidate)
+    if top_k and limit is not None and len(kept) > limit:
+        matches = _best_matches(conn, kept, patient, near, miles, today, limit)
     else:
-        matches = _evaluated(conn, kept, patient, miles, today, removed if eligible_only else None)
+        matches = _evaluated(conn, kept, patient, near, miles, today, removed if eligible_only else None)
     matches.sort(key=rank_key)
     outcome = MatchOutcome(matches[:limit], place, radius, removed, len(candidates))
     if not matches:
@@ -185,25 +185,32 @@ def match_trials(
     return outcome
 
 
-Kept = tuple[Candidate, list[tuple[float | None, dict[str, Any]]]]
+def within(candidate: Candidate, near: Near | None) -> bool:
+    """Has the trial an open site within the radius (any open site, without a place)?"""
+    if near is None:
+        return True
+    return candidate.nearest_km is not None and candidate.nearest_km <= near.radius_km
+
+
 # Trials whose criteria are loaded and evaluated together by the exact top-k.
 TOP_K_BATCH = 32
 
 
 def _evaluated(
     conn: Connection,
-    kept: list[Kept],
+    kept: list[Candidate],
     patient: Patient,
+    near: Near | None,
     miles: bool,
     today: date | None,
     removed: Counter[str] | None,
 ) -> list[dict[str, Any]]:
     """Result views of the trials in ``kept`` with their criteria verdicts; with ``removed``
     (--eligible-only), those with a failed criterion are dropped and counted there."""
-    complete_candidates(conn, [c for c, _ in kept])
-    criteria = load_criteria(conn, [c.trial["nct_id"] for c, _ in kept])
+    complete_candidates(conn, kept, near)
+    criteria = load_criteria(conn, [c.trial["nct_id"] for c in kept])
     matches = []
-    for candidate, sites in kept:
+    for candidate in kept:
         trial = candidate.trial
         verdicts = evaluate_trial_criteria(criteria.get(trial["nct_id"], []), patient, today=today)
         failed_items = [v for v in verdicts if v["status"] == "not_met"]
@@ -212,7 +219,9 @@ def _evaluated(
             removed["criteria"] += 1
             continue
         matches.append(
-            result_view(trial, sites, verdicts, failed_items, unknown_items, patient, miles, candidate)
+            result_view(
+                trial, candidate.sites, verdicts, failed_items, unknown_items, patient, miles, candidate
+            )
         )
     return matches
 
@@ -225,8 +234,20 @@ def rank_key(match: dict[str, Any]) -> tuple[bool, int, float, str]:
     return bool(match["failed_criteria"]), len(match["unknown_criteria"]), nearest, match["nct_id"]
 
 
+def nearest_shown(candidate: Candidate) -> float:
+    """The nearest open site's distance as a result shows it (to 0.1 km): a rank key."""
+    distance = candidate.nearest_km
+    return round(distance, 1) if distance is not None else float("inf")
+
+
 def _best_matches(
-    conn: Connection, kept: list[Kept], patient: Patient, miles: bool, today: date | None, limit: int
+    conn: Connection,
+    kept: list[Candidate],
+    patient: Patient,
+    near: Near | None,
+    miles: bool,
+    today: date | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
     """The ``limit`` best matches of ``kept`` by ``rank_key``, exactly, evaluating as few
     trials as the bound allows, and those only as far as ranking needs.
@@ -241,45 +262,45 @@ def _best_matches(
     """
     facts = patient_facts(patient, today=today)
     have = patient_facts_on_record(facts)
-    needs = criteria_needs(conn, [c.trial["nct_id"] for c, _ in kept])
-    classes: dict[str | None, tuple[bool, bool]] = {}  # needs -> (cannot be met, undecidable)
-    for groups in needs.values():
-        for item_needs, _ in groups:
-            if item_needs not in classes:
-                classes[item_needs] = (cannot_be_met(item_needs, have), undecidable(item_needs, have))
-    skip = [n for n, (_, never_decided) in classes.items() if n is not None and never_decided]
-
-    def counted(nct_id: str, which: int) -> int:
-        return sum(count for item_needs, count in needs.get(nct_id, ()) if classes[item_needs][which])
-
-    def nearest(entry: Kept) -> float:
-        distance = entry[1][0][0]
-        return round(distance, 1) if distance is not None else float("inf")
+    classes: dict[str, tuple[bool, bool]] = {}  # needs -> (cannot be met, undecidable)
+    # Per trial: (its items that cannot be met, those never decided), from its summary.
+    counts: dict[str, tuple[int, int]] = {}
+    for candidate in kept:
+        impossible = never_decided = 0
+        for item_needs, count in parse_needs_summary(candidate.needs) if candidate.needs else ():
+            verdict = classes.get(item_needs)
+            if verdict is None:
+                verdict = classes[item_needs] = (
+                    cannot_be_met(item_needs, have),
+                    undecidable(item_needs, have),
+                )
+            impossible += count * verdict[0]
+            never_decided += count * verdict[1]
+        counts[candidate.trial["nct_id"]] = (impossible, never_decided)
+    skip = [n for n, (_, never_decided) in classes.items() if never_decided]
 
     ordered = sorted(
-        ((False, counted(c.trial["nct_id"], 0), nearest((c, s)), c.trial["nct_id"]), (c, s)) for c, s in kept
+        ((False, counts[c.trial["nct_id"]][0], nearest_shown(c), c.trial["nct_id"]), c) for c in kept
     )
-    best: list[tuple[tuple[bool, int, float, str], Kept]] = []
+    best: list[tuple[tuple[bool, int, float, str], Candidate]] = []
     for start in range(0, len(ordered), TOP_K_BATCH):
         if len(best) >= limit and best[limit - 1][0] < ordered[start][0]:
             break
-        batch = [entry for _, entry in ordered[start : start + TOP_K_BATCH]]
-        criteria = load_criteria(conn, [c.trial["nct_id"] for c, _ in batch], skip_needs=skip)
-        for candidate, sites in batch:
+        batch = [candidate for _, candidate in ordered[start : start + TOP_K_BATCH]]
+        criteria = load_criteria(conn, [c.trial["nct_id"] for c in batch], skip_needs=skip)
+        for candidate in batch:
             nct_id = candidate.trial["nct_id"]
             statuses = trial_statuses(criteria.get(nct_id, []), facts)
-            unknown = counted(nct_id, 1) + statuses.count("unknown")
-            best.append(
-                (("not_met" in statuses, unknown, nearest((candidate, sites)), nct_id), (candidate, sites))
-            )
+            unknown = counts[nct_id][1] + statuses.count("unknown")
+            best.append((("not_met" in statuses, unknown, nearest_shown(candidate), nct_id), candidate))
         best = sorted(best, key=lambda pair: pair[0])[:limit]
-    matches = _evaluated(conn, [entry for _, entry in best], patient, miles, today, None)
+    matches = _evaluated(conn, [candidate for _, candidate in best], patient, near, miles, today, None)
     if sorted(map(rank_key, matches)) != [key for key, _ in best]:
         # The invariant the shortcut rests on broke: stored needs older than the parser's
         # catalogue. Stay exact (evaluate everything) and say how to repair it. The warning
         # carries nothing of the patient's; the tests turn it into an error.
         warnings.warn(STALE_NEEDS, StaleNeedsWarning, stacklevel=2)
-        return _evaluated(conn, kept, patient, miles, today, None)
+        return _evaluated(conn, kept, patient, near, miles, today, None)
     return matches
 
 
@@ -291,24 +312,6 @@ STALE_NEEDS = (
     "stored criteria were parsed by another version of trialsite; ranking fell back to evaluating "
     "every candidate (slower). Run `trialsite criteria reparse` to bring them up to date."
 )
-
-
-def sites_in_radius(
-    candidate: Candidate, place: Place | None, radius: float | None
-) -> list[tuple[float | None, dict[str, Any]]]:
-    if place is None or radius is None:
-        return [(None, s) for s in candidate.sites]
-    distance_to = distances_from(place.lat, place.lon)
-    found: list[tuple[float | None, dict[str, Any]]] = []
-    for site in candidate.sites:
-        lat, lon = site["latitude"], site["longitude"]
-        if lat is None or lon is None:
-            continue
-        distance = distance_to(lat, lon)
-        if distance <= radius:
-            found.append((distance, site))
-    found.sort(key=lambda pair: pair[0] or 0.0)
-    return found
 
 
 def result_view(

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Connection
 
+from db.search import OPEN_TRIAL_STATUSES
 from matching.candidates import (
-    OPEN_TRIAL_STATUSES,
     Candidate,
+    Near,
     complete_candidates,
     find_candidates,
     without_cyclic_gc,
 )
 from matching.conditions import expand_conditions
-from matching.geo import bounding_box
-from matching.match import MatchOutcome, Place, hard_filter, result_view, sites_in_radius
+from matching.match import MatchOutcome, Place, hard_filter, result_view, within
 from matching.patient import Patient
 
 
@@ -40,12 +39,10 @@ class SearchQuery:
     notes: list[str] = field(default_factory=list)
 
 
-def _order(
-    candidate: Candidate, sites: list[tuple[float | None, dict[str, Any]]]
-) -> tuple[float, float, str]:
+def _order(candidate: Candidate) -> tuple[float, float, str]:
     """Nearest open site first (as shown, to 0.1 km), then relevance (the only key without a
     place), then the trial id."""
-    distance = sites[0][0]
+    distance = candidate.nearest_km
     nearest = round(distance, 1) if distance is not None else 0.0
     return nearest, -round(candidate.relevance, 3), candidate.trial["nct_id"]
 
@@ -53,14 +50,13 @@ def _order(
 @without_cyclic_gc
 def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
     alternatives = expand_conditions([query.condition])
-    box = bounding_box(query.place.lat, query.place.lon, query.radius_km) if query.place else None
+    near = Near(query.place.lat, query.place.lon, query.radius_km) if query.place else None
     candidates = find_candidates(
         conn,
         condition_alternatives=alternatives,
-        box=box,
+        near=near,
         statuses=query.statuses,
         with_relevance=query.place is None,
-        light=True,
     )
     # The age/sex an advocate asks about are checked exactly like a patient's.
     person = Patient(age=query.age, sex=query.sex, radius_km=query.radius_km, conditions=[query.condition])
@@ -72,21 +68,21 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
         if wanted_phases and not wanted_phases & set((trial["phases"] or "").split("|")):
             removed["phase"] += 1
             continue
-        sites = sites_in_radius(candidate, query.place, query.radius_km if query.place else None)
-        if not sites:
+        if not within(candidate, near):
             removed["distance"] += 1
             continue
         failed = hard_filter(trial, person)
         if failed:
             removed[failed] += 1
             continue
-        kept.append((_order(candidate, sites), candidate, sites))
+        kept.append(candidate)
     # Ordered before any result is built, so a limited search builds only what it shows.
-    kept.sort(key=lambda entry: entry[0])
-    complete_candidates(conn, [candidate for _, candidate, _ in kept[: query.limit]])
+    kept.sort(key=_order)
+    shown = kept[: query.limit]
+    complete_candidates(conn, shown, near)
     matches = [
-        result_view(candidate.trial, sites, [], [], [], person, query.miles, candidate)
-        for _, candidate, sites in kept[: query.limit]
+        result_view(candidate.trial, candidate.sites, [], [], [], person, query.miles, candidate)
+        for candidate in shown
     ]
     outcome = MatchOutcome(
         matches,

@@ -24,13 +24,16 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+import matching.candidates
 import matching.match
 from cli import app
 from db.engine import open_store
+from db.migrate import downgrade, upgrade
 from ingest.files import iter_paths
 from ingest.pages import ingest_pages
 from ingest.pipeline import ingest_items
-from matching.candidates import without_cyclic_gc
+from matching.candidates import Near, without_cyclic_gc
+from matching.conditions import expand_conditions
 from matching.criterion_needs import cannot_be_met, item_needs, patient_facts_on_record, undecidable
 from matching.gazetteer import Gazetteer
 from matching.match import Place, match_trials, rank_key
@@ -561,3 +564,108 @@ def test_a_limited_search_is_the_top_of_the_full_one(store: tuple[str, Engine], 
         assert search(engine, "neoplasms", place, radius_km=20000, limit=limit) == full[:limit]
     key = [(m["nearest_site"]["distance_km"] or 0.0, -m["relevance"]) for m in full]
     assert key == sorted(key)
+
+
+# -- candidate plans and the open flag of search documents ------------------------------
+
+FIXTURE_CONDITIONS = [
+    "lupus nephritis",
+    "breast cancer",
+    "neoplasms",
+    "diabetes",
+    "SLE",
+    "pain",
+    "kidney disease",
+]
+
+
+def _candidate_keys(
+    conn: Any, patch: pytest.MonkeyPatch, place_first: bool, **query: Any
+) -> set[tuple[str, float | None]]:
+    patch.setattr(matching.candidates, "_place_first", lambda *_, **__: place_first)
+    found = matching.candidates.find_candidates(conn, **query)
+    return {(c.trial["nct_id"], c.nearest_km) for c in found}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    centre=st.sampled_from(CENTRES),
+    radius=st.sampled_from([50, 400, 1500, 5000]),
+    condition=st.sampled_from(FIXTURE_CONDITIONS),
+    statuses=st.sampled_from(
+        [
+            ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION"),
+            ("RECRUITING",),
+            ("COMPLETED", "RECRUITING"),
+        ]
+    ),
+)
+def test_place_first_and_condition_first_find_the_same_candidates(
+    store: tuple[str, Engine],
+    centre: tuple[float, float],
+    radius: int,
+    condition: str,
+    statuses: tuple[str, ...],
+) -> None:
+    """The two plans (sites in the box probed against the condition's matches; the condition's
+    matching trials, open ones from their search documents, compared with the box) must keep
+    exactly the same trials and nearest distances, whichever the statuses asked for."""
+    _, engine = store
+    query = {
+        "condition_alternatives": expand_conditions([condition]),
+        "near": Near(*centre, radius),
+        "statuses": statuses,
+    }
+    with engine.connect() as conn, pytest.MonkeyPatch.context() as patch:
+        by_place = _candidate_keys(conn, patch, True, **query)
+        by_condition = _candidate_keys(conn, patch, False, **query)
+        rows = conn.execute(text("SELECT nct_id, overall_status FROM trial"))
+        status_of: dict[str, str] = {nct_id: status for nct_id, status in rows}
+    assert by_place == by_condition
+    assert all(status_of[nct_id] in statuses for nct_id, _ in by_place)
+
+
+def test_the_plans_are_compared_on_real_candidates(store: tuple[str, Engine]) -> None:
+    """The property above proves little on empty sets: near Boston both plans have work."""
+    _, engine = store
+    query = {
+        "condition_alternatives": expand_conditions(["neoplasms"]),
+        "near": Near(42.36, -71.06, 1500),
+    }
+    with engine.connect() as conn, pytest.MonkeyPatch.context() as patch:
+        assert len({nct_id for nct_id, _ in _candidate_keys(conn, patch, False, **query)}) >= 4
+
+
+def _with_status(study: dict[str, Any], status: str, updated: str) -> dict[str, Any]:
+    changed: dict[str, Any] = json.loads(json.dumps(study))
+    module = changed["protocolSection"]["statusModule"]
+    module["overallStatus"] = status
+    module["lastUpdatePostDateStruct"] = {"date": updated, "type": "ACTUAL"}
+    return changed
+
+
+def test_a_search_document_follows_its_trials_status(store_url: str, tmp_path: Path) -> None:
+    """A newer version that closes (or reopens) a trial changes what a condition finds: the
+    open flag is written with the trial, and its migration derives it from stored trials."""
+    study = json.loads((V2 / "NCT02513394.json").read_text())  # breast cancer, 437 sites
+    engine = open_store(store_url)
+    patient = Patient(age=50, sex="female", radius_km=50, conditions=["breast cancer"])
+    mobile = Place(30.69436, -88.04305, "Mobile, Alabama")
+
+    def found() -> set[str]:
+        with engine.connect() as conn:
+            return {m["nct_id"] for m in match_trials(conn, patient, mobile, today=TODAY).matches}
+
+    try:
+        for i, status in enumerate(["COMPLETED", "RECRUITING", "ACTIVE_NOT_RECRUITING"]):
+            record = tmp_path / f"v{i}.json"
+            record.write_text(json.dumps(_with_status(study, status, f"2030-01-0{i + 1}")))
+            ingest_items(engine, iter_paths([record]), command="test")
+            assert ("NCT02513394" in found()) == (status == "RECRUITING"), status
+        with engine.begin() as conn:  # a store from before migration 0007
+            conn.execute(text("UPDATE trial SET overall_status = 'RECRUITING'"))
+        downgrade(engine, "0006")
+        upgrade(engine)
+        assert "NCT02513394" in found()
+    finally:
+        engine.dispose()
