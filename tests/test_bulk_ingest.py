@@ -12,10 +12,16 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from db.engine import open_store
-from db.search import find_trials
+from db.search import (
+    CLOSED_SITE_STATUSES,
+    OPEN_TRIAL_STATUSES,
+    find_trials,
+    match_expression,
+    matching_ids_sql,
+)
 from db.upsert import QUARANTINE, SET_BASED_INDEXING_FROM, SITE, SOURCE, TRIAL
 from ingest.cli import site_geocoding
 from ingest.files import iter_paths
@@ -55,6 +61,21 @@ def _indexed(engine: Engine) -> dict[str, Any]:
                 select(*(c for c in SITE.c if c.name != "id")).order_by(SITE.c.nct_id, SITE.c.position)
             ).all(),
         }
+    with engine.connect() as conn:
+        # The open trials' matches (their own FTS5 index on SQLite): every match of an open trial.
+        found["open"] = []
+        status: dict[str, str] = {
+            n: st for n, st in conn.execute(text("SELECT nct_id, overall_status FROM trial"))
+        }
+        for q in QUERIES:
+            expression = match_expression(dialect, [q])
+            rows = conn.execute(text(matching_ids_sql(dialect, open_only=True)), {"q": expression})
+            open_ids = sorted(nct_id for (nct_id,) in rows)
+            everyone = find_trials(conn, [q])
+            assert open_ids == sorted(n for n in everyone if status[n] in OPEN_TRIAL_STATUSES)
+            found["open"].append(open_ids)
+        if dialect == "sqlite":
+            found["site_open"] = _site_open(conn)
     summaries, counted = stored_needs(engine)
     assert summaries == counted and summaries  # every trial's row, as its criteria count
     found["needs"] = summaries
@@ -67,6 +88,48 @@ def _indexed(engine: Engine) -> dict[str, Any]:
                 text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
             ).all()
     return found
+
+
+def _site_open(conn: Connection) -> list[Any]:
+    """SQLite's site_open: it must hold exactly the open, placed sites of open trials."""
+    kept = conn.execute(
+        text(
+            "SELECT d.nct_id, s.position, o.latitude = s.latitude AND o.longitude = s.longitude "
+            "FROM site_open o JOIN trial_search_doc d ON d.id = o.doc_id JOIN site s ON s.id = o.site_id "
+            "ORDER BY 1, 2"
+        )
+    ).all()
+    expected = conn.execute(
+        text(
+            "SELECT s.nct_id, s.position, 1 FROM site s JOIN trial t ON t.nct_id = s.nct_id "
+            f"WHERE t.overall_status IN {tuple(OPEN_TRIAL_STATUSES)} AND s.latitude IS NOT NULL "
+            "AND s.longitude IS NOT NULL "
+            f"AND (s.status IS NULL OR s.status NOT IN {tuple(CLOSED_SITE_STATUSES)}) ORDER BY 1, 2"
+        )
+    ).all()
+    assert kept == expected and kept
+    return list(kept)
+
+
+def test_site_open_follows_site_updates(tmp_path: Path) -> None:
+    """Sites placed or closed after their trial was stored (``trialsite geocode --sites``, an
+    operator's fix) move in or out of site_open with the site row."""
+    store = open_store(f"sqlite:///{tmp_path / 'trialsite.db'}")
+    try:
+        ingest_items(store, iter_paths([V2 / "dgg32_ctg-studies_50.json"]), command="test")
+        with store.begin() as conn:
+            before = _site_open(conn)
+            open_site = conn.execute(text("SELECT site_id FROM site_open LIMIT 1")).scalar_one()
+            conn.execute(text("UPDATE site SET status = 'COMPLETED' WHERE id = :i"), {"i": open_site})
+            conn.execute(
+                text("UPDATE site SET latitude = NULL WHERE id IN (SELECT site_id FROM site_open LIMIT 3)")
+            )
+            closed = _site_open(conn)
+            conn.execute(text("UPDATE site SET latitude = 1.5, longitude = 2.5, status = NULL"))
+            placed = _site_open(conn)
+    finally:
+        store.dispose()
+    assert len(closed) == len(before) - 4 and len(placed) > len(before)
 
 
 def _revised(folder: Path) -> Path:
