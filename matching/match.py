@@ -263,20 +263,25 @@ def _best_matches(
     facts = patient_facts(patient, today=today)
     have = patient_facts_on_record(facts)
     classes: dict[str, tuple[bool, bool]] = {}  # needs -> (cannot be met, undecidable)
-    # Per trial: (its items that cannot be met, those never decided), from its summary.
+    # Per summary: (its items that cannot be met, those never decided). Trials with the same
+    # criteria share a summary (a sponsor's sister trials; the benchmark's clones, heavily).
+    summaries: dict[str | None, tuple[int, int]] = {None: (0, 0)}
     counts: dict[str, tuple[int, int]] = {}
     for candidate in kept:
-        impossible = never_decided = 0
-        for item_needs, count in parse_needs_summary(candidate.needs) if candidate.needs else ():
-            verdict = classes.get(item_needs)
-            if verdict is None:
-                verdict = classes[item_needs] = (
-                    cannot_be_met(item_needs, have),
-                    undecidable(item_needs, have),
-                )
-            impossible += count * verdict[0]
-            never_decided += count * verdict[1]
-        counts[candidate.trial["nct_id"]] = (impossible, never_decided)
+        counted = summaries.get(candidate.needs)
+        if counted is None:
+            impossible = never_decided = 0
+            for item_needs, count in parse_needs_summary(candidate.needs or ""):
+                verdict = classes.get(item_needs)
+                if verdict is None:
+                    verdict = classes[item_needs] = (
+                        cannot_be_met(item_needs, have),
+                        undecidable(item_needs, have),
+                    )
+                impossible += count * verdict[0]
+                never_decided += count * verdict[1]
+            counted = summaries[candidate.needs] = (impossible, never_decided)
+        counts[candidate.trial["nct_id"]] = counted
     skip = [n for n, (_, never_decided) in classes.items() if never_decided]
 
     ordered = sorted(
