@@ -228,12 +228,12 @@ def find_candidates(
     One row per trial: SQL measures the sites and keeps each trial's nearest, where one
     Python object per site cost more than the query (tens of thousands of sites for a
     broad condition near a dense area, at registry scale).
-    The plan follows selectivity. Near a patient the place usually narrows the registry
-    to a few thousand sites: those are found on the spatial index and each one's trial
-    is looked up in the condition's matches, computed once (see ``condition_filter_sql``).
-    When the condition is the narrower (``_place_first``), its matching trials (only the
-    open ones, from their search documents, when only open statuses are asked for) are
-    found first and their sites compared with the box on the site index.
+    The plan follows selectivity (``_place_first``). When the place is the narrower, the
+    sites in the box are found on the spatial index and each one's trial is looked up in
+    the condition's matches, computed once (see ``condition_filter_sql``). Otherwise the
+    condition's matching trials come first (only the open ones, from their own index, when
+    only open statuses are asked for) and their sites are compared with the box: on
+    SQLite, open trials' open sites straight from ``site_open`` (``_open_matches_near``).
     ``with_relevance`` ranks the condition matches (for a search with no place, which
     cannot sort by distance).
     """
