@@ -48,6 +48,9 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+MMAP_BYTES = 1 << 40  # SQLite lowers it to its own maximum
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -58,6 +61,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # triggers), each spilling to a temporary file past 64 KiB: 1.2 million writes per 10,000
     # studies. They hold one statement's undo, a few pages.
     cursor.execute("PRAGMA temp_store=MEMORY")
+    # Reads through a memory map of the store (up to SQLite's compiled limit, 2 GiB in
+    # Python's build) instead of a read() per page: a broad match near a dense area reads
+    # thousands of index pages, and on the 2-core VM the registry-scale match benchmark's
+    # p95 fell from 95 to 72 ms with it (warm page cache). Writes still go through the WAL.
+    cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     cursor.close()
 
 
