@@ -173,8 +173,10 @@ def _place_first(conn: Connection, box: BoundingBox, expression: str, *, open_on
     if matches <= RARE_MATCHES:
         limit = int(ratio * matches)
         return count_sites_in_box(conn, box, limit) <= limit
-    in_box = count_sites_in_box(conn, box, int(ratio * PLACE_FIRST_MAX_SITES))
-    if in_box > ratio * PLACE_FIRST_MAX_SITES:
+    # Boxes are counted as far as place first could still win, and never past the maximum.
+    most = int(min(ratio, 1.0) * PLACE_FIRST_MAX_SITES)
+    in_box = count_sites_in_box(conn, box, most)
+    if in_box > most:
         return False
     cap = int(in_box / ratio)
     return count_matching(conn, expression, cap, open_only=open_only) > cap
