@@ -69,6 +69,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _postgresql_settings(dbapi_connection: Any, _record: Any) -> None:
+    # No JIT compilation: PostgreSQL compiles a plan whose estimated cost passes
+    # jit_above_cost, and a match's candidate query over millions of sites estimates past it
+    # while it runs in milliseconds on its indexes, so compiling cost more than running.
+    # Committed, or the pool's rollback on return would undo it.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    dbapi_connection.commit()
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for the store; SQLite gets WAL and foreign keys on every connection."""
     parsed = make_url(url)
@@ -78,7 +88,9 @@ def create_store_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_dumps)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps)
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps)
+    event.listen(engine, "connect", _postgresql_settings)
+    return engine
 
 
 def open_store(database_url: str | None = None, *, migrate: bool = True) -> Engine:

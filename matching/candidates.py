@@ -140,11 +140,12 @@ def _box_clause(dialect: str, box: BoundingBox, params: dict[str, Any], *, index
     return "(" + " OR ".join(parts) + ")"
 
 
-def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
-    """How many sites lie in the box, counting no further than ``cap`` + 1, on the spatial
-    index alone (SQLite: the R*Tree itself, so LIMIT stops the scan and no site row is read)."""
+def sites_in_box_sql(dialect: str, box: BoundingBox, cap: int) -> tuple[str, dict[str, Any]]:
+    """SQL counting the sites in the box, no further than ``cap`` + 1, on the spatial index
+    alone: SQLite's R*Tree itself, so LIMIT stops the scan; PostgreSQL's covering GiST
+    index (migration 0008), an index-only scan. No site row is read."""
     params: dict[str, Any] = {}
-    if conn.dialect.name == "sqlite":
+    if dialect == "sqlite":
         params.update(min_lat=box.min_lat, max_lat=box.max_lat)
         parts = []
         for i, (west, east) in enumerate(box.lon_ranges):
@@ -156,7 +157,12 @@ def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
         inner = " UNION ALL ".join(parts)
     else:
         inner = f"SELECT 1 FROM site s WHERE {_box_clause('postgresql', box, params)}"
-    sql = f"SELECT count(*) FROM ({inner} LIMIT {cap + 1}) AS boxed"
+    return f"SELECT count(*) FROM ({inner} LIMIT {cap + 1}) AS boxed", params
+
+
+def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
+    """How many sites lie in the box, counting no further than ``cap`` + 1."""
+    sql, params = sites_in_box_sql(conn.dialect.name, box, cap)
     return int(conn.execute(text(sql), params).scalar_one())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -634,6 +635,25 @@ def test_the_plans_are_compared_on_real_candidates(store: tuple[str, Engine]) ->
     }
     with engine.connect() as conn, pytest.MonkeyPatch.context() as patch:
         assert len({nct_id for nct_id, _ in _candidate_keys(conn, patch, False, **query)}) >= 4
+
+
+def test_sites_in_the_box_are_counted_on_the_spatial_index_alone(store: tuple[str, Engine]) -> None:
+    """Counting the box reads no site row: SQLite's R*Tree, PostgreSQL's covering GiST
+    index (an index-only scan; the planner is kept off the table scans, which a store this
+    small would otherwise prefer). Around Boston the fixtures have sites to count."""
+    _, engine = store
+    box = Near(42.36, -71.06, 300).box
+    with engine.connect() as conn:
+        sql, params = matching.candidates.sites_in_box_sql(conn.dialect.name, box, 100)
+        if conn.dialect.name == "sqlite":
+            plan = " | ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"), params))
+            assert "site_rtree VIRTUAL TABLE INDEX" in plan and not re.search(r"\bsite\b(?!_)", plan), plan
+        else:
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+            plan = " | ".join(row[0] for row in conn.execute(text(f"EXPLAIN {sql}"), params))
+            assert "Index Only Scan using ix_site_point on site" in plan, plan
+        assert matching.candidates.count_sites_in_box(conn, box, 100) >= 5
 
 
 def _with_status(study: dict[str, Any], status: str, updated: str) -> dict[str, Any]:
