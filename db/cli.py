@@ -44,12 +44,13 @@ def print_error(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
 
 
-def get_engine() -> Engine:
+def get_engine(*, bulk_writes: bool = False) -> Engine:
+    """The command's store; ``bulk_writes``: for a load (SQLite then reads it without a memory map)."""
     from db.engine import open_store
 
     if state.engine is None:
         try:
-            state.engine = open_store(state.db)
+            state.engine = open_store(state.db, memory_map=not bulk_writes)
         except OperationalError as exc:
             fail(f"cannot open the store: {exc.orig}")
     return state.engine

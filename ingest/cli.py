@@ -84,7 +84,7 @@ def ingest_file(
     from ingest.files import SourceFileError, count_records_hint, iter_paths
     from ingest.pipeline import ingest_items
 
-    engine = get_engine()
+    engine = get_engine(bulk_writes=True)
     total = count_records_hint(paths) if all(p.exists() for p in paths) else None
     if workers is None:
         # Parsing criteria, the workers are the slow stage: one per core (on 2 cores, 1.6x the
@@ -167,7 +167,7 @@ def ingest_ctgov(
         single = [RegistryQuery(ids=[i]).ids[0] for i in id_list]
     except ValueError as exc:
         fail(str(exc))
-    engine = get_engine()
+    engine = get_engine(bulk_writes=True)
     missing: list[str] = []
     with RegistryClient(base_url, rate_limit_per_minute=rate_limit or None) as client:
 
@@ -218,7 +218,7 @@ def ingest_page(
     """
     from ingest.pages import PageSourceError, ingest_pages
 
-    engine = get_engine()
+    engine = get_engine(bulk_writes=True)
     try:
         with ExitStack() as stack:
             summary = ingest_pages(
@@ -289,7 +289,7 @@ def criteria_reparse(
     from db.queries import get_stats
     from ingest.reparse import reparse_criteria
 
-    engine = get_engine()
+    engine = get_engine(bulk_writes=True)
     total = get_stats(engine)["trials"]
     with progress_bar(total, "reparsing") as progress:
         task = progress.add_task("reparse", total=total)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine, text
+
+from db.engine import open_store
 
 
 def _settings(engine: Engine) -> dict[str, str]:
@@ -30,3 +34,16 @@ def test_connection_settings_survive_the_pool(engine: Engine) -> None:
         assert first["jit"] == "off"
         # The URL's own options (the test schema's search_path) are kept beside it.
         assert first["schema"].startswith("t_")
+
+
+def test_bulk_writers_read_sqlite_without_a_memory_map(tmp_path: Path) -> None:
+    """Loads open the store unmapped (mapped pages would count in the load's resident set);
+    everything else reads through the map."""
+    url = f"sqlite:///{tmp_path / 'trialsite.db'}"
+    for memory_map, mapped in ((True, True), (False, False)):
+        engine = open_store(url, memory_map=memory_map)
+        try:
+            with engine.connect() as conn:
+                assert (conn.execute(text("PRAGMA mmap_size")).scalar_one() > 0) is mapped
+        finally:
+            engine.dispose()
