@@ -81,7 +81,12 @@ def geocode(
 
     Output with --json is one JSON object per line (query, lat, lon, name, country_code, …).
     Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
-    Example: trialsite geocode "Palencia, Spain" "Boston, MA" --json
+
+    \b
+    Examples:
+      trialsite geocode "Palencia, Spain" "Boston, MA" --json
+      printf 'Seville\\n02115\\n' | trialsite geocode --json
+      trialsite geocode --sites      # place stored sites the registry gave no coordinates
     """
     from matching.gazetteer import GazetteerError
 
@@ -177,8 +182,13 @@ def match(
     """Trials a referred patient could join, at which open site, how far, whom to call.
 
     Patient details are used in memory only: never stored or logged.
-    Example: trialsite match --patient patient.json
-    Example: trialsite match --age 34 --sex female --location "Palencia, Spain" --condition "lupus nephritis"
+
+    \b
+    Examples:
+      trialsite match --patient patient.json
+      trialsite match --patient patient.json --json --miles
+      trialsite match --age 34 --sex female --location "Palencia, Spain" --condition "lupus nephritis"
+      trialsite match --schema        # the patient file's JSON Schema
     """
     from datetime import date
 
