@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zlib
 from typing import Any
 
@@ -50,7 +51,8 @@ def test_the_command_tree_is_walked() -> None:
 def test_every_command_has_help_with_an_example(name: str) -> None:
     result = run(*name.split(), "--help")
     assert result.exit_code == 0
-    assert "Example:" in result.output, f"`trialsite {name} --help` shows no example"
+    example = re.search(r"Examples?:\s+trialsite ", result.output)
+    assert example, f"`trialsite {name} --help` shows no example"
 
 
 def test_ingest_file_then_show_and_stats(store_url: str) -> None:
