@@ -6,7 +6,7 @@ a random page per site (32,000 of them for 287 km around Tanzhou at registry sca
 90 ms just to count them). Rebuilt with ``INCLUDE (nct_id, latitude, longitude,
 status)``, the box's sites come from the index alone (an index-only scan, the table's
 visibility map permitting): counting those 32,000 took 20 ms, and the registry-scale
-match benchmark's p95 fell from 289 to 180 ms. SQLite's R*Tree and ``site_open`` are
+match benchmark's p95 fell from 289 to 143 ms. SQLite's R*Tree and ``site_open`` are
 unchanged.
 
 Revision ID: 0008
