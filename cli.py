@@ -15,6 +15,7 @@ from rich.table import Table
 
 from db.cli import JsonFlag, db_app, dispose_engine, fail, get_engine, out, print_json, state
 from ingest.cli import criteria_app, ingest_app, print_items
+from ingest.places import cli as places_cli
 from matching import cli as matching_cli
 
 app = typer.Typer(
@@ -200,8 +201,9 @@ def changes(
 
 
 app.add_typer(criteria_app, name="criteria")
-app.add_typer(matching_cli.gazetteer_app, name="gazetteer")
-for _name in ("geocode", "match", "search"):
+app.add_typer(places_cli.gazetteer_app, name="gazetteer")
+app.command("geocode")(places_cli.geocode)
+for _name in ("match", "search"):
     app.command(_name)(getattr(matching_cli, _name))
 
 

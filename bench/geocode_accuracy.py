@@ -24,9 +24,9 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from matching.gazetteer import Gazetteer, PlaceNotFound  # noqa: E402
-from matching.gazetteer_build import build_gazetteer  # noqa: E402
-from matching.geo import haversine_km  # noqa: E402
+from ingest.places.distance import haversine_km  # noqa: E402
+from ingest.places.gazetteer.build import build_gazetteer  # noqa: E402
+from ingest.places.gazetteer.lookup import Gazetteer, PlaceNotFound  # noqa: E402
 
 FIXTURES = (ROOT / "tests/fixtures/ctgov/v2-studies", ROOT / "tests/fixtures/ctgov/aact-fixtures/v2")
 EXAMPLES = (

@@ -110,8 +110,8 @@ class Template:
 def build_template_store(path: Path) -> None:
     """The fixtures and the seed page through the real ingest pipeline."""
     from db.engine import open_store
-    from ingest.files import iter_paths
-    from ingest.pages import ingest_pages
+    from ingest.files.reader import iter_paths
+    from ingest.pages.load import ingest_pages
     from ingest.pipeline import ingest_items
 
     partial = path.with_suffix(".partial")
@@ -590,7 +590,7 @@ def main() -> None:
     parser.add_argument("--pg-schema", default=None, help="PostgreSQL schema to use (reused if complete)")
     args = parser.parse_args()
 
-    from matching.gazetteer import Gazetteer
+    from ingest.places.gazetteer.lookup import Gazetteer
 
     gazetteer = Gazetteer.open().path  # built first if missing
     with tempfile.TemporaryDirectory() as tmp:

@@ -172,7 +172,7 @@ class Criterion(SQLModel, table=True):
     span_start: int | None = None  # the item's place in trial.eligibility_criteria
     span_end: int | None = None
     # The patient facts it needs to be met, "&age;m:egfr,w:egfr" ("" for no rules: always
-    # unknown); see matching.criterion_needs. NULL (not computed) is never relied on.
+    # unknown); see ingest.criteria.needs and matching.needs. NULL (not computed) is never relied on.
     needs: str | None = _text()
 
 

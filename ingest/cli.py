@@ -28,8 +28,8 @@ PARALLEL_FROM = 2000  # records; below this a worker pool's start-up costs more 
 @contextmanager
 def site_geocoding() -> Iterator[Callable[[Any], None]]:
     """The ingest hook that places sites without coordinates (the gazetteer stays open meanwhile)."""
-    from matching.cli import open_gazetteer
-    from matching.site_geocoding import site_geocoder
+    from ingest.places.cli import open_gazetteer
+    from ingest.places.sites import site_geocoder
 
     with open_gazetteer() as gazetteer:
         yield site_geocoder(gazetteer)
@@ -81,7 +81,7 @@ def ingest_file(
 
     Example: trialsite ingest file ctg-studies.json.zip --json
     """
-    from ingest.files import SourceFileError, count_records_hint, iter_paths
+    from ingest.files.reader import SourceFileError, count_records_hint, iter_paths
     from ingest.pipeline import ingest_items
 
     engine = get_engine(bulk_writes=True)
@@ -146,8 +146,8 @@ def ingest_ctgov(
 
     Example: trialsite ingest ctgov --condition "lupus nephritis" --status RECRUITING --limit 200
     """
-    from ingest.ctgov import RegistryClient, RegistryError, RegistryQuery, StudyNotFound
-    from ingest.files import JSON, RawItem
+    from ingest.ctgov.client import RegistryClient, RegistryError, RegistryQuery, StudyNotFound
+    from ingest.files.reader import JSON, RawItem
     from ingest.pipeline import ingest_items
 
     try:
@@ -216,7 +216,7 @@ def ingest_page(
     or attached to the registry record of the same trial when the store has it.
     Example: trialsite ingest page saved-trial.html https://example.org/trials/123 --json
     """
-    from ingest.pages import PageSourceError, ingest_pages
+    from ingest.pages.load import PageSourceError, ingest_pages
 
     engine = get_engine(bulk_writes=True)
     try:

@@ -24,11 +24,11 @@ from db.models import IngestRun
 from db.rows import SITE_COLUMNS, Values
 from db.upsert import PreparedRecord, prepare_record, quarantine_record, upsert_batch
 from ingest.criteria import parse_criteria
-from ingest.files import RawItem, decode_item
+from ingest.criteria.needs import with_needs
+from ingest.files.reader import RawItem, decode_item
 from ingest.mesh import add_mesh_ancestors
 from ingest.record import NormalizedTrial, RecordError, Site
 from ingest.sources import parse_item
-from matching.criterion_needs import with_needs
 
 BATCH_SIZE = 500
 WINDOW = 1000  # items handed to the worker pool at a time (bounds memory)
@@ -136,7 +136,7 @@ def prepare_item(item: RawItem, *, criteria: bool = True, resolve: Resolve | Non
 
 def criteria_rows(text: str | None, *, section_hint: str | None = None) -> list[dict[str, Any]]:
     """Criterion rows (sans nct_id) for a trial's eligibility text: every item, with its rules
-    and the patient facts it needs (``matching.criterion_needs``: what matching's evaluator
+    and the patient facts it needs (``ingest.criteria.needs``: what matching's evaluator
     reads, stored with the rules so a match need not load an item it cannot decide)."""
     if not text:
         return []

@@ -6,7 +6,7 @@ API's JSON (``FullStudiesResponse``, ``StudyFieldsResponse``, PascalCase keys),
 empty search results (``{"studies": []}``, ``<search_results count="0">``), the
 classic site's RSS search feeds (``<rss>``), classic XML search listings, HTML
 saved where XML was expected, and any other XML root. Pages that are not trial
-pages are refused by the page parser (``ingest.page``), which knows what a
+pages are refused by the page parser (``ingest.pages.parser``), which knows what a
 trial page holds. Pure.
 """
 

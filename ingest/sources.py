@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from ingest.api_v2 import get_nct_id, parse_study
-from ingest.files import HTML, JSON, TEXT, XML, RawItem
-from ingest.page import parse_page_html, parse_page_text
+from ingest.ctgov.parser import get_nct_id, parse_study
+from ingest.files.reader import HTML, JSON, TEXT, XML, RawItem
+from ingest.legacy_xml.parser import get_xml_aliases, get_xml_nct_id, parse_clinical_study, parse_xml_document
+from ingest.pages.parser import parse_page_html, parse_page_text
 from ingest.record import NormalizedTrial, RecordError
 from ingest.refuse import refuse_json, refuse_xml, sniff_html
-from ingest.xml_legacy import get_xml_aliases, get_xml_nct_id, parse_clinical_study, parse_xml_document
 
 __all__ = ["parse_item", "refuse_json"]
 

@@ -24,7 +24,7 @@ from db.search import (
     match_expression,
     matching_ids_sql,
 )
-from matching.geo import EARTH_RADIUS_KM, BoundingBox, bounding_box
+from ingest.places.distance import EARTH_RADIUS_KM, BoundingBox, bounding_box
 
 # Candidates are found place first (each site in the box on the R*Tree/GiST, its trial
 # checked against the condition's matches) when the box holds fewer than this many sites
@@ -205,7 +205,7 @@ def _km_sql(dialect: str, haversine: str, params: dict[str, Any]) -> str:
 
 
 def distance_sql(dialect: str, near: Near, params: dict[str, Any], site: str = "s") -> str:
-    """The great-circle distance in km from ``near`` to the row ``site``: ``matching.geo``'s
+    """The great-circle distance in km from ``near`` to the row ``site``: ``ingest.places.distance``'s
     haversine, its operations in the same order. A trial is ranked on its nearest site's
     distance and shown with its sites' distances: both come from these expressions, so
     they agree to the last bit (the nearest is taken on the inner term, which the

@@ -31,7 +31,7 @@ from matching.candidates import (
     without_cyclic_gc,
 )
 from matching.conditions import expand_conditions
-from matching.criterion_needs import cannot_be_met, patient_facts_on_record, undecidable
+from matching.needs import cannot_be_met, patient_facts_on_record, undecidable
 from matching.patient import Coordinates, Patient
 from matching.verdicts import evaluate_trial_criteria, patient_facts, trial_statuses
 
@@ -254,7 +254,7 @@ def _best_matches(
 
     A trial's key is at least (False, its items that cannot be met for this patient's
     record, its nearest distance, its id): each such item is either not met (the trial
-    fails: its key starts with True) or unknown (``matching.criterion_needs``). Trials
+    fails: its key starts with True) or unknown (``matching.needs``). Trials
     are ranked in order of that bound, a batch at a time; once the ``limit``-th best key
     found is below the next trial's bound, no trial left can enter the top ``limit``.
     Ranking a trial reads only its items the record can decide: the others are unknown.

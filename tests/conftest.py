@@ -95,8 +95,8 @@ def engine(store_url: str) -> Iterator[Engine]:
 def gazetteer_path() -> Path:
     """The offline gazetteer, built once per machine into the user cache (about a minute),
     and named in TRIALSITE_GAZETTEER for the CLI and ingest under test."""
-    from matching.gazetteer import Gazetteer
-    from matching.gazetteer_build import default_gazetteer_path
+    from ingest.places.gazetteer.build import default_gazetteer_path
+    from ingest.places.gazetteer.lookup import Gazetteer
 
     path = Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
     Gazetteer.open(path).close()

@@ -343,7 +343,7 @@ def serve_registry(
     aliases: Mapping[str, str] | None = None,
 ) -> Iterator[RegistryServer]:
     """Run a fake registry on 127.0.0.1 for the ``with`` block; ``.base_url``
-    ends in ``/api/v2`` like :data:`ingest.ctgov.DEFAULT_BASE_URL`."""
+    ends in ``/api/v2`` like :data:`ingest.ctgov.client.DEFAULT_BASE_URL`."""
     registry = RegistryServer(load_studies() if studies is None else studies, aliases)
     httpd = _HTTPServer(registry)
     host, port = httpd.server_address[:2]

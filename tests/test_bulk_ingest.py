@@ -24,7 +24,7 @@ from db.search import (
 )
 from db.upsert import QUARANTINE, SET_BASED_INDEXING_FROM, SITE, SOURCE, TRIAL
 from ingest.cli import site_geocoding
-from ingest.files import iter_paths
+from ingest.files.reader import iter_paths
 from ingest.pipeline import ingest_items
 from tests.conftest import V2, empty_store, pg_skip_reason, stored_needs
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from ingest.ctgov import (
+from ingest.ctgov.client import (
     USER_AGENT,
     PageProgress,
     RegistryClient,
@@ -27,7 +27,7 @@ from ingest.ctgov import (
     RegistryUnavailable,
     StudyNotFound,
 )
-from ingest.ctgov_retry import (
+from ingest.ctgov.retry import (
     RateLimiter,
     backoff_delay,
     parse_retry_after,

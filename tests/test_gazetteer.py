@@ -18,12 +18,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matching.countries import country_code, country_name
-from matching.gazetteer import Gazetteer, GazetteerError, InvalidCoordinates, PlaceNotFound
-from matching.geo import EARTH_RADIUS_KM, bounding_box, haversine_km
-from matching.names import fold, postal_variants
-from matching.online import OnlineGeocodingError, geocode_online
-from matching.resolution import Resolution
+from ingest.places.countries import country_code, country_name
+from ingest.places.distance import EARTH_RADIUS_KM, bounding_box, haversine_km
+from ingest.places.gazetteer.lookup import Gazetteer, GazetteerError, InvalidCoordinates, PlaceNotFound
+from ingest.places.names import fold, postal_variants
+from ingest.places.nominatim import OnlineGeocodingError, geocode_online
+from ingest.places.resolution import Resolution
 
 PALENCIA = (42.00955, -4.52406)
 VALLADOLID = (41.65518, -4.72372)

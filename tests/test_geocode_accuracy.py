@@ -12,8 +12,8 @@ import statistics
 from pathlib import Path
 
 from bench.geocode_accuracy import fixture_places
-from matching.gazetteer import Gazetteer
-from matching.geo import haversine_km
+from ingest.places.distance import haversine_km
+from ingest.places.gazetteer.lookup import Gazetteer
 
 WITHIN_KM = 25.0
 REQUIRED_SHARE = 0.95

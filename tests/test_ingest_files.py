@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from db.engine import open_store
 from db.queries import get_trial
 from db.upsert import CHANGE, QUARANTINE, SITE, TRIAL
-from ingest.files import iter_paths
+from ingest.files.reader import iter_paths
 from ingest.pipeline import IngestSummary, ingest_items
 from tests.conftest import V2
 

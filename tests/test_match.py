@@ -30,17 +30,18 @@ import matching.match
 from cli import app
 from db.engine import open_store
 from db.migrate import downgrade, upgrade
-from ingest.files import iter_paths
-from ingest.pages import ingest_pages
+from ingest.criteria.needs import item_needs
+from ingest.files.reader import iter_paths
+from ingest.pages.load import ingest_pages
 from ingest.pipeline import ingest_items
+from ingest.places.gazetteer.lookup import Gazetteer
+from ingest.places.sites import site_geocoder
 from matching.candidates import Near, without_cyclic_gc
 from matching.conditions import expand_conditions
-from matching.criterion_needs import cannot_be_met, item_needs, patient_facts_on_record, undecidable
-from matching.gazetteer import Gazetteer
 from matching.match import Place, match_trials, rank_key
+from matching.needs import cannot_be_met, patient_facts_on_record, undecidable
 from matching.patient import Patient, PatientError, parse_patient
 from matching.search import SearchQuery, search_trials
-from matching.site_geocoding import site_geocoder
 from matching.verdicts import evaluate_trial_criteria, patient_facts
 from tests.conftest import FIXTURES, V2, empty_store
 

@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 import db.models  # noqa: F401  (registers the tables)
 from db.engine import create_store_engine, open_store
 from db.migrate import current_revision, downgrade, head_revision, include_object, upgrade
-from ingest.files import iter_paths
+from ingest.files.reader import iter_paths
 from ingest.pipeline import ingest_items
 from tests.conftest import V2, stored_needs
 

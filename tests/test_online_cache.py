@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from matching.online_cache import geocode_online_cached
+from ingest.places.cache import geocode_online_cached
 
 
 @dataclass

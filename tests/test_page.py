@@ -14,11 +14,11 @@ import requests
 from sqlalchemy import Engine, func, select
 
 from db.upsert import CHANGE, CRITERION, SITE, SOURCE, TRIAL
-from ingest.api_v2 import parse_study
-from ingest.files import iter_paths
-from ingest.page import parse_page_html, parse_page_text
-from ingest.page_identity import merge_page_into_registry, page_trial_id
-from ingest.pages import PageSourceError, ingest_pages
+from ingest.ctgov.parser import parse_study
+from ingest.files.reader import iter_paths
+from ingest.pages.identity import merge_page_into_registry, page_trial_id
+from ingest.pages.load import PageSourceError, ingest_pages
+from ingest.pages.parser import parse_page_html, parse_page_text
 from ingest.pipeline import ingest_items
 from ingest.record import Contact, NormalizedTrial, RecordError
 from tests.conftest import FIXTURES

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from db.upsert import QUARANTINE, TRIAL
-from ingest.files import HTML, TEXT, XML, RawItem, iter_paths
-from ingest.page import parse_page_html, parse_page_text
-from ingest.pages import ingest_pages
+from ingest.files.reader import HTML, TEXT, XML, RawItem, iter_paths
+from ingest.pages.load import ingest_pages
+from ingest.pages.parser import parse_page_html, parse_page_text
 from ingest.pipeline import ingest_items
 from ingest.record import RecordError
 from ingest.sources import parse_item

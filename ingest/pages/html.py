@@ -1,4 +1,4 @@
-"""A trial page as HTML → the section model (:class:`ingest.page_model.Page`).
+"""A trial page as HTML → the section model (:class:`ingest.pages.model.Page`).
 
 Sites that republish ClinicalTrials.gov records mark a trial up with headings
 (``h1`` title, a heading per section), lists (criteria, contacts, arms) and
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, Tag
 
-from ingest.page_model import (
+from ingest.pages.model import (
     NCT_RE,
     OVERVIEW,
     SECTIONS,

@@ -4,7 +4,7 @@ The seed page (``tests/fixtures/seeds/000_7eec3db7379f51b9.txt``, NCT03673748)
 shows the layout: a title; "Who is this study for?", "What treatments are
 being studied?", status, study type and phase; SUMMARY; Eligibility
 (participation requirements and bulleted criteria); Locations; Time Frame;
-Participants; Treatments (arms); Sponsors. ``page_text``/``page_html`` read
+Participants; Treatments (arms); Sponsors. ``pages.text``/``pages.html`` read
 either rendering into one section model; this module reads the facts from it
 in the registry's vocabulary (RECRUITING, ALL, "18 Years", PHASE2,
 INTERVENTIONAL), so matching treats a page like an API record. A page that
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 
-from ingest.page_html import read_page_html
-from ingest.page_identity import fold_title, page_trial_id
-from ingest.page_model import OVERVIEW, Entry, Page, fold_label, split_pair
-from ingest.page_sites import read_sites
-from ingest.page_text import read_page_text
+from ingest.pages.html import read_page_html
+from ingest.pages.identity import fold_title, page_trial_id
+from ingest.pages.model import OVERVIEW, Entry, Page, fold_label, split_pair
+from ingest.pages.sites import read_sites
+from ingest.pages.text import read_page_text
 from ingest.record import (
     SOURCE_PAGE,
     Arm,

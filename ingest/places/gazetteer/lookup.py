@@ -1,9 +1,9 @@
 """Offline place resolution: query text or a trial site's address → coordinates.
 
-Reads the SQLite gazetteer built by :mod:`matching.gazetteer_build` from GeoNames
+Reads the SQLite gazetteer built by :mod:`ingest.places.gazetteer.build` from GeoNames
 data (CC BY 4.0 — see ``ATTRIBUTION``; cite it wherever results are shown).
 
-Results and errors are defined in :mod:`matching.resolution` (re-exported here).
+Results and errors are defined in :mod:`ingest.places.resolution` (re-exported here).
 Ambiguity is resolved by the country and region hints, then by population, and
 reported: every :class:`Resolution` lists the other places the query could have
 meant.
@@ -17,26 +17,26 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from matching.countries import country_code, country_population
-from matching.gazetteer_build import (
+from ingest.places.countries import country_code, country_population
+from ingest.places.distance import haversine_km
+from ingest.places.gazetteer.build import (
     ATTRIBUTION,
     BUILD_VERSION,
     POSTAL_SCALE,
     build_gazetteer,
     default_gazetteer_path,
 )
-from matching.geo import haversine_km
-from matching.names import fold, looks_like_postal, postal_prefix_country, postal_variants
-from matching.place_query import (
+from ingest.places.names import fold, looks_like_postal, postal_prefix_country, postal_variants
+from ingest.places.query import (
     InvalidCoordinatesError,
     Reading,
     name_variants,
     parse_coordinates,
     query_readings,
 )
-from matching.place_ranking import KIND_OF, SETTLEMENTS, Place, Ranked, rank_places, trust_city
-from matching.regions import RegionIndex
-from matching.resolution import (
+from ingest.places.ranking import KIND_OF, SETTLEMENTS, Place, Ranked, rank_places, trust_city
+from ingest.places.regions import RegionIndex
+from ingest.places.resolution import (
     Alternative,
     GazetteerError,
     InvalidCoordinates,
@@ -44,7 +44,7 @@ from matching.resolution import (
     PlaceNotFound,
     Resolution,
 )
-from matching.suggestions import Suggester
+from ingest.places.suggestions import Suggester
 
 __all__ = [
     "ATTRIBUTION",

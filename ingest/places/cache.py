@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, Table, insert, select
 
 from db.models import GeocodeCache
-from matching.names import fold_text
-from matching.online import Geocoder, geocode_online
-from matching.resolution import Resolution
+from ingest.places.names import fold_text
+from ingest.places.nominatim import Geocoder, geocode_online
+from ingest.places.resolution import Resolution
 
 CACHE: Table = GeocodeCache.__table__  # type: ignore[attr-defined]
 

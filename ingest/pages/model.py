@@ -2,7 +2,7 @@
 
 A trial page sourced from ClinicalTrials.gov reaches us as HTML or as its
 plain-text rendering (the seed, ``tests/fixtures/seeds/000_7eec3db7379f51b9.txt``).
-``page_text`` and ``page_html`` turn either into a :class:`Page`; ``page``
+``pages.text`` and ``pages.html`` turn either into a :class:`Page`; ``pages.parser``
 reads the facts from that one model, so both renderings give the same record.
 
 Each section is a list of :class:`Entry`: a sub-heading (``sub``: "Primary",

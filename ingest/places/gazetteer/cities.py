@@ -6,7 +6,7 @@
   **sections** — places lying inside a much larger city (Salamanca, a district of
   Madrid, against the city of Salamanca), which ranking discounts.
 
-The postal half is :mod:`matching.gazetteer_postal`.
+The postal half is :mod:`ingest.places.gazetteer.postal`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from matching.countries import geonames_countries
-from matching.names import fold, fold_text
+from ingest.places.countries import geonames_countries
+from ingest.places.names import fold, fold_text
 
 ADMIN_ID_BASE = 2_000_000_000  # synthetic place ids, above any GeoNames id
 LOCALITY_ID_BASE = 3_000_000_000
@@ -39,7 +39,7 @@ def package_bytes(package: str, relative: str) -> bytes:
 
 
 def data_file(name: str) -> Any:
-    return json.loads(resources.files("matching").joinpath(f"data/{name}").read_text())
+    return json.loads(resources.files("ingest.places").joinpath(f"data/{name}").read_text())
 
 
 def near(lat1: float, lon1: float, lat2: float, lon2: float, km: float) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select, update
 
 from db.record import Site
 from db.upsert import SITE
-from matching.gazetteer import Gazetteer
+from ingest.places.gazetteer.lookup import Gazetteer
 
 
 def site_geocoder(gazetteer: Gazetteer) -> Callable[[Site], None]:
@@ -51,7 +51,7 @@ def geocode_stored_sites(engine: Engine, gazetteer: Gazetteer, *, online: bool =
     for row in rows:
         found = gazetteer.geocode_site(row.city, row.state, row.zip, row.country)
         if found is None and online:
-            from matching.online_cache import geocode_online_cached
+            from ingest.places.cache import geocode_online_cached
 
             label = ", ".join(p for p in (row.city, row.state, row.zip, row.country) if p)
             found = geocode_online_cached(engine, label) if label else None

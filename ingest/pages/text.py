@@ -1,4 +1,4 @@
-"""A trial page's plain-text rendering → the section model (:class:`ingest.page_model.Page`).
+"""A trial page's plain-text rendering → the section model (:class:`ingest.pages.model.Page`).
 
 The rendering keeps the page's reading order: the title first, a few
 "Label: value" lines, then headed sections ("SUMMARY", "Eligibility",
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.page_model import (
+from ingest.pages.model import (
     OVERVIEW,
     SECTIONS,
     SOURCED_FROM_RE,

@@ -1,7 +1,7 @@
 """ClinicalTrials.gov API v2 client: fetch raw study objects, page by page.
 
 ``RegistryClient.fetch_studies(RegistryQuery(...))`` yields the API's study
-objects untouched (parsing is ``ingest.api_v2``'s job); ``fetch_study(nct_id)``
+objects untouched (parsing is ``ingest.ctgov.parser``'s job); ``fetch_study(nct_id)``
 gets one. The contract is the official OpenAPI spec,
 ``tests/fixtures/ctgov/openapi/ctg-oas-v2.0.5.yaml``. The network is injected
 (a ``requests.Session`` and a base URL), and so are the clock, ``sleep`` and
@@ -9,8 +9,8 @@ random source that pacing and retries use, so tests run against a local
 server without waiting.
 
 Every request goes through one loop (:meth:`RegistryClient._get_json`): pace
-(:class:`~ingest.ctgov_retry.RateLimiter`), send, read the whole body, decode
-JSON, and on failure ask :func:`~ingest.ctgov_retry.should_retry`. Transient
+(:class:`~ingest.ctgov.retry.RateLimiter`), send, read the whole body, decode
+JSON, and on failure ask :func:`~ingest.ctgov.retry.should_retry`. Transient
 failures are retried with exponential backoff and full jitter, never sooner
 than a ``Retry-After`` header asks.
 
@@ -40,8 +40,8 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from ingest.ctgov_query import RegistryQuery, normalize_nct_id
-from ingest.ctgov_retry import (
+from ingest.ctgov.query import RegistryQuery, normalize_nct_id
+from ingest.ctgov.retry import (
     RETRY_AFTER_STATUSES,
     RateLimiter,
     parse_retry_after,

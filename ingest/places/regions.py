@@ -16,11 +16,11 @@ from importlib import resources
 
 from rapidfuzz import fuzz, process
 
-from matching.names import fold
+from ingest.places.names import fold
 
 # Words that only say "this is a region" ("Aichi Ken", "Shandong Province").
 _GENERIC = frozenset(
-    json.loads(resources.files("matching").joinpath("data/place_words.json").read_text())["region_words"]
+    json.loads(resources.files("ingest.places").joinpath("data/place_words.json").read_text())["region_words"]
 )
 FUZZY_CUTOFF = 88.0
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from ingest.places.countries import country_code
 from ingest.record import (
     SOURCE_API,
     Arm,
@@ -25,7 +26,6 @@ from ingest.record import (
     Sponsor,
 )
 from ingest.values import is_nct_id, parse_age, parse_partial_date
-from matching.countries import country_code
 
 T = TypeVar("T")
 # The registry's enums are upper-case identifiers; new values may appear, so the

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Protocol
 
-from matching.resolution import GazetteerError, Kind, Resolution
+from ingest.places.resolution import GazetteerError, Kind, Resolution
 
 USER_AGENT = "trialsite/0.1 (ClinicalTrials.gov ingest and trial-site matching)"
 ATTRIBUTION = "Data © OpenStreetMap contributors, ODbL; geocoded by Nominatim"

@@ -38,7 +38,7 @@ _POSTAL_JUNK = re.compile(r"[^0-9A-Z]")
 _CEDEX = re.compile(r"\s*CEDEX\s*\d*$")
 _PREFIXED = re.compile(r"([A-Z]{1,2})-\s?\d{3,6}$")
 _POSTAL_PREFIXES: dict[str, str] = json.loads(
-    resources.files("matching").joinpath("data/place_words.json").read_text()
+    resources.files("ingest.places").joinpath("data/place_words.json").read_text()
 )["postal_prefixes"]
 
 

@@ -30,7 +30,7 @@ import orjson
 
 JSON = "json"
 XML = "xml"
-# Trial pages, read by ``ingest.pages`` (not from folders: a page needs its identity resolved).
+# Trial pages, read by ``ingest.pages.load`` (not from folders: a page needs its identity resolved).
 HTML = "html"
 TEXT = "text"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from matching.names import fold
+from ingest.places.names import fold
 
 SCORE_CUTOFF = 70.0
 Rows = Callable[[str, Iterable[Any]], list[tuple[Any, ...]]]

@@ -22,13 +22,13 @@ import requests
 from sqlalchemy import Engine, func, or_, select
 
 from db.upsert import SOURCE, TRIAL
-from ingest.api_v2 import parse_study
-from ingest.files import HTML, TEXT, RawItem
-from ingest.page_identity import fold_title, merge_page_into_registry
+from ingest.ctgov.parser import parse_study
+from ingest.files.reader import HTML, TEXT, RawItem
+from ingest.legacy_xml.parser import parse_clinical_study
+from ingest.pages.identity import fold_title, merge_page_into_registry
 from ingest.pipeline import IngestSummary, ingest_items
 from ingest.record import SOURCE_API, SOURCE_PAGE, SOURCE_XML, NormalizedTrial, Site
 from ingest.values import is_nct_id
-from ingest.xml_legacy import parse_clinical_study
 
 TIMEOUT = 30.0
 _REGISTRY_SOURCES = (SOURCE_API, SOURCE_XML)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
-from ingest.page_model import Entry, fold_label
+from ingest.pages.model import Entry, fold_label
+from ingest.places.countries import country_code
 from ingest.record import Contact, Site
 from ingest.vocabulary import is_enum, to_enum
-from matching.countries import country_code
 
 _GROUPING = frozenset({"other locations", "nearest location", "all locations", "locations"})
 _CONTACTS = frozenset({"contact information", "contacts", "contact info"})

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from matching.geo import haversine_km
-from matching.names import fold
-from matching.regions import RegionIndex
-from matching.resolution import Kind
+from ingest.places.distance import haversine_km
+from ingest.places.names import fold
+from ingest.places.regions import RegionIndex
+from ingest.places.resolution import Kind
 
 # Ranking weight of a candidate: population x kind weight x bonuses. A region is a poor
 # stand-in for a town of the same name; a town's own name beats an exonym or nickname of

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from matching.gazetteer_sources import (
+from ingest.places.gazetteer.cities import (
     LOCALITY_ID_BASE,
     CityIndex,
     Row,
@@ -43,7 +43,7 @@ from matching.gazetteer_sources import (
     near,
     package_bytes,
 )
-from matching.names import fold_text, postal_key
+from ingest.places.names import fold_text, postal_key
 
 POSTAL_SCALE = 10_000  # postal coordinates are stored as integers of 1e-4 degree
 # Countries whose postal place names are settlements (elsewhere they are streets, post

@@ -15,6 +15,7 @@ import re
 
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed (types-lxml)
 
+from ingest.places.countries import country_code
 from ingest.record import (
     SOURCE_XML,
     Arm,
@@ -29,7 +30,6 @@ from ingest.record import (
 )
 from ingest.values import is_nct_id, parse_age, parse_human_date
 from ingest.vocabulary import parse_healthy_volunteers, parse_phases, standard_ages, to_enum
-from matching.countries import country_code
 
 # Entities are not resolved and nothing is fetched: a record is data, not a program.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, huge_tree=False)

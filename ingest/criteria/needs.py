@@ -1,0 +1,109 @@
+"""What a criterion item needs of a patient to be met, written beside it at ingest.
+
+Each item's rules become ``criterion.needs``: the facts a patient record must hold for
+the item to be decided, so a match knows which items cannot be met for a patient
+without loading or evaluating them (``matching.needs`` reads the stored form against a
+patient's facts). Computed once at load time (``ingest.pipeline``, ``criteria reparse``).
+
+The stored form: ``&`` (every rule must be met) or ``|`` (inclusion alternatives: one is
+enough), then one group per rule, ``;``-separated, each the ``,``-separated facts of which
+one must be on record for the rule to be decided: "age", "m:egfr" (a measured variable),
+"c:lupus+nephritis" (condition entries holding those words). A group starting with ``!``
+is a rule never met: a condition or treatment the trial excludes (a record can only show
+it, never its absence, so the rule is not met or unknown); an empty group, a rule never
+decided (unreadable). ``""`` is an item without rules (always unknown). Pure: no DB.
+
+Reading a rule: it states what the item's text says ("SLEDAI-2K ≥ 10", "pregnant"); the
+trial *requires* that statement when ``(section == "inclusion") != negated``
+(:func:`requires`) and *excludes* it otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ingest.criteria.words import curated_abbreviations, measurement_key, term_words
+
+# Facts read by rule kinds that need no more than "is it recorded".
+_KIND_FACTS = {
+    "age": ("age",),
+    "sex": ("sex",),
+    "pregnancy": ("pregnant",),
+    "breastfeeding": ("breastfeeding",),
+    "contraception": ("contraception",),
+}
+# Rules naming conditions, treatments or past events are decided by the patient's entries
+# of that kind whose words hold all of one term's (``eligibility.term_words``): the fact
+# is that term's words, "+"-joined, on record when each is a word of her entries.
+_NAMED = {"condition": "c", "treatment": "t", "time_window": "h"}
+NAMED_PREFIXES = frozenset(_NAMED.values())
+# Kinds whose truth is "on record" or unknown, never false: an exclusion of them is never met.
+_PRESENCE_ONLY = frozenset(["condition", "treatment"])
+
+
+def requires(section: str, rule: Mapping[str, Any]) -> bool:
+    """Does the trial require the rule's statement (rather than exclude it)?"""
+    return (section == "inclusion") != bool(rule.get("negated", False))
+
+
+def alternatives(item: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> bool:
+    """Are the item's rules inclusion alternatives joined by "or" (one met is enough)?"""
+    section = item.get("section", "inclusion")
+    if len(rules) < 2 or not all(requires(section, r) for r in rules):
+        return False
+    text = str(item.get("text", "")).lower()
+    spans = sorted(tuple(r.get("span", (0, 0))) for r in rules)
+    between = " ".join(text[spans[i][1] : spans[i + 1][0]] for i in range(len(spans) - 1))
+    return re.search(r"\bor\b", between) is not None
+
+
+def _terms(rule: Mapping[str, Any]) -> list[str]:
+    """The names a rule is matched on, as ``eligibility._truth`` and ``_window_truth`` take them."""
+    if rule.get("kind") == "time_window":
+        return list(rule.get("terms") or ([rule["event"]] if rule.get("event") else []))
+    return list(rule.get("terms") or [rule.get("text", "")])
+
+
+def rule_group(rule: Mapping[str, Any], section: str) -> str:
+    """The rule's stored group: its facts, ``!``-prefixed when the rule is never met."""
+    never_met = str(rule.get("kind")) in _PRESENCE_ONLY and not requires(section, rule)
+    return ("!" if never_met else "") + ",".join(rule_facts(rule))
+
+
+def rule_facts(rule: Mapping[str, Any]) -> tuple[str, ...]:
+    """The facts of which one must be on record for the rule to be decided; () if it never is."""
+    kind = str(rule.get("kind"))
+    if kind == "threshold":
+        # A catalogued variable is found through the catalogue (any related variable);
+        # should the name leave the catalogue, through the written name: both facts.
+        name = rule.get("variable")
+        facts = (f"m:{name}",) if name else ()
+        return (*facts, f"w:{measurement_key(rule.get('variable_text') or name or 'value')}")
+    if kind in _NAMED:
+        abbreviations = curated_abbreviations()
+        prefix = _NAMED[kind]
+        word_sets = {
+            "+".join(sorted(set(w))) for term in _terms(rule) for w in term_words(term, abbreviations)
+        }
+        return tuple(sorted(f"{prefix}:{words}" for words in word_sets))
+    return _KIND_FACTS.get(kind, ())
+
+
+def item_needs(item: Mapping[str, Any]) -> str:
+    """The stored form of an item (``section``, ``text``, ``rules`` as dicts): ``"&age"``,
+    ``"|m:egfr,w:egfr;m:creatinine,w:creatinine"``, ``""`` for no rules."""
+    rules: Sequence[Mapping[str, Any]] = item.get("rules") or ()
+    if not rules:
+        return ""
+    section = str(item.get("section", "inclusion"))
+    groups = [rule_group(rule, section) for rule in rules]
+    return ("|" if alternatives(item, rules) else "&") + ";".join(groups)
+
+
+def with_needs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Criterion rows (``section``, ``text``, ``rules`` as dicts) given their ``needs``, in place."""
+    for row in rows:
+        row["needs"] = item_needs(row)
+    return rows

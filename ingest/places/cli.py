@@ -1,0 +1,138 @@
+"""``trialsite gazetteer|geocode``: the offline gazetteer and resolving places.
+
+Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+from db.cli import JsonFlag, err, fail, get_engine, out, print_error, print_json
+
+gazetteer_app = typer.Typer(help="The offline gazetteer (GeoNames data, CC-BY 4.0).", no_args_is_help=True)
+
+
+def open_gazetteer() -> Any:
+    """The local gazetteer, built on first use with a progress bar (about a minute, once)."""
+    from ingest.places.gazetteer.build import default_gazetteer_path
+    from ingest.places.gazetteer.lookup import Gazetteer
+
+    path = Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
+    if path.exists():
+        return Gazetteer.open(path)
+    err.print(f"building the offline gazetteer at {path} (once)…")
+    with Progress(
+        TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("build", total=None)
+        return Gazetteer.open(
+            path, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+
+@gazetteer_app.command("build")
+def gazetteer_build(
+    path: Annotated[
+        Path | None, typer.Option("--path", help="Where to write it (default: user cache).")
+    ] = None,
+) -> None:
+    """Build the offline gazetteer from GeoNames cities and postal codes (CC-BY 4.0).
+
+    Example: trialsite gazetteer build
+    """
+    from ingest.places.gazetteer.build import build_gazetteer, default_gazetteer_path
+
+    target = path or Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
+    with Progress(
+        TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("build", total=None)
+        stats = build_gazetteer(
+            target, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    out.print(f"gazetteer written to {target}: {stats}", markup=False)
+    out.print("Contains GeoNames data (https://www.geonames.org), licensed CC-BY 4.0.")
+
+
+def geocode(
+    places: Annotated[list[str] | None, typer.Argument(help="Places; none = one per line on stdin.")] = None,
+    sites: Annotated[
+        bool, typer.Option("--sites", help="Geocode stored sites that have no coordinates.")
+    ] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Fall back to Nominatim (network; cached).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Resolve places offline: "Palencia, Spain", "02115", "47003 Spain", "41.65,-4.72".
+
+    Output with --json is one JSON object per line (query, lat, lon, name, country_code, …).
+    Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
+
+    \b
+    Examples:
+      trialsite geocode "Palencia, Spain" "Boston, MA" --json
+      printf 'Seville\\n02115\\n' | trialsite geocode --json
+      trialsite geocode --sites      # place stored sites the registry gave no coordinates
+    """
+    from ingest.places.gazetteer.lookup import GazetteerError
+
+    if sites:
+        from ingest.places.sites import geocode_stored_sites
+
+        with open_gazetteer() as gazetteer:
+            report = geocode_stored_sites(get_engine(), gazetteer, online=online)
+        print_json(report) if as_json else out.print(
+            f"sites without coordinates: {report['missing']}; geocoded {report['geocoded']} "
+            f"({report['by_precision']}); still missing {report['still_missing']}",
+            markup=False,
+        )
+        return
+    queries = places or [line.strip() for line in sys.stdin if line.strip()]
+    if not queries:
+        fail("give places as arguments or one per line on stdin")
+    failures = 0
+    with open_gazetteer() as gazetteer:
+        for query in queries:
+            try:
+                found = gazetteer.resolve(query)
+            except GazetteerError as exc:
+                if online:
+                    found = _online(query)
+                if not online or found is None:
+                    failures += 1
+                    if as_json:
+                        sys.stdout.write(orjson.dumps({"query": query, "error": str(exc)}).decode() + "\n")
+                    else:
+                        print_error(str(exc))
+                    continue
+            if as_json:
+                sys.stdout.write(orjson.dumps(found.to_dict()).decode() + "\n")
+            else:
+                where = f"{found.name}{', ' + found.admin1 if getattr(found, 'admin1', None) else ''}"
+                out.print(
+                    f"{query} → {where}, {found.country_code or '-'} ({found.lat:.4f}, {found.lon:.4f}) [{found.kind}]",
+                    markup=False,
+                )
+                if found.note:
+                    out.print(f"    {found.note}", markup=False)
+                if found.alternatives:
+                    others = "; ".join(
+                        ", ".join(p for p in (a.name, a.admin1, a.country_code) if p)
+                        for a in found.alternatives[:5]
+                    )
+                    out.print(f"    could also be: {others}", markup=False)
+    raise typer.Exit(1 if failures else 0)
+
+
+def _online(query: str) -> Any:
+    from ingest.places.cache import geocode_online_cached
+
+    return geocode_online_cached(get_engine(), query)
