@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from api.cli import serve
 from db.cli import JsonFlag, db_app, dispose_engine, fail, get_engine, out, print_json, state
 from ingest.cli import criteria_app, ingest_app, print_items
 from ingest.places import cli as places_cli
@@ -205,6 +206,7 @@ app.add_typer(places_cli.gazetteer_app, name="gazetteer")
 app.command("geocode")(places_cli.geocode)
 for _name in ("match", "search"):
     app.command(_name)(getattr(matching_cli, _name))
+app.command("serve")(serve)
 
 
 def main() -> None:

@@ -81,6 +81,14 @@ class Patient(BaseModel):
         bool | None, Field(description="True for a healthy volunteer (trials closed to them are removed).")
     ] = None
 
+    @field_validator("age", "radius_km", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        # JSON true is not an age of 1 year: pydantic would take it as a number.
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
+
     @field_validator("sex", mode="before")
     @classmethod
     def _fold_sex(cls, value: Any) -> Any:
@@ -101,7 +109,44 @@ class Patient(BaseModel):
 
 
 class PatientError(ValueError):
-    """A patient description that cannot be used; the message names the field."""
+    """A patient description that cannot be used; the message names the field (``field``)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# What a field expects, in words, for errors about its type ("age: expected a number of
+# years, got 'abc'"); pydantic's own message is kept for range and shape errors.
+_EXPECTED = {
+    "age": "a number of years",
+    "radius_km": "a radius in km",
+    "birth_date": "a date (YYYY-MM-DD)",
+    "sex": "'female' or 'male'",
+    "location": "a place, 'lat,lon' or {lat, lon}",
+    "conditions": "a list of condition names",
+    "pregnant": "true or false",
+    "breastfeeding": "true or false",
+    "healthy_volunteer": "true or false",
+}
+
+
+def _message(error: Any, where: str) -> str:
+    kind = str(error.get("type", ""))
+    leaf = where.rsplit(".", 1)[-1].split("[", 1)[0]
+    expected = _EXPECTED.get(where) or {
+        "value": "a number",
+        "date": "a date (YYYY-MM-DD)",
+        "start": "a date (YYYY-MM-DD)",
+        "end": "a date (YYYY-MM-DD)",
+    }.get(leaf)
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "not a patient field (see trialsite match --schema)"
+    if expected and kind.endswith(("_type", "_parsing", "literal_error", "union_tag_invalid")):
+        return f"expected {expected}, got {error.get('input')!r}"
+    return str(error["msg"])
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -124,8 +169,9 @@ def parse_patient(data: Any, *, source: str = "patient") -> Patient:
         return Patient.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
+        where = _where(first["loc"])
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise PatientError(f"{source}: field {_where(first['loc'])}: {first['msg']}{more}") from None
+        raise PatientError(f"{source}: field {where}: {_message(first, where)}{more}", where) from None
 
 
 def patient_schema() -> dict[str, Any]:
