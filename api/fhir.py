@@ -318,7 +318,13 @@ def research_study(trial: dict[str, Any], sites: list[dict[str, Any]]) -> dict[s
     study: dict[str, Any] = {
         "resourceType": "ResearchStudy",
         "id": re.sub(r"[^A-Za-z0-9\-.]", "-", nct_id)[:64],
-        "identifier": [{"use": "official", "system": NCT_SYSTEM if nct_id.upper().startswith("NCT") else PAGE_SYSTEM, "value": nct_id}],
+        "identifier": [
+            {
+                "use": "official",
+                "system": NCT_SYSTEM if nct_id.upper().startswith("NCT") else PAGE_SYSTEM,
+                "value": nct_id,
+            }
+        ],
         "status": STATUSES.get(str(trial.get("overall_status")), "in-review"),
     }
     title = trial.get("title") or trial.get("brief_title") or trial.get("official_title")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
@@ -122,7 +122,7 @@ def list_changes(
     if nct_id:
         query = query.where(CHANGE.c.nct_id == nct_id)
     if since is not None:
-        query = query.where(CHANGE.c.detected_at >= datetime.combine(since, time.min))
+        query = query.where(CHANGE.c.detected_at >= datetime.combine(since, time.min, tzinfo=UTC))
     with engine.connect() as conn:
         return [
             {k: (v.isoformat() if k == "detected_at" else v) for k, v in row.items() if k != "id"}

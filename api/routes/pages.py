@@ -53,7 +53,7 @@ async def search_page(
     request: Request,
     condition: str = "",
     near: str = "",
-    radius_km: str = "150",
+    radius_km: str = "100",
     status: Annotated[list[str] | None, Query()] = None,
 ) -> HTMLResponse:
     form = {"condition": condition, "near": near, "radius_km": radius_km, "status": status or []}
