@@ -203,7 +203,18 @@ def _document_components(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            document.setdefault("components", {}).setdefault("schemas", {}).update(extra_schemas())
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(extra_schemas())
+            # Invalid input is answered as a problem (api.problems), not FastAPI's own shape.
+            problem = {"$ref": "#/components/schemas/Problem"}
+            for methods in document.get("paths", {}).values():
+                for operation in methods.values():
+                    invalid = operation.get("responses", {}).get("422")
+                    if invalid is not None:
+                        invalid["description"] = "A field is invalid; `detail` names it (problem details)."
+                        invalid["content"] = {"application/problem+json": {"schema": problem}}
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -72,7 +72,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
         title = titles.get(exc.status_code, "Error")
         detail = str(exc.detail) if exc.detail else title
-        return problem_response(exc.status_code, title, detail)
+        response = problem_response(exc.status_code, title, detail)
+        response.headers.update(exc.headers or {})  # 405 keeps its Allow header (RFC 9110)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
@@ -166,7 +167,8 @@ def parse_patient(data: Any, *, source: str = "patient") -> Patient:
     if not isinstance(data, dict):
         raise PatientError(f"{source}: a patient must be a JSON object, got {type(data).__name__}")
     try:
-        return Patient.model_validate(data)
+        # Strictly as JSON: "34" is not a number, 0 is not false (the schema says so).
+        return Patient.model_validate_json(orjson.dumps(data), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = _where(first["loc"])

@@ -102,7 +102,11 @@ def test_match_answers_what_the_cli_answers(client: TestClient, sample_url: str,
 
 
 def test_search_finds_the_seed_trial_and_agrees_with_the_cli(client: TestClient, sample_url: str) -> None:
-    params: dict[str, str | int] = {"condition": "lupus nephritis", "near": "Palencia, Spain", "radius_km": 150}
+    params: dict[str, str | int] = {
+        "condition": "lupus nephritis",
+        "near": "Palencia, Spain",
+        "radius_km": 150,
+    }
     api = client.get("/api/v1/search", params=params).json()
     assert [m["nct_id"] for m in api["matches"]] == [SEED_PAGE_ID]
     cli = CliRunner().invoke(

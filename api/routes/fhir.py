@@ -76,13 +76,11 @@ def _match_bundle(service: Service, body: Any) -> JSONResponse:
         return fhir_error(400, 'body: expected {"patientData": <FHIR Bundle>}')
     radius = body.get("radius_km")
     limit = body.get("limit")
-    if radius is not None and (
+    if "radius_km" in body and (
         isinstance(radius, bool) or not isinstance(radius, int | float) or not 0 < radius <= 20000
     ):
         return fhir_error(400, f"radius_km: expected a radius in km (0 to 20000), got {radius!r}")
-    if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000
-    ):
+    if "limit" in body and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000):
         return fhir_error(400, f"limit: expected a whole number from 1 to 1000, got {limit!r}")
     try:
         patient = bundle_to_patient(body["patientData"], radius_km=radius)
@@ -159,9 +157,7 @@ async def get_clinical_trial(request: Request) -> JSONResponse:
 )
 async def get_research_study(
     request: Request,
-    study_id: Annotated[
-        str, Path(max_length=64, description="NCT id (or page-derived id).", examples=["NCT03673748"])
-    ],
+    study_id: Annotated[str, Path(description="NCT id (or page-derived id).", examples=["NCT03673748"])],
 ) -> JSONResponse:
     service: Service = request.app.state.service
     try:

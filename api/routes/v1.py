@@ -219,11 +219,24 @@ async def get_geocode(
 )
 async def get_changes(
     request: Request,
-    since: Annotated[dt.date | None, Query(description="Only events detected on or after this date.")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            description="Only events detected on or after this date (YYYY-MM-DD).",
+            examples=["2026-12-01"],
+        ),
+    ] = None,
     trial_id: Annotated[str | None, Query(max_length=64, description="Only this trial's events.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 100,
 ) -> Any:
-    return await run_in_threadpool(service(request).changes, since=since, trial_id=trial_id, limit=limit)
+    try:
+        day = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        raise ProblemError(
+            422, "Invalid input", f"since: expected a date (YYYY-MM-DD), got {since!r}", field="since"
+        ) from None
+    return await run_in_threadpool(service(request).changes, since=day, trial_id=trial_id, limit=limit)
 
 
 @router.get("/api/v1/stats", tags=["store"], summary="What the store holds", response_model=Stats)
