@@ -53,7 +53,7 @@ def test_sixteen_concurrent_clients_see_no_error(server: LiveServer) -> None:
                 else:
                     r = session.get(
                         f"{server.base_url}/api/v1/search",
-                        params={"condition": "cancer", "near": "Boston, MA", "radius_km": 200},
+                        params={"condition": "cancer", "near": "Boston, MA", "radius_km": "200"},
                         timeout=30,
                     )
                     good = r.status_code == 200
