@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 COLUMNS = (
@@ -85,7 +86,14 @@ def outcome_csv(outcome: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
+_PHONE = re.compile(r"[+\-]?[\d\s().\-/]+")
+
+
 def _safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+    if (
+        isinstance(value, str)
+        and value[:1] in {"=", "+", "-", "@", "\t", "\r"}
+        and not _PHONE.fullmatch(value)
+    ):
         return "'" + value
     return value

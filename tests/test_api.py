@@ -153,11 +153,19 @@ def test_search_as_csv_has_one_row_per_trial_and_nearest_site(client: TestClient
     assert rows[0]["distance_km"] == "42.7" and rows[0]["contact_email"] == "jbarbadoa@saludcastillayleon.es"
 
 
-def test_match_as_csv(client: TestClient) -> None:
+def test_match_as_csv_is_what_the_cli_prints(client: TestClient, sample_url: str, tmp_path: Path) -> None:
     response = client.post("/api/v1/match", json=seed_patient(), headers={"accept": "text/csv"})
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert rows[0]["nct_id"] == SEED_PAGE_ID
-    assert (rows[0]["criteria_met"], rows[0]["criteria_not_met"]) == ("3", "0")
+    assert (rows[0]["criteria_met"], rows[0]["criteria_not_met"], rows[0]["criteria_to_check"]) == (
+        "3",
+        "0",
+        "4",
+    )
+    patient = tmp_path / "patient.json"
+    patient.write_text(json.dumps(seed_patient()))
+    cli = CliRunner().invoke(cli_app, ["--db", sample_url, "match", "--patient", str(patient), "--csv"])
+    assert cli.exit_code == 0 and cli.stdout.splitlines() == response.text.splitlines()
 
 
 def test_a_trial_by_id_with_its_sites_ordered_from_a_place(client: TestClient) -> None:
