@@ -91,7 +91,8 @@ def page(request: pytest.FixtureRequest, browser: Browser, server: LiveServer) -
 
 
 def label(watched: Watched) -> str:
-    return "phone" if (watched.page.viewport_size or {}).get("width", 0) < 600 else "desktop"
+    size = watched.page.viewport_size
+    return "phone" if size is not None and size["width"] < 600 else "desktop"
 
 
 def test_the_shared_search_url_shows_the_seed_trial(page: Watched, server: LiveServer) -> None:
