@@ -16,7 +16,9 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
         int,
-        typer.Option("--workers", min=1, max=64, help="Worker processes (default: one per core, up to 4)."),
+        typer.Option(
+            "--workers", min=0, max=64, help="Worker processes (0, the default: one per core, up to 4)."
+        ),
     ] = 0,
 ) -> None:
     """Serve the web pages, the JSON API (/api/v1), FHIR (/getClinicalTrial) and /docs.
