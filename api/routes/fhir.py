@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from api.fhir import BundleError, bundle_to_patient, operation_outcome, research_study, searchset
+from api.responses import FastJSON
 from api.service import ProblemError, Service
 from db.upsert import CONDITION
 
@@ -90,7 +91,7 @@ def _match_bundle(service: Service, body: Any) -> JSONResponse:
     except ProblemError as exc:
         return fhir_error(400, f"patientData: {exc.detail}")
     ids = [m["nct_id"] for m in outcome["matches"]]
-    return JSONResponse(searchset(outcome, _conditions(service, ids)), media_type=FHIR_JSON)
+    return FastJSON(searchset(outcome, _conditions(service, ids)), media_type=FHIR_JSON)
 
 
 @router.post(

@@ -24,6 +24,7 @@ from api.models import (
     error_responses,
     patient_request_body,
 )
+from api.responses import json_response
 from api.service import ProblemError, Service
 from matching.tabular import outcome_csv
 
@@ -50,14 +51,14 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     return "text/csv" in accept and "application/json" not in accept
 
 
-def answer(request: Request, data: dict[str, Any], fmt: str | None, filename: str) -> Response:
+async def answer(request: Request, data: dict[str, Any], fmt: str | None, filename: str) -> Response:
     if wants_csv(request, fmt):
         return Response(
             outcome_csv(data),
             media_type=CSV,
             headers={"content-disposition": f'attachment; filename="{filename}.csv"'},
         )
-    return JSONResponse(data)
+    return await json_response(data)
 
 
 async def read_json_body(request: Request) -> Any:
@@ -105,7 +106,7 @@ async def post_match(
     outcome = await run_in_threadpool(
         service(request).match, data, limit=limit, eligible_only=eligible_only, miles=miles
     )
-    return answer(request, outcome.to_dict(miles=miles), format, "matches")
+    return await answer(request, outcome.to_dict(miles=miles), format, "matches")
 
 
 @router.get(
@@ -166,7 +167,7 @@ async def get_search(
         offset=offset,
         miles=miles,
     )
-    return answer(request, outcome.to_dict(miles=miles), format, "trials")
+    return await answer(request, outcome.to_dict(miles=miles), format, "trials")
 
 
 @router.get(
