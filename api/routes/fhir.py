@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from api.fhir import BundleError, bundle_to_patient, operation_outcome, research_study, searchset
@@ -72,7 +72,7 @@ def _conditions(service: Service, nct_ids: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def _match_bundle(service: Service, body: Any) -> JSONResponse:
+def _match_bundle(service: Service, body: Any) -> Response:
     if not isinstance(body, dict) or "patientData" not in body:
         return fhir_error(400, 'body: expected {"patientData": <FHIR Bundle>}')
     radius = body.get("radius_km")
@@ -137,7 +137,7 @@ def _match_bundle(service: Service, body: Any) -> JSONResponse:
     },
     response_class=JSONResponse,
 )
-async def get_clinical_trial(request: Request) -> JSONResponse:
+async def get_clinical_trial(request: Request) -> Response:
     raw = await request.body()
     try:
         body = orjson.loads(raw)
