@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from api.fhir import BundleError, bundle_to_patient, operation_outcome, research_study, searchset
-from api.responses import FastJSON
+from api.responses import FastJSON, run_in_store
 from api.service import ProblemError, Service
 from db.upsert import CONDITION
 
@@ -144,7 +143,7 @@ async def get_clinical_trial(request: Request) -> Response:
     except orjson.JSONDecodeError as exc:
         return fhir_error(400, f"body: not valid JSON ({exc})")
     service: Service = request.app.state.service
-    return await run_in_threadpool(_match_bundle, service, body)
+    return await run_in_store(_match_bundle, service, body)
 
 
 @router.get(
@@ -162,7 +161,7 @@ async def get_research_study(
 ) -> JSONResponse:
     service: Service = request.app.state.service
     try:
-        trial = await run_in_threadpool(service.trial, study_id)
+        trial = await run_in_store(service.trial, study_id)
     except ProblemError:
         return fhir_error(404, f"ResearchStudy/{study_id}: no such trial in the store", code="not-found")
     trial["title"] = trial.get("brief_title") or trial.get("official_title")

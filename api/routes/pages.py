@@ -13,12 +13,12 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
+from api.responses import run_in_store
 from api.service import STATUSES, ProblemError, Service
 from ingest.criteria.describe import describe_rule
 from matching.tabular import registry_url
@@ -68,7 +68,7 @@ async def search_page(
         context["error"] = f"radius_km: expected a radius in km (1 to 20000), got {radius_km!r}"
         return _page(request, "search.html", context, 422)
     try:
-        outcome = await run_in_threadpool(
+        outcome = await run_in_store(
             _service(request).search,
             condition,
             near=near or None,
@@ -169,7 +169,7 @@ async def match_results(request: Request) -> HTMLResponse:
     data, shown = form_patient(form)
     context: dict[str, Any] = {"form": _blank_rows(shown), "patient": shown}
     try:
-        outcome = await run_in_threadpool(_service(request).match, data, limit=20)
+        outcome = await run_in_store(_service(request).match, data, limit=20)
     except ProblemError as exc:
         context["error"] = exc.detail
         context["error_field"] = exc.field
@@ -186,7 +186,7 @@ async def referral_summary(request: Request) -> HTMLResponse:
     data, shown = form_patient(form)
     nct_id = str(form.get("nct_id") or "")
     try:
-        outcome = await run_in_threadpool(_service(request).match, data)
+        outcome = await run_in_store(_service(request).match, data)
     except ProblemError as exc:
         return _page(request, "match.html", {"form": _blank_rows(shown), "error": exc.detail}, exc.status)
     chosen = next((m for m in outcome.to_dict()["matches"] if m["nct_id"] == nct_id), None)
@@ -209,15 +209,15 @@ async def trial_page(
     service = _service(request)
     context: dict[str, Any] = {"near": near}
     try:
-        trial = await run_in_threadpool(service.trial, trial_id, near=near or None)
+        trial = await run_in_store(service.trial, trial_id, near=near or None)
     except ProblemError as exc:
         if exc.status == 404:
             return _page(request, "error.html", {"title": "Trial not found", "detail": exc.detail}, 404)
         context["error"] = exc.detail
         context["suggestions"] = exc.extra.get("suggestions") or []
-        trial = await run_in_threadpool(service.trial, trial_id)
+        trial = await run_in_store(service.trial, trial_id)
     context["trial"] = trial
-    context["changes"] = await run_in_threadpool(service.changes, trial_id=trial["nct_id"], limit=20)
+    context["changes"] = await run_in_store(service.changes, trial_id=trial["nct_id"], limit=20)
     context["criteria"] = _criteria_view(trial)
     return _page(request, "trial.html", context)
 

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from api.models import (
@@ -24,7 +23,7 @@ from api.models import (
     error_responses,
     patient_request_body,
 )
-from api.responses import json_response
+from api.responses import json_response, run_in_store
 from api.service import ProblemError, Service
 from matching.tabular import outcome_csv
 
@@ -103,7 +102,7 @@ async def post_match(
     format: Format = None,
 ) -> Response:
     data = await read_json_body(request)
-    outcome = await run_in_threadpool(
+    outcome = await run_in_store(
         service(request).match, data, limit=limit, eligible_only=eligible_only, miles=miles
     )
     return await answer(request, outcome.to_dict(miles=miles), format, "matches")
@@ -154,7 +153,7 @@ async def get_search(
     miles: Miles = False,
     format: Format = None,
 ) -> Response:
-    outcome = await run_in_threadpool(
+    outcome = await run_in_store(
         service(request).search,
         condition,
         near=near,
@@ -186,7 +185,7 @@ async def get_trial(
         str | None, Query(max_length=500, description="Order sites by distance from this place.")
     ] = None,
 ) -> Any:
-    return await run_in_threadpool(service(request).trial, trial_id, near=near)
+    return await run_in_store(service(request).trial, trial_id, near=near)
 
 
 @router.get(
@@ -208,7 +207,7 @@ async def get_geocode(
         ),
     ],
 ) -> Any:
-    return await run_in_threadpool(service(request).geocode, q)
+    return await run_in_store(service(request).geocode, q)
 
 
 @router.get(
@@ -237,12 +236,12 @@ async def get_changes(
         raise ProblemError(
             422, "Invalid input", f"since: expected a date (YYYY-MM-DD), got {since!r}", field="since"
         ) from None
-    return await run_in_threadpool(service(request).changes, since=day, trial_id=trial_id, limit=limit)
+    return await run_in_store(service(request).changes, since=day, trial_id=trial_id, limit=limit)
 
 
 @router.get("/api/v1/stats", tags=["store"], summary="What the store holds", response_model=Stats)
 async def get_stats(request: Request) -> Any:
-    return await run_in_threadpool(service(request).stats)
+    return await run_in_store(service(request).stats)
 
 
 @router.get(
@@ -253,5 +252,5 @@ async def get_stats(request: Request) -> Any:
     responses={503: {"description": "Not ready: the body says what is missing.", "model": Health}},
 )
 async def healthz(request: Request) -> Any:
-    report = await run_in_threadpool(service(request).health)
+    report = await run_in_store(service(request).health)
     return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
