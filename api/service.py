@@ -31,6 +31,7 @@ from ingest.places.distance import haversine_km
 from ingest.places.gazetteer.build import default_gazetteer_path
 from ingest.places.gazetteer.lookup import Gazetteer
 from ingest.places.resolution import GazetteerError, PlaceNotFound, Resolution
+from ingest.sync.runner import get_watermark, list_runs
 from matching.match import MatchOutcome, Place, match_trials, place_from_patient
 from matching.patient import Patient, PatientError, parse_patient
 from matching.search import SearchQuery, search_trials
@@ -268,6 +269,16 @@ class Service:
             ok = report["schema_revision"] == report["schema_head"]
             with self.engine.connect() as conn:
                 report["trials"] = conn.execute(select(func.count()).select_from(TRIAL)).scalar_one()
+            runs = list_runs(self.engine, 1)
+            report["last_sync"] = (
+                {
+                    k: runs[0][k]
+                    for k in ("status", "mode", "started_at", "finished_at", "data_timestamp", "error")
+                }
+                if runs
+                else None
+            )
+            report["sync_watermark"] = get_watermark(self.engine)
         except SQLAlchemyError as exc:
             report["store"] = f"unreachable: {type(exc).__name__}"
             ok = False

@@ -187,6 +187,7 @@ def test_geocode_stats_changes_and_health(client: TestClient) -> None:
     assert client.get("/api/v1/changes", params={"since": "2000-01-01"}).json() == []
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert health.json()["last_sync"] is None  # the sample was loaded by ingest, never synced
 
 
 def test_health_is_503_without_a_gazetteer(sample_url: str, tmp_path: Path) -> None:
