@@ -205,11 +205,16 @@ class Service:
             raise bad_input(
                 "condition", f"expected at most {MAX_CONDITION_CHARS} characters, got {len(condition)}"
             )
-        statuses = [s.strip().upper() for s in statuses or [] if s.strip()]
+        if any(not s.strip() for s in [*(statuses or []), *(phases or [])]):
+            raise bad_input(
+                "status" if any(not s.strip() for s in statuses or []) else "phase",
+                "expected a value, got an empty one",
+            )
+        statuses = [s.strip().upper() for s in statuses or []]
         for value in statuses:
             if value not in STATUSES:
                 raise bad_input("status", f"expected one of {', '.join(STATUSES)}, got {value!r}")
-        phases = [p.strip().upper() for p in phases or [] if p.strip()]
+        phases = [p.strip().upper() for p in phases or []]
         for value in phases:
             if value not in PHASES:
                 raise bad_input("phase", f"expected one of {', '.join(PHASES)}, got {value!r}")

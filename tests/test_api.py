@@ -244,6 +244,7 @@ def test_an_unknown_trial_is_a_404(client: TestClient) -> None:
         ({"condition": "x", "radius_km": "abc"}, "radius_km: expected a number, got 'abc'"),
         ({"condition": "x", "status": "DONE"}, "status: expected one of RECRUITING"),
         ({"condition": "x", "phase": "2"}, "phase: expected one of"),
+        ({"condition": "x", "status": ""}, "status: expected a value, got an empty one"),
         ({"condition": "x", "age": "-1"}, "age:"),
         ({"condition": "x", "limit": "0"}, "limit:"),
         ({"condition": "   "}, "condition: expected a condition"),
