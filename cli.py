@@ -13,7 +13,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from db.cli import JsonFlag, db_app, dispose_engine, fail, get_engine, out, print_json, state
+from db.cli import (
+    JsonFlag,
+    db_app,
+    dispose_engine,
+    fail,
+    get_engine,
+    out,
+    print_json,
+    report_unexpected,
+    state,
+)
 from ingest.cli import criteria_app, ingest_app, print_items
 from ingest.places import cli as places_cli
 from matching import cli as matching_cli
@@ -42,6 +52,9 @@ def main_options(
             help="Store URL (default sqlite:///trialsite.db), e.g. postgresql://postgres@127.0.0.1/test.",
         ),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an unexpected failure, print the full traceback.")
+    ] = False,
 ) -> None:
     """Ingest ClinicalTrials.gov records and match patients to nearby recruiting sites.
 
@@ -49,6 +62,7 @@ def main_options(
     """
     state.db = db
     state.engine = None
+    state.debug = debug
     ctx.call_on_close(dispose_engine)
 
 
@@ -208,7 +222,14 @@ for _name in ("match", "search"):
 
 
 def main() -> None:
-    app()
+    """The ``trialsite`` entry point: a failure nobody foresaw is one ``Error:`` line naming
+    where its details were written; ``--debug`` shows the traceback instead."""
+    try:
+        app()
+    except Exception as exc:
+        if state.debug:
+            raise
+        raise SystemExit(report_unexpected(exc)) from None
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ err = Console(stderr=True, highlight=False)
 class State:
     db: str | None = None
     engine: Engine | None = None
+    debug: bool = False
 
 
 state = State()
@@ -44,16 +45,74 @@ def print_error(message: str) -> None:
     typer.echo(f"Error: {message}", err=True)
 
 
+def report_unexpected(exc: BaseException) -> int:
+    """One ``Error:`` line for an exception no command handled; returns the exit code (1).
+
+    A store fault (disk full, read-only or corrupt file) is named as such; anything
+    else says where its traceback was written (``--debug`` prints it instead).
+    """
+    import tempfile
+    import traceback
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        detail = " ".join(str(exc.orig).split())[:300]
+        print_error(f"the store failed: {detail} (store {state.db or 'sqlite:///trialsite.db'})")
+        return 1
+    summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="trialsite-error-", suffix=".log", delete=False, encoding="utf-8"
+        ) as log:
+            traceback.print_exception(exc, file=log)
+        where = f"details in {log.name}"
+    except OSError:
+        where = "rerun with --debug for details"
+    print_error(f"unexpected failure ({summary}); {where}")
+    return 1
+
+
 def get_engine(*, bulk_writes: bool = False) -> Engine:
-    """The command's store; ``bulk_writes``: for a load (SQLite then reads it without a memory map)."""
+    """The command's store; ``bulk_writes``: for a load (SQLite then reads it without a memory map).
+
+    Only loads create a store: a command that reads one it cannot find names the path.
+    """
     from db.engine import open_store
 
     if state.engine is None:
+        _check_store_url(bulk_writes)
         try:
             state.engine = open_store(state.db, memory_map=not bulk_writes)
         except OperationalError as exc:
             fail(f"cannot open the store: {exc.orig}")
     return state.engine
+
+
+def _check_store_url(creating: bool) -> None:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from db.engine import Settings
+
+    text = Settings.from_env(state.db).database_url
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        fail(f"--db: not a store URL: {text!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)")
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        fail(f"--db: unsupported store {backend!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)")
+    database = url.database or ""
+    if (
+        backend == "sqlite"
+        and database not in ("", ":memory:")
+        and not creating
+        and not Path(database).is_file()
+    ):
+        fail(f"--db: no store at {url.database} (create one with trialsite ingest or trialsite db upgrade)")
 
 
 def print_json(value: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, insert, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.models import IngestRun
 from db.rows import SITE_COLUMNS, Values
@@ -197,8 +197,14 @@ def ingest_items(
     resolve: Resolve | None = None,
     geocode: Callable[[Site], None] | None = None,
     criteria: bool = True,
+    summary: IngestSummary | None = None,
 ) -> IngestSummary:
     """Parse and store ``items``; bad ones are quarantined and the load goes on.
+
+    If ``items`` itself fails (a registry page that never arrives, an unreadable
+    file), what was read before is stored, the run is logged ``failed`` and the
+    error propagates; pass ``summary`` to report what was stored. A store fault
+    (disk full, read-only store: ``OperationalError``) aborts without quarantining.
 
     ``workers`` > 0 parses in that many processes while this one writes.
     ``resolve`` maps each parsed record to the one to store (see :data:`Resolve`); it
@@ -208,7 +214,7 @@ def ingest_items(
     ``criteria=False`` defers criteria parsing (the costliest step) of a bulk load:
     ``trialsite criteria reparse --pending`` parses those trials afterwards.
     """
-    summary = IngestSummary()
+    summary = summary if summary is not None else IngestSummary()
     if resolve is not None:
         workers = 0
     with engine.begin() as conn:
@@ -236,6 +242,10 @@ def ingest_items(
         if batch:
             _flush(engine, batch, summary)
         status = "ok" if not summary.quarantined else "partial"
+    except Exception as exc:
+        if batch and not isinstance(exc, DBAPIError):
+            _flush(engine, batch, summary)  # nothing fetched is lost to a later failure
+        raise
     finally:
         with engine.begin() as conn:
             conn.execute(
@@ -294,17 +304,18 @@ def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) 
     try:
         with engine.begin() as conn:
             outcome = upsert_batch(conn, batch, run_id=summary.run_id)
-    except DBAPIError:
+    except OperationalError:
+        raise  # the store's fault (disk full, read-only, locked), not the records'
+    except DBAPIError as exc:
         if len(batch) == 1:
-            raise
-        # One record the database refuses must not sink its batch: store them one
-        # by one and quarantine the one that fails, with the database's reason.
+            # The record the database refuses is quarantined with its reason,
+            # alone or in a batch (below: one by one, so it cannot sink the rest).
+            record = batch[0]
+            reason = f"the store refused it: {exc.orig}"
+            _quarantine(engine, summary, Refused(record.origin, record.nct_id, reason, record.raw()))
+            return
         for record in batch:
-            try:
-                _flush(engine, [record], summary)
-            except DBAPIError as exc:
-                reason = f"the store refused it: {exc.orig}"
-                _quarantine(engine, summary, Refused(record.origin, record.nct_id, reason, record.raw()))
+            _flush(engine, [record], summary)
         return
     summary.inserted += len(outcome.inserted)
     summary.updated += len(outcome.updated)
