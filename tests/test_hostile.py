@@ -127,7 +127,7 @@ def test_a_trickled_registry_body_is_a_timeout_within_the_deadline() -> None:
         client = RegistryClient(
             server.base_url, rate_limit_per_minute=None, deadline=0.5, max_retries=1, sleep=lambda s: None
         )
-        with client, pytest.raises(RegistryUnavailable, match="read timed out .* after 2 attempts"):
+        with client, pytest.raises(RegistryUnavailable, match=r"read timed out .* after 2 attempts"):
             list(client.fetch_studies(RegistryQuery(page_size=5)))
         assert server.hits == 2
 
