@@ -149,10 +149,14 @@ def db_upgrade() -> None:
     from db.engine import open_store
     from db.migrate import current_revision, upgrade
 
+    _check_store_url(creating=True)
     engine = open_store(state.db, migrate=False)
-    before = current_revision(engine)
-    upgrade(engine)
-    after = current_revision(engine)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
     out.print(
         f"schema at revision {after}" + (" (already current)" if before == after else f" (was {before})")
     )

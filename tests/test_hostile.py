@@ -216,3 +216,17 @@ def test_a_corrupt_store_file_is_one_line(tmp_path: Path) -> None:
     ran = trialsite("--db", f"sqlite:///{path}", "stats")
     assert ran.code == 1
     assert len(ran.errors) == 1 and "file is not a database" in ran.errors[0]
+
+
+def test_an_item_past_the_rule_caps_keeps_its_text_for_review() -> None:
+    """The parser's cost grew faster than the text (140 KB: 90 s, 5.7 GB): an item over
+    MAX_ITEM_TEXT, or past a record's MAX_RULE_TEXT budget, is kept with no rules."""
+    from ingest.criteria.rules import MAX_ITEM_TEXT, MAX_RULE_TEXT, parse_criteria
+
+    phrase = "within the past 6 months of "
+    long_item = phrase * (MAX_ITEM_TEXT // len(phrase) + 1)
+    (item,) = parse_criteria(f"Inclusion Criteria:\n* {long_item}")
+    assert item.text == long_item.strip() and item.rules == () and item.needs_review
+    short = "HbA1c > 9% within 3 months of screening"
+    items = parse_criteria("Exclusion Criteria:\n" + f"* {short}\n" * (MAX_RULE_TEXT // len(short) + 50))
+    assert items[0].rules and not items[-1].rules and items[-1].needs_review
