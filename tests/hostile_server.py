@@ -46,6 +46,7 @@ class HostileServer:
     def listing(self, params: dict[str, str]) -> tuple[int, bytes]:
         token = params.get("pageToken")
         n = self.page_size
+        body: dict[str, Any]
         if self.behaviour == "looping":
             page = {None: 0, "t100": 1, "t200": 2}[token]
             body = {"studies": list(self.studies[(page % 2) * n : (page % 2) * n + n])}
