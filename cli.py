@@ -178,7 +178,7 @@ def quarantine(
     """
     from db.queries import list_quarantine
 
-    rows = list_quarantine(get_engine(), limit)
+    rows = list_quarantine(get_engine(), _checked_limit(limit))
     if as_json:
         print_json(rows)
         return
@@ -200,7 +200,7 @@ def changes(
     """
     from db.queries import list_changes
 
-    rows = list_changes(get_engine(), nct_id, limit)
+    rows = list_changes(get_engine(), nct_id, _checked_limit(limit))
     if as_json:
         print_json(rows)
         return
@@ -212,6 +212,15 @@ def changes(
             f"{r['nct_id']} {r['kind']} {what}: {r['old_value']!s:.60} → {r['new_value']!s:.60}",
             markup=False,
         )
+
+
+MAX_LIMIT = 1_000_000
+
+
+def _checked_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        fail(f"--limit must be between 1 and {MAX_LIMIT:,}, got {limit}")
+    return limit
 
 
 app.add_typer(criteria_app, name="criteria")

@@ -230,3 +230,17 @@ def test_an_item_past_the_rule_caps_keeps_its_text_for_review() -> None:
     short = "HbA1c > 9% within 3 months of screening"
     items = parse_criteria("Exclusion Criteria:\n" + f"* {short}\n" * (MAX_RULE_TEXT // len(short) + 50))
     assert items[0].rules and not items[-1].rules and items[-1].needs_review
+
+
+def test_an_unknown_status_is_quarantined_and_limits_are_checked(store_url: str, tmp_path: Path) -> None:
+    studies = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())
+    studies[2]["protocolSection"]["statusModule"]["overallStatus"] = "BOGUS_STATUS"
+    path = tmp_path / "studies.json"
+    path.write_text(json.dumps(studies))
+    ran = trialsite("--db", store_url, "ingest", "file", str(path), "--no-geocode")
+    assert ran.code == 2
+    assert "9 inserted" in ran.stdout and "not a registry status: 'BOGUS_STATUS'" in ran.stdout
+    assert stored(store_url) == 9
+    for limit in ("0", "-1", "99999999999999999999"):
+        ran = trialsite("--db", store_url, "quarantine", "--limit", limit)
+        assert (ran.code, ran.errors) == (1, [f"Error: --limit must be between 1 and 1,000,000, got {limit}"])
