@@ -10,14 +10,14 @@ import hashlib
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import islice
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, func, insert, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.models import IngestRun
@@ -34,6 +34,10 @@ BATCH_SIZE = 500
 WINDOW = 1000  # items handed to the worker pool at a time (bounds memory)
 CHUNK = 100  # items per task sent to one worker
 RUN = IngestRun.__table__  # type: ignore[attr-defined]
+# A run still ``running`` whose last sign of life (``finished_at`` doubles as a heartbeat
+# while it runs: set at every stored batch) is older than this was killed: the next load
+# marks it ``interrupted``. Longer than one registry request may take with its retries.
+STALE_RUN = timedelta(minutes=30)
 
 
 @dataclass
@@ -217,7 +221,16 @@ def ingest_items(
     summary = summary if summary is not None else IngestSummary()
     if resolve is not None:
         workers = 0
+    now = datetime.now(UTC)
     with engine.begin() as conn:
+        conn.execute(
+            update(RUN)
+            .where(
+                RUN.c.status == "running",
+                func.coalesce(RUN.c.finished_at, RUN.c.started_at) < now - STALE_RUN,
+            )
+            .values(status="interrupted")
+        )
         summary.run_id = conn.execute(
             insert(RUN).returning(RUN.c.id),
             {"command": command, "source": source, "started_at": datetime.now(UTC), "status": "running"},
@@ -317,6 +330,8 @@ def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) 
         for record in batch:
             _flush(engine, [record], summary)
         return
+    with engine.begin() as conn:  # the run's heartbeat (see STALE_RUN)
+        conn.execute(update(RUN).where(RUN.c.id == summary.run_id).values(finished_at=datetime.now(UTC)))
     summary.inserted += len(outcome.inserted)
     summary.updated += len(outcome.updated)
     summary.unchanged += len(outcome.unchanged)

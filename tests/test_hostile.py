@@ -244,3 +244,19 @@ def test_an_unknown_status_is_quarantined_and_limits_are_checked(store_url: str,
     for limit in ("0", "-1", "99999999999999999999"):
         ran = trialsite("--db", store_url, "quarantine", "--limit", limit)
         assert (ran.code, ran.errors) == (1, [f"Error: --limit must be between 1 and 1,000,000, got {limit}"])
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next_load(engine: Engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    run = IngestRun.__table__  # type: ignore[attr-defined]
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with engine.begin() as conn:
+        conn.execute(insert(run), [{"command": "ingest file", "started_at": long_ago, "status": "running"}])
+    summary = ingest_items(engine, iter_paths([V2 / "dgg32_ctg-studies_10.json"]), command="test")
+    with engine.connect() as conn:
+        rows = conn.execute(select(run.c.id, run.c.status).order_by(run.c.id)).all()
+    assert [status for _, status in rows] == ["interrupted", "ok"]
+    assert rows[1].id == summary.run_id
