@@ -260,3 +260,30 @@ def test_a_killed_run_is_marked_interrupted_by_the_next_load(engine: Engine) -> 
         rows = conn.execute(select(run.c.id, run.c.status).order_by(run.c.id)).all()
     assert [status for _, status in rows] == ["interrupted", "ok"]
     assert rows[1].id == summary.run_id
+
+
+def test_a_zip_bomb_member_and_a_bad_zip_are_quarantined_and_the_rest_loads(
+    store_url: str, tmp_path: Path
+) -> None:
+    import zipfile
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    studies = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())
+    (folder / "a_good.json").write_text(json.dumps(studies))
+    (folder / "b_bad.zip").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    with zipfile.ZipFile(folder / "c_bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("bomb.json", "w", force_zip64=True) as member:
+            block = b" " * (1 << 20)
+            for _ in range(1024):  # 1 GB of spaces, about 1 MB deflated
+                member.write(block)
+        archive.writestr("NCT00000000.json", json.dumps(studies[0]))
+    ran = trialsite("--db", store_url, "ingest", "file", str(folder), "--no-geocode", timeout=120)
+    assert ran.code == 2, ran.errors
+    assert (
+        "seen 13: 10 inserted, 0 updated, 0 unchanged, 1 older" in ran.stdout or "10 inserted" in ran.stdout
+    )
+    assert "not a readable zip archive" in ran.stdout
+    assert "zip member refused unread" in ran.stdout
+    assert stored(store_url) == 10
+    assert ran.rss_mb < 500
