@@ -119,6 +119,10 @@ def prepare_item(item: RawItem, *, criteria: bool = True, resolve: Resolve | Non
         except RecordError as exc:
             results.append(Refused(record.origin, exc.nct_id, str(exc), record.raw or data))
             continue
+        except RecursionError:  # a page of thousands of nested elements: refused, the rest load
+            reason = "nested too deeply to read (thousands of nested elements)"
+            results.append(Refused(record.origin, None, reason, record.raw or data))
+            continue
         if resolve is not None:
             try:
                 trial = resolve(trial)

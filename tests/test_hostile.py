@@ -287,3 +287,31 @@ def test_a_zip_bomb_member_and_a_bad_zip_are_quarantined_and_the_rest_loads(
     assert "zip member refused unread" in ran.stdout
     assert stored(store_url) == 10
     assert ran.rss_mb < 500
+
+
+def test_a_deeply_nested_page_is_quarantined_and_the_good_page_loads(store_url: str, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.html"
+    deep.write_text(
+        "<html><head><title>NCT01234567</title></head><body>"
+        + "<div>" * 1000 + "NCT01234567 A study" + "</div>" * 1000 + "</body></html>"
+    )  # fmt: skip
+    good = Path(__file__).parent / "fixtures" / "pages" / "seed.html"
+    ran = trialsite("--db", store_url, "ingest", "page", str(deep), str(good), "--no-geocode")
+    assert ran.code == 2 and not ran.errors
+    assert f"quarantined {deep}: nested too deeply to read" in ran.stdout
+    assert stored(store_url) == 1
+
+
+def test_an_xml_entity_in_a_title_quarantines_the_record(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "xxe.xml"
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE clinical_study [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+        "<clinical_study><id_info><nct_id>NCT01234567</nct_id></id_info>"
+        "<brief_title>&xxe;</brief_title><overall_status>Recruiting</overall_status></clinical_study>"
+    )
+    summary = ingest_items(engine, iter_paths([path]), command="test")
+    assert (summary.inserted, summary.quarantined) == (0, 1)
+    assert (
+        summary.quarantine[0]["reason"]
+        == "XML entity reference &xxe; is not allowed (entities are not expanded)"
+    )
