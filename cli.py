@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from db.cli import (
@@ -91,7 +92,7 @@ def _dated(value: str | None, kind: str | None) -> str | None:
 
 
 def _print_trial(t: dict[str, Any]) -> None:
-    out.print(f"[bold]{t['nct_id']}[/bold]  {t['brief_title'] or t['official_title'] or ''}")
+    out.print(f"[bold]{escape(t['nct_id'])}[/bold]  {escape(t['brief_title'] or t['official_title'] or '')}")
     if t["official_title"] and t["brief_title"]:
         out.print(t["official_title"], style="dim", markup=False)
     facts = Table.grid(padding=(0, 2))

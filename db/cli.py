@@ -7,6 +7,7 @@ bars to stderr (and only on a terminal).
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
@@ -15,14 +16,32 @@ import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# Control characters (terminal escapes such as "\x1b]0;title") in record or user text are
+# never written to a terminal; newlines and tabs are kept.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROL_RE.sub("", text)
+
+
+class SafeConsole(Console):
+    """A console that drops control characters from every string it renders (table cells
+    too) and never turns ``:name:`` into an emoji."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(strip_controls(text), **options)
+
+
+out = SafeConsole(highlight=False, soft_wrap=True, emoji=False)
+err = SafeConsole(stderr=True, highlight=False, emoji=False)
 
 
 @dataclass
@@ -42,7 +61,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def print_error(message: str) -> None:
     """One unwrapped line on stderr, whatever the terminal width."""
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {strip_controls(message)}", err=True)
 
 
 def report_unexpected(exc: BaseException) -> int:

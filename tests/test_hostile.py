@@ -315,3 +315,17 @@ def test_an_xml_entity_in_a_title_quarantines_the_record(engine: Engine, tmp_pat
         summary.quarantine[0]["reason"]
         == "XML entity reference &xxe; is not allowed (entities are not expanded)"
     )
+
+
+def test_terminal_escapes_and_markup_in_record_text_are_printed_inert(store_url: str, tmp_path: Path) -> None:
+    study = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())[0]
+    nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+    title = "Lupus \x1b]0;PWNED\x07study \x1b[31mred\x1b[0m :x: [bold]loud[/bold]"
+    study["protocolSection"]["identificationModule"]["briefTitle"] = title
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(study))
+    assert trialsite("--db", store_url, "ingest", "file", str(path), "--no-geocode").code == 0
+    ran = trialsite("--db", store_url, "show", nct_id)
+    assert ran.code == 0
+    assert "\x1b" not in ran.stdout and "\x07" not in ran.stdout
+    assert "Lupus ]0;PWNEDstudy [31mred[0m :x: [bold]loud[/bold]" in ran.stdout
