@@ -329,3 +329,25 @@ def test_terminal_escapes_and_markup_in_record_text_are_printed_inert(store_url:
     assert ran.code == 0
     assert "\x1b" not in ran.stdout and "\x07" not in ran.stdout
     assert "Lupus ]0;PWNEDstudy [31mred[0m :x: [bold]loud[/bold]" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    ("patient", "message"),
+    [
+        ('{"age": true}', "field age: Value error, must be a number, not true/false"),
+        (json.dumps({"conditions": ["x" * 501]}), "field conditions[0]: String should have at most 500 characters"),
+        (json.dumps({"conditions": ["lupus"] * 51}), "field conditions: List should have at most 50 items"),
+        (json.dumps({"conditions": ["a" * 2_000_000]}), "a patient file is at most 1 MB"),
+    ],
+)  # fmt: skip
+def test_oversized_or_mistyped_patients_are_refused_at_once(
+    patient: str, message: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert trialsite("--db", url, "db", "upgrade").code == 0
+    path = tmp_path / "patient.json"
+    path.write_text(patient)
+    ran = trialsite("--db", url, "match", "--patient", str(path))
+    assert ran.code == 1
+    assert len(ran.errors) == 1 and ran.errors[0].startswith(f"Error: {path}: {message}")
+    assert ran.rss_mb < 500
