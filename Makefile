@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DB     ?= trialsite.db
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install load run serve test lint typecheck pytest browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +16,27 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: set up, load the bundled sample into ./trialsite.db, match the demo patient
-run: install
-	$(BIN)/trialsite --db $(DB) ingest file sample/ctg-studies.json.zip
-	$(BIN)/trialsite --db $(DB) ingest page sample/lupus-nephritis-trial-page.txt
+run: install load
 	$(BIN)/trialsite --db $(DB) stats
 	$(BIN)/trialsite --db $(DB) match --patient sample/patient.json
 
-## make test: set up and run the whole suite (lint, types, tests on SQLite and PostgreSQL)
-test: install lint typecheck pytest
+load: install
+	$(BIN)/trialsite --db $(DB) ingest file sample/ctg-studies.json.zip
+	$(BIN)/trialsite --db $(DB) ingest page sample/lupus-nephritis-trial-page.txt
+
+## make serve: the web pages and the API on ./trialsite.db (the sample loaded first if it is missing)
+serve: install
+	@test -e $(DB) || $(MAKE) --no-print-directory load
+	$(BIN)/trialsite --db $(DB) serve
+
+## make test: set up and run the whole suite (lint, types, tests on SQLite and PostgreSQL, browser)
+test: install browser lint typecheck pytest
+
+## the browser tests drive Debian's Chromium (Playwright's own download is not used)
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "could not install chromium: the browser tests will be skipped with the reason"; }
 
 lint: install
 	$(BIN)/ruff check .

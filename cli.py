@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from api.cli import serve
 from db.cli import (
     JsonFlag,
     db_app,
@@ -229,6 +230,7 @@ app.add_typer(places_cli.gazetteer_app, name="gazetteer")
 app.command("geocode")(places_cli.geocode)
 for _name in ("match", "search"):
     app.command(_name)(getattr(matching_cli, _name))
+app.command("serve")(serve)
 
 
 def main() -> None:

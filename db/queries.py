@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
@@ -113,10 +114,15 @@ def list_quarantine(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
         ]
 
 
-def list_changes(engine: Engine, nct_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_changes(
+    engine: Engine, nct_id: str | None = None, limit: int = 100, *, since: date | None = None
+) -> list[dict[str, Any]]:
+    """Change events, newest first: one trial's, or every trial's detected on or after ``since``."""
     query = select(CHANGE).order_by(CHANGE.c.id.desc()).limit(limit)
     if nct_id:
         query = query.where(CHANGE.c.nct_id == nct_id)
+    if since is not None:
+        query = query.where(CHANGE.c.detected_at >= datetime.combine(since, time.min, tzinfo=UTC))
     with engine.connect() as conn:
         return [
             {k: (v.isoformat() if k == "detected_at" else v) for k, v in row.items() if k != "id"}

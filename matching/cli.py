@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import orjson
@@ -17,11 +18,24 @@ LimitOption = Annotated[
 TABLE_LIMIT = 20
 
 
-def _render_matches(outcome: Any, *, miles: bool, title: str) -> None:
-    from matching.explain import outcome_lines
+CsvFlag = Annotated[
+    bool, typer.Option("--csv", help="One CSV row per trial and nearest open site (for a spreadsheet).")
+]
 
-    for line in outcome_lines(outcome, miles=miles, title=title):
-        out.print(line, markup=False)
+
+def _print_outcome(outcome: Any, *, miles: bool, as_json: bool, as_csv: bool, title: str) -> None:
+    from matching.explain import outcome_lines
+    from matching.tabular import outcome_csv
+
+    if as_json and as_csv:
+        fail("give --json or --csv, not both")
+    if as_json:
+        print_json(outcome.to_dict(miles=miles))
+    elif as_csv:
+        sys.stdout.write(outcome_csv(outcome.to_dict(miles=miles)))
+    else:
+        for line in outcome_lines(outcome, miles=miles, title=title):
+            out.print(line, markup=False)
 
 
 def match(
@@ -51,6 +65,7 @@ def match(
         bool, typer.Option("--schema", help="Print the patient file's JSON Schema and exit.")
     ] = False,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Trials a referred patient could join, at which open site, how far, whom to call.
 
@@ -61,6 +76,7 @@ def match(
       trialsite match --patient patient.json
       trialsite match --patient patient.json --json --miles
       trialsite match --age 34 --sex female --location "Palencia, Spain" --condition "lupus nephritis"
+      trialsite match --patient patient.json --csv > matches.csv
       trialsite match --schema        # the patient file's JSON Schema
     """
     from datetime import date
@@ -94,12 +110,9 @@ def match(
             eligible_only=eligible_only,
             miles=miles,
             today=as_of,
-            limit=_limit(limit, as_json),
+            limit=_limit(limit, as_json or as_csv),
         )
-    if as_json:
-        print_json(outcome.to_dict(miles=miles))
-    else:
-        _render_matches(outcome, miles=miles, title="trials")
+    _print_outcome(outcome, miles=miles, as_json=as_json, as_csv=as_csv, title="trials")
 
 
 def _limit(limit: int | None, as_json: bool) -> int | None:
@@ -164,10 +177,14 @@ def search(
     miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
     limit: LimitOption = None,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Search trials by condition and place, with their nearest open site.
 
-    Example: trialsite search "lupus nephritis" --near "Palencia, Spain" --radius 150
+    \b
+    Examples:
+      trialsite search "lupus nephritis" --near "Palencia, Spain" --radius 150
+      trialsite search "kidney disease" --near 02115 --csv > trials.csv
     """
     from db.search import OPEN_TRIAL_STATUSES
     from matching.patient import PatientError, parse_patient
@@ -189,12 +206,9 @@ def search(
         tuple(phase or ()),
         person.age,
         person.sex,
-        _limit(limit, as_json),
+        _limit(limit, as_json or as_csv),
         miles,
     )
     with get_engine().connect() as conn:
         outcome = search_trials(conn, query)
-    if as_json:
-        print_json(outcome.to_dict(miles=miles))
-    else:
-        _render_matches(outcome, miles=miles, title=f"trials for {condition!r}")
+    _print_outcome(outcome, miles=miles, as_json=as_json, as_csv=as_csv, title=f"trials for {condition!r}")

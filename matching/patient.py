@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
@@ -105,9 +106,10 @@ class Patient(BaseModel):
 
     @field_validator("age", "radius_km", mode="before")
     @classmethod
-    def _not_a_boolean(cls, value: Any) -> Any:
+    def _no_booleans(cls, value: Any) -> Any:
+        # JSON true is not an age of 1 year: pydantic would take it as a number.
         if isinstance(value, bool):
-            raise ValueError("must be a number, not true/false")
+            raise ValueError(f"expected a number, got {str(value).lower()}")
         return value
 
     @field_validator("sex", mode="before")
@@ -130,7 +132,44 @@ class Patient(BaseModel):
 
 
 class PatientError(ValueError):
-    """A patient description that cannot be used; the message names the field."""
+    """A patient description that cannot be used; the message names the field (``field``)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# What a field expects, in words, for errors about its type ("age: expected a number of
+# years, got 'abc'"); pydantic's own message is kept for range and shape errors.
+_EXPECTED = {
+    "age": "a number of years",
+    "radius_km": "a radius in km",
+    "birth_date": "a date (YYYY-MM-DD)",
+    "sex": "'female' or 'male'",
+    "location": "a place, 'lat,lon' or {lat, lon}",
+    "conditions": "a list of condition names",
+    "pregnant": "true or false",
+    "breastfeeding": "true or false",
+    "healthy_volunteer": "true or false",
+}
+
+
+def _message(error: Any, where: str) -> str:
+    kind = str(error.get("type", ""))
+    leaf = where.rsplit(".", 1)[-1].split("[", 1)[0]
+    expected = _EXPECTED.get(where) or {
+        "value": "a number",
+        "date": "a date (YYYY-MM-DD)",
+        "start": "a date (YYYY-MM-DD)",
+        "end": "a date (YYYY-MM-DD)",
+    }.get(leaf)
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "not a patient field (see trialsite match --schema)"
+    if expected and kind.endswith(("_type", "_parsing", "literal_error", "union_tag_invalid")):
+        return f"expected {expected}, got {error.get('input')!r}"
+    return str(error["msg"])
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -150,11 +189,13 @@ def parse_patient(data: Any, *, source: str = "patient") -> Patient:
     if not isinstance(data, dict):
         raise PatientError(f"{source}: a patient must be a JSON object, got {type(data).__name__}")
     try:
-        return Patient.model_validate(data)
+        # Strictly as JSON: "34" is not a number, 0 is not false (the schema says so).
+        return Patient.model_validate_json(orjson.dumps(data), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
+        where = _where(first["loc"])
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise PatientError(f"{source}: field {_where(first['loc'])}: {first['msg']}{more}") from None
+        raise PatientError(f"{source}: field {where}: {_message(first, where)}{more}", where) from None
 
 
 def patient_schema() -> dict[str, Any]:

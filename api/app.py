@@ -1,0 +1,244 @@
+"""The ASGI application: ``create_app(database_url)``, served by ``trialsite serve``.
+
+- ``/api/v1/…`` — the JSON API (:mod:`api.routes.v1`), the shapes of the CLI's ``--json``;
+- ``/getClinicalTrial``, ``/fhir/…`` — FHIR R4 for matching front ends (:mod:`api.routes.fhir`);
+- ``/``, ``/match``, ``/trials/{id}`` — the web pages (:mod:`api.routes.pages`);
+- ``/healthz``, ``/openapi.json``, ``/docs``.
+
+Request bodies over :data:`MAX_BODY_BYTES` get 413 before they are read whole; every
+response carries a Content-Security-Policy of ``'self'`` (no inline script, no off-site
+asset). Patient details arrive only in POST bodies and are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.problems import install_problem_handlers, problem_response
+from api.service import Service
+
+MAX_BODY_BYTES = 1_000_000
+access = logging.getLogger("trialsite.access")
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        b"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimit:
+    """413 for a body over the limit: by Content-Length at once, else while it streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, "Request body too large", f"body: expected at most {self.limit:,} bytes"
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"
+                ]
+                headers.extend(SECURITY_HEADERS)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class AccessLog:
+    """One line per request: method, path (never the query string), status, milliseconds.
+
+    A search's query string is an advocate's words, and a form may be mistyped into a
+    URL: neither reaches the log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            access.info(
+                "%s %s %d %.0f ms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def create_app(database_url: str | None = None, *, gazetteer_path: Path | None = None) -> FastAPI:
+    """The service on the store at ``database_url`` (default: ``TRIALSITE_DATABASE_URL`` or
+    ``./trialsite.db``); the store is opened (and migrated) when the server starts."""
+    from api.routes import fhir, pages, v1
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = Service.open(database_url, gazetteer_path)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="trialsite",
+        version=_version(),
+        summary="Match referred patients to nearby recruiting clinical-trial sites; search trials by condition and place.",
+        description=(
+            "ClinicalTrials.gov records, normalized and matched offline. Patient details sent to "
+            "`/api/v1/match` or `/getClinicalTrial` are used for the answer only: never stored or logged. "
+            "Errors are RFC 9457 problem details naming the field."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    _document_components(app)
+    app.include_router(v1.router)
+    app.include_router(fhir.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(AccessLog)
+    return app
+
+
+def _document_components(app: FastAPI) -> None:
+    """Add the schemas operations name by hand (the patient body, problems) to the document."""
+    from fastapi.openapi.utils import get_openapi
+
+    from api.models import extra_schemas
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(extra_schemas())
+            # Invalid input is answered as a problem (api.problems), not FastAPI's own shape.
+            problem = {"$ref": "#/components/schemas/Problem"}
+            for methods in document.get("paths", {}).values():
+                for operation in methods.values():
+                    invalid = operation.get("responses", {}).get("422")
+                    if invalid is not None:
+                        invalid["description"] = "A field is invalid; `detail` names it (problem details)."
+                        invalid["content"] = {"application/problem+json": {"schema": problem}}
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_from_env() -> FastAPI:
+    """The factory ``uvicorn`` calls in each worker (``trialsite serve`` sets the variables)."""
+    if not access.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+    gazetteer = os.environ.get("TRIALSITE_GAZETTEER")
+    return create_app(
+        os.environ.get("TRIALSITE_DATABASE_URL"), gazetteer_path=Path(gazetteer) if gazetteer else None
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trialsite")
+    except PackageNotFoundError:
+        return "0"

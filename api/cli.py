@@ -1,0 +1,70 @@
+"""``trialsite serve``: the HTTP service (JSON API, FHIR, web pages) under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from db.cli import err, fail, get_engine, state
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, max=64, help="Worker processes (0, the default: one per core, up to 4)."
+        ),
+    ] = 0,
+) -> None:
+    """Serve the web pages, the JSON API (/api/v1), FHIR (/getClinicalTrial) and /docs.
+
+    The service reads the same store as the other commands (global --db). Patient
+    details sent to it are used for the answer only: never stored, never logged (the
+    access log records method, path and status, without query strings).
+
+    \b
+    Examples:
+      trialsite serve                         # then open http://127.0.0.1:8000
+      trialsite --db postgresql://postgres@127.0.0.1/test serve --port 8080 --workers 4
+    """
+    import uvicorn
+
+    from db.engine import Settings
+    from db.migrate import current_revision, head_revision
+    from db.queries import get_stats
+    from ingest.places.cli import open_gazetteer
+
+    url = Settings.from_env(state.db).database_url
+    engine = get_engine()  # opens and migrates the store, or says why it cannot
+    revision, head = current_revision(engine), head_revision(engine)
+    if revision != head:
+        fail(f"the store at {url} is at schema revision {revision}, not {head}: run `trialsite db upgrade`")
+    trials = get_stats(engine)["trials"]
+    gazetteer_path = os.environ.get("TRIALSITE_GAZETTEER")
+    with open_gazetteer() as gazetteer:  # built here, once, if missing
+        gazetteer_path = str(gazetteer.path)
+    if not trials:
+        err.print(f"the store at {url} holds no trials: load some with `trialsite ingest …` or `make run`")
+    count = workers or min(4, os.cpu_count() or 1)
+    os.environ["TRIALSITE_DATABASE_URL"] = url
+    os.environ["TRIALSITE_GAZETTEER"] = gazetteer_path
+    err.print(
+        f"serving {trials:,} trials from {url} (schema {revision}) on http://{host}:{port} "
+        f"with {count} worker{'s' if count > 1 else ''}; Ctrl-C to stop"
+    )
+    sys.stdout.flush()
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=count,
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )

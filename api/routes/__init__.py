@@ -1,0 +1,1 @@
+"""The service's routers: ``v1`` (JSON API), ``fhir`` (FHIR R4), ``pages`` (web pages)."""
