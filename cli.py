@@ -11,10 +11,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from api.cli import serve
-from db.cli import JsonFlag, db_app, dispose_engine, fail, get_engine, out, print_json, state
+from db.cli import (
+    JsonFlag,
+    db_app,
+    dispose_engine,
+    fail,
+    get_engine,
+    out,
+    print_json,
+    report_unexpected,
+    state,
+)
 from ingest.cli import criteria_app, ingest_app, print_items
 from ingest.places import cli as places_cli
 from ingest.sync.cli import sync
@@ -44,6 +55,9 @@ def main_options(
             help="Store URL (default sqlite:///trialsite.db), e.g. postgresql://postgres@127.0.0.1/test.",
         ),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an unexpected failure, print the full traceback.")
+    ] = False,
 ) -> None:
     """Ingest ClinicalTrials.gov records and match patients to nearby recruiting sites.
 
@@ -51,6 +65,7 @@ def main_options(
     """
     state.db = db
     state.engine = None
+    state.debug = debug
     ctx.call_on_close(dispose_engine)
 
 
@@ -79,7 +94,7 @@ def _dated(value: str | None, kind: str | None) -> str | None:
 
 
 def _print_trial(t: dict[str, Any]) -> None:
-    out.print(f"[bold]{t['nct_id']}[/bold]  {t['brief_title'] or t['official_title'] or ''}")
+    out.print(f"[bold]{escape(t['nct_id'])}[/bold]  {escape(t['brief_title'] or t['official_title'] or '')}")
     if t["official_title"] and t["brief_title"]:
         out.print(t["official_title"], style="dim", markup=False)
     facts = Table.grid(padding=(0, 2))
@@ -166,7 +181,7 @@ def quarantine(
     """
     from db.queries import list_quarantine
 
-    rows = list_quarantine(get_engine(), limit)
+    rows = list_quarantine(get_engine(), _checked_limit(limit))
     if as_json:
         print_json(rows)
         return
@@ -179,7 +194,7 @@ def quarantine(
 @app.command("changes")
 def changes(
     nct_id: Annotated[str | None, typer.Argument(help="Only this trial's changes.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many to list, newest first.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", help="How many to list, newest first.")] = 100,
     since: Annotated[
         str | None, typer.Option("--since", help="Only events detected on or after this day (YYYY-MM-DD).")
     ] = None,
@@ -200,7 +215,7 @@ def changes(
         day = date.fromisoformat(since) if since else None
     except ValueError:
         fail(f"--since: expected a day (YYYY-MM-DD), got {since!r}")
-    rows = list_changes(get_engine(), nct_id, limit, since=day)
+    rows = list_changes(get_engine(), nct_id, _checked_limit(limit), since=day)
     if as_json:
         print_json(rows)
         return
@@ -214,6 +229,15 @@ def changes(
         )
 
 
+MAX_LIMIT = 1_000_000
+
+
+def _checked_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        fail(f"--limit must be between 1 and {MAX_LIMIT:,}, got {limit}")
+    return limit
+
+
 app.add_typer(criteria_app, name="criteria")
 app.add_typer(places_cli.gazetteer_app, name="gazetteer")
 app.command("geocode")(places_cli.geocode)
@@ -224,7 +248,14 @@ app.command("sync")(sync)
 
 
 def main() -> None:
-    app()
+    """The ``trialsite`` entry point: a failure nobody foresaw is one ``Error:`` line naming
+    where its details were written; ``--debug`` shows the traceback instead."""
+    try:
+        app()
+    except Exception as exc:
+        if state.debug:
+            raise
+        raise SystemExit(report_unexpected(exc)) from None
 
 
 if __name__ == "__main__":

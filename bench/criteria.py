@@ -6,6 +6,9 @@ unit), and parse speed in trials/s — best of ``--repeat`` passes, as wall-cloc
 and as CPU time, because a shared machine's load makes single wall timings noisy.
 
     .venv/bin/python bench/criteria.py [--repeat 3] [--root tests/fixtures]
+
+Then the worst shapes seen (:func:`worst_shapes`: repetition, long lines, many
+numbers, deep parentheses): time and items for each, one parse.
 """
 
 from __future__ import annotations
@@ -115,6 +118,29 @@ def main() -> None:
         )
 
 
+def worst_shapes() -> dict[str, str]:
+    """Criteria texts that once cost the parser minutes and gigabytes (issue 14)."""
+    head = "Inclusion Criteria:\n* "
+    just_under = "within the past 6 months of " * 350  # 9,800 characters: one item, parsed
+    return {
+        "140 KB 'within the past 6 months of' repeated": head + "within the past 6 months of " * 5000,
+        "1.3 MB single line": head + "age 18 years or older and eGFR >= 30 " * 35000,
+        "10 items of 9,800 chars (rule budget)": "Inclusion Criteria:\n" + f"* {just_under}\n" * 10,
+        "20,000 numbers": head + " ".join(f"{i} mg/dL" for i in range(20000)),
+        "5,000 nested parentheses": head + "(" * 5000 + "HbA1c < 7%" + ")" * 5000,
+        "20,000 short items": "Exclusion Criteria:\n" + "* HbA1c > 9% within 3 months\n" * 20000,
+    }
+
+
+def bench_worst_shapes() -> None:
+    for name, text in worst_shapes().items():
+        started = time.perf_counter()
+        items = parse_criteria(text)
+        elapsed = time.perf_counter() - started
+        with_rules = sum(1 for item in items if item.rules)
+        print(f"worst shape: {name:45s} {elapsed:6.2f} s  {len(items)} items, {with_rules} with rules")
+
+
 def _parse_json(text: str) -> list[dict[str, object]]:
     """What a re-parse worker hands back to be stored: each item's JSON."""
     return [item.to_dict() for item in parse_criteria(text)]
@@ -122,3 +148,4 @@ def _parse_json(text: str) -> list[dict[str, object]]:
 
 if __name__ == "__main__":
     main()
+    bench_worst_shapes()

@@ -7,6 +7,7 @@ bars to stderr (and only on a terminal).
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
@@ -15,20 +16,39 @@ import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# Control characters (terminal escapes such as "\x1b]0;title") in record or user text are
+# never written to a terminal; newlines and tabs are kept.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROL_RE.sub("", text)
+
+
+class SafeConsole(Console):
+    """A console that drops control characters from every string it renders (table cells
+    too) and never turns ``:name:`` into an emoji."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(strip_controls(text), **options)
+
+
+out = SafeConsole(highlight=False, soft_wrap=True, emoji=False)
+err = SafeConsole(stderr=True, highlight=False, emoji=False)
 
 
 @dataclass
 class State:
     db: str | None = None
     engine: Engine | None = None
+    debug: bool = False
 
 
 state = State()
@@ -41,19 +61,77 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def print_error(message: str) -> None:
     """One unwrapped line on stderr, whatever the terminal width."""
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"Error: {strip_controls(message)}", err=True)
+
+
+def report_unexpected(exc: BaseException) -> int:
+    """One ``Error:`` line for an exception no command handled; returns the exit code (1).
+
+    A store fault (disk full, read-only or corrupt file) is named as such; anything
+    else says where its traceback was written (``--debug`` prints it instead).
+    """
+    import tempfile
+    import traceback
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        detail = " ".join(str(exc.orig).split())[:300]
+        print_error(f"the store failed: {detail} (store {state.db or 'sqlite:///trialsite.db'})")
+        return 1
+    summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="trialsite-error-", suffix=".log", delete=False, encoding="utf-8"
+        ) as log:
+            traceback.print_exception(exc, file=log)
+        where = f"details in {log.name}"
+    except OSError:
+        where = "rerun with --debug for details"
+    print_error(f"unexpected failure ({summary}); {where}")
+    return 1
 
 
 def get_engine(*, bulk_writes: bool = False) -> Engine:
-    """The command's store; ``bulk_writes``: for a load (SQLite then reads it without a memory map)."""
+    """The command's store; ``bulk_writes``: for a load (SQLite then reads it without a memory map).
+
+    Only loads create a store: a command that reads one it cannot find names the path.
+    """
     from db.engine import open_store
 
     if state.engine is None:
+        _check_store_url(bulk_writes)
         try:
             state.engine = open_store(state.db, memory_map=not bulk_writes)
         except OperationalError as exc:
             fail(f"cannot open the store: {exc.orig}")
     return state.engine
+
+
+def _check_store_url(creating: bool) -> None:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from db.engine import Settings
+
+    text = Settings.from_env(state.db).database_url
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        fail(f"--db: not a store URL: {text!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)")
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        fail(f"--db: unsupported store {backend!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)")
+    database = url.database or ""
+    if (
+        backend == "sqlite"
+        and database not in ("", ":memory:")
+        and not creating
+        and not Path(database).is_file()
+    ):
+        fail(f"--db: no store at {url.database} (create one with trialsite ingest or trialsite db upgrade)")
 
 
 def print_json(value: Any) -> None:
@@ -90,10 +168,14 @@ def db_upgrade() -> None:
     from db.engine import open_store
     from db.migrate import current_revision, upgrade
 
+    _check_store_url(creating=True)
     engine = open_store(state.db, migrate=False)
-    before = current_revision(engine)
-    upgrade(engine)
-    after = current_revision(engine)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
     out.print(
         f"schema at revision {after}" + (" (already current)" if before == after else f" (was {before})")
     )

@@ -22,6 +22,14 @@ GeocodeFlag = Annotated[
         "--geocode/--no-geocode", help="Geocode sites without coordinates with the offline gazetteer."
     ),
 ]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.001,
+        help="Seconds one request may take in all (a slower answer counts as a timeout).",
+    ),
+]
 PARALLEL_FROM = 2000  # records; below this a worker pool's start-up costs more than it saves
 
 
@@ -139,16 +147,21 @@ def ingest_ctgov(
     base_url: Annotated[
         str, typer.Option("--base-url", help="Registry API base URL (for mirrors and tests).")
     ] = "https://clinicaltrials.gov/api/v2",
+    timeout: TimeoutOption = 60.0,
     geocode: GeocodeFlag = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Fetch studies from the ClinicalTrials.gov API v2 and store them.
 
+    Each request must finish within --timeout seconds and is retried up to 5 times
+    (Retry-After honoured up to 120 s); a listing whose page tokens loop stops with
+    an error. Studies fetched before a failure are stored, then the error is shown.
+
     Example: trialsite ingest ctgov --condition "lupus nephritis" --status RECRUITING --limit 200
     """
     from ingest.ctgov.client import RegistryClient, RegistryError, RegistryQuery, StudyNotFound
     from ingest.files.reader import JSON, RawItem
-    from ingest.pipeline import ingest_items
+    from ingest.pipeline import IngestSummary, ingest_items
 
     try:
         centre = _parse_lat_lon(near) if near else None
@@ -169,7 +182,8 @@ def ingest_ctgov(
         fail(str(exc))
     engine = get_engine(bulk_writes=True)
     missing: list[str] = []
-    with RegistryClient(base_url, rate_limit_per_minute=rate_limit or None) as client:
+    summary = IngestSummary()
+    with RegistryClient(base_url, rate_limit_per_minute=rate_limit or None, deadline=timeout) as client:
 
         def items() -> Iterator[RawItem]:
             if single:
@@ -197,8 +211,11 @@ def ingest_ctgov(
                     source=base_url,
                     progress=lambda n: progress.advance(task, n),
                     geocode=stack.enter_context(site_geocoding()) if geocode else None,
+                    summary=summary,
                 )
         except RegistryError as exc:
+            if summary.seen:
+                _report(summary, as_json)  # what was fetched before the failure is stored
             fail(str(exc))
     code = _report(summary, as_json)
     raise typer.Exit(1 if missing else code)
@@ -207,6 +224,7 @@ def ingest_ctgov(
 @ingest_app.command("page")
 def ingest_page(
     sources: Annotated[list[str], typer.Argument(help="Trial page files (HTML or text) or URLs.")],
+    timeout: TimeoutOption = 60.0,
     geocode: GeocodeFlag = True,
     as_json: JsonFlag = False,
 ) -> None:
@@ -222,7 +240,10 @@ def ingest_page(
     try:
         with ExitStack() as stack:
             summary = ingest_pages(
-                engine, sources, geocode=stack.enter_context(site_geocoding()) if geocode else None
+                engine,
+                sources,
+                geocode=stack.enter_context(site_geocoding()) if geocode else None,
+                timeout=timeout,
             )
     except PageSourceError as exc:
         fail(str(exc))

@@ -10,15 +10,15 @@ import hashlib
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import islice
 from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, func, insert, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.models import IngestRun
 from db.rows import SITE_COLUMNS, Values
@@ -34,6 +34,10 @@ BATCH_SIZE = 500
 WINDOW = 1000  # items handed to the worker pool at a time (bounds memory)
 CHUNK = 100  # items per task sent to one worker
 RUN = IngestRun.__table__  # type: ignore[attr-defined]
+# A run still ``running`` whose last sign of life (``finished_at`` doubles as a heartbeat
+# while it runs: set at every stored batch) is older than this was killed: the next load
+# marks it ``interrupted``. Longer than one registry request may take with its retries.
+STALE_RUN = timedelta(minutes=30)
 
 
 @dataclass
@@ -114,6 +118,10 @@ def prepare_item(item: RawItem, *, criteria: bool = True, resolve: Resolve | Non
             add_mesh_ancestors(trial)
         except RecordError as exc:
             results.append(Refused(record.origin, exc.nct_id, str(exc), record.raw or data))
+            continue
+        except RecursionError:  # a page of thousands of nested elements: refused, the rest load
+            reason = "nested too deeply to read (thousands of nested elements)"
+            results.append(Refused(record.origin, None, reason, record.raw or data))
             continue
         if resolve is not None:
             try:
@@ -197,8 +205,14 @@ def ingest_items(
     resolve: Resolve | None = None,
     geocode: Callable[[Site], None] | None = None,
     criteria: bool = True,
+    summary: IngestSummary | None = None,
 ) -> IngestSummary:
     """Parse and store ``items``; bad ones are quarantined and the load goes on.
+
+    If ``items`` itself fails (a registry page that never arrives, an unreadable
+    file), what was read before is stored, the run is logged ``failed`` and the
+    error propagates; pass ``summary`` to report what was stored. A store fault
+    (disk full, read-only store: ``OperationalError``) aborts without quarantining.
 
     ``workers`` > 0 parses in that many processes while this one writes.
     ``resolve`` maps each parsed record to the one to store (see :data:`Resolve`); it
@@ -208,10 +222,19 @@ def ingest_items(
     ``criteria=False`` defers criteria parsing (the costliest step) of a bulk load:
     ``trialsite criteria reparse --pending`` parses those trials afterwards.
     """
-    summary = IngestSummary()
+    summary = summary if summary is not None else IngestSummary()
     if resolve is not None:
         workers = 0
+    now = datetime.now(UTC)
     with engine.begin() as conn:
+        conn.execute(
+            update(RUN)
+            .where(
+                RUN.c.status == "running",
+                func.coalesce(RUN.c.finished_at, RUN.c.started_at) < now - STALE_RUN,
+            )
+            .values(status="interrupted")
+        )
         summary.run_id = conn.execute(
             insert(RUN).returning(RUN.c.id),
             {"command": command, "source": source, "started_at": datetime.now(UTC), "status": "running"},
@@ -236,6 +259,10 @@ def ingest_items(
         if batch:
             _flush(engine, batch, summary)
         status = "ok" if not summary.quarantined else "partial"
+    except Exception as exc:
+        if batch and not isinstance(exc, DBAPIError):
+            _flush(engine, batch, summary)  # nothing fetched is lost to a later failure
+        raise
     finally:
         with engine.begin() as conn:
             conn.execute(
@@ -294,18 +321,21 @@ def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) 
     try:
         with engine.begin() as conn:
             outcome = upsert_batch(conn, batch, run_id=summary.run_id)
-    except DBAPIError:
+    except OperationalError:
+        raise  # the store's fault (disk full, read-only, locked), not the records'
+    except DBAPIError as exc:
         if len(batch) == 1:
-            raise
-        # One record the database refuses must not sink its batch: store them one
-        # by one and quarantine the one that fails, with the database's reason.
+            # The record the database refuses is quarantined with its reason,
+            # alone or in a batch (below: one by one, so it cannot sink the rest).
+            record = batch[0]
+            reason = f"the store refused it: {exc.orig}"
+            _quarantine(engine, summary, Refused(record.origin, record.nct_id, reason, record.raw()))
+            return
         for record in batch:
-            try:
-                _flush(engine, [record], summary)
-            except DBAPIError as exc:
-                reason = f"the store refused it: {exc.orig}"
-                _quarantine(engine, summary, Refused(record.origin, record.nct_id, reason, record.raw()))
+            _flush(engine, [record], summary)
         return
+    with engine.begin() as conn:  # the run's heartbeat (see STALE_RUN)
+        conn.execute(update(RUN).where(RUN.c.id == summary.run_id).values(finished_at=datetime.now(UTC)))
     summary.inserted += len(outcome.inserted)
     summary.updated += len(outcome.updated)
     summary.unchanged += len(outcome.unchanged)

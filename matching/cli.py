@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -124,9 +123,11 @@ def _limit(limit: int | None, as_json: bool) -> int | None:
 
 
 def _patient_data(path: str | None) -> dict[str, Any]:
+    from matching.patient import read_patient_text
+
     if path is None:
         return {}
-    raw = sys.stdin.read() if path == "-" else Path(path).read_text()
+    raw = read_patient_text(path)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

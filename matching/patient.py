@@ -58,6 +58,25 @@ class Event(BaseModel):
     date: Annotated[dt.date | None, Field(description="When it happened (YYYY-MM-DD).")] = None
 
 
+# A patient is small: larger input is refused at once, naming the field (issue 14: a
+# 10 MB condition hung the full-text query; 250,000 conditions took 3.8 GB).
+MAX_PATIENT_BYTES = 1024 * 1024
+MAX_CONDITIONS = 50
+MAX_CONDITION_CHARS = 500
+
+
+def read_patient_text(path: str) -> str:
+    """A patient file's text (``-``: stdin), refused past :data:`MAX_PATIENT_BYTES`."""
+    import sys
+    from pathlib import Path
+
+    with sys.stdin.buffer if path == "-" else Path(path).open("rb") as handle:
+        data = handle.read(MAX_PATIENT_BYTES + 1)
+    if len(data) > MAX_PATIENT_BYTES:
+        raise PatientError(f"{path}: a patient file is at most 1 MB")
+    return data.decode("utf-8", errors="replace")
+
+
 class Patient(BaseModel):
     """What matching needs to know about a patient; every field is optional but location
     (or coordinates) is needed to measure distances."""
@@ -72,7 +91,10 @@ class Patient(BaseModel):
         Field(description="A place ('Palencia, Spain', '47003 Spain', '02115') or 'lat,lon' or {lat, lon}."),
     ] = None
     radius_km: Annotated[float, Field(gt=0, le=20000, description="Search radius in km.")] = 100.0
-    conditions: Annotated[list[str], Field(description="Diagnoses, e.g. ['lupus nephritis'].")] = []
+    conditions: Annotated[
+        list[Annotated[str, Field(max_length=MAX_CONDITION_CHARS)]],
+        Field(max_length=MAX_CONDITIONS, description="Diagnoses, e.g. ['lupus nephritis'] (at most 50)."),
+    ] = []
     measurements: list[Measurement] = []
     treatments: list[Treatment] = []
     events: list[Event] = []

@@ -98,6 +98,7 @@ def test_ingest_file_then_show_and_stats(store_url: str) -> None:
 
 
 def test_missing_trial_and_missing_file_are_one_clear_line(store_url: str) -> None:
+    assert run("--db", store_url, "db", "upgrade").exit_code == 0  # reads never create a store
     shown = run("--db", store_url, "show", "NCT09999999")
     assert shown.exit_code == 1
     assert shown.stderr.strip().splitlines() == [

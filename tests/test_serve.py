@@ -84,6 +84,9 @@ def test_the_access_log_has_paths_without_queries_or_patients(server: LiveServer
 
 def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    from db.engine import open_store
+
+    open_store(url).dispose()  # an empty store (serve, a reader, never creates one)
     with live_server(url, tmp_path) as running:
         assert requests.get(f"{running.base_url}/healthz", timeout=10).json()["trials"] == 0
         started = time.monotonic()

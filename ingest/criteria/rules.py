@@ -73,6 +73,12 @@ def parse_rules(item_text: str, section: str, abbreviations: dict[str, str]) -> 
     return rules
 
 
+# Longest item (characters) whose rules are looked for, and the characters of one
+# record's criteria looked at in all (bench/criteria.py, bench/hostile.py: worst shapes).
+MAX_ITEM_TEXT = 10_000
+MAX_RULE_TEXT = 40_000
+
+
 def parse_criteria(text: str, *, section_hint: str | None = None) -> list[CriterionItem]:
     """Criteria text → ordered items, each with its section, original text, span and rules.
 
@@ -81,8 +87,14 @@ def parse_criteria(text: str, *, section_hint: str | None = None) -> list[Criter
     """
     abbreviations = extract_abbreviations(text)
     items = []
+    budget = MAX_RULE_TEXT
     for position, raw in enumerate(parse_items(text, section_hint=section_hint)):
-        rules = parse_rules(raw.text, raw.section, abbreviations) if raw.text != raw.heading else []
+        # Rule finding grows faster than the text: an item past the caps keeps its text
+        # with no rules (so ``needs_review``), and a record costs well under a second.
+        parse = raw.text != raw.heading and len(raw.text) <= min(MAX_ITEM_TEXT, budget)
+        rules = parse_rules(raw.text, raw.section, abbreviations) if parse else []
+        if parse:
+            budget -= len(raw.text)
         items.append(
             CriterionItem(
                 position=position,

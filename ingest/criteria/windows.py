@@ -91,6 +91,8 @@ _VERB_AND_RE = re.compile(
     re.IGNORECASE,
 )
 
+EVENT_CHARS = 400
+
 
 def _clean_event(raw: str) -> str:
     event = raw.strip(" ,:-*•(")
@@ -199,10 +201,12 @@ def find_windows(
         )
         stop = max(stop, anchor_match.end()) if anchor_match else stop
         left, right = doc.clause(begin, end)
-        event = _clean_event(doc.text[left:begin])
+        # An event is a phrase: reading at most EVENT_CHARS of its clause keeps a long
+        # run-on item linear (each window used to clean the whole clause before it).
+        event = _clean_event(doc.text[max(left, begin - EVENT_CHARS) : begin])
         event_start = doc.text.find(event, left, begin) if event else -1
         if not event:
-            event = _clean_event(doc.text[stop:right])
+            event = _clean_event(doc.text[stop : min(right, stop + EVENT_CHARS)])
         span_start = event_start if event_start >= 0 else begin
         rules.append(
             Rule(

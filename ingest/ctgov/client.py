@@ -48,6 +48,7 @@ from ingest.ctgov.retry import (
     retry_wait,
     should_retry,
 )
+from ingest.fetch import BodyTooLarge, read_body, read_timeout
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -77,6 +78,15 @@ USER_AGENT = (
 )
 
 _INVALID_BODY = "truncated or invalid JSON body"
+# Each request's whole answer must arrive within this many seconds (``--timeout``);
+# a slower one counts as a read timeout for the retry policy.
+DEFAULT_REQUEST_DEADLINE = 60.0
+# An API answer larger than this is an error, not read further: a page of 1,000
+# studies with results is ~50 MB; parsed, 64 MB of JSON stays well under 500 MB RSS.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# Pages beyond what ``totalCount`` allows (the spec lets a page be empty and still
+# carry a token, so a few are tolerated) end the listing as a looping registry.
+EXTRA_PAGES = 10
 
 
 class RegistryError(Exception):
@@ -155,7 +165,13 @@ class RegistryClient:
     ``session`` is injected (a new one when omitted, closed by :meth:`close`);
     the client does not retry inside ``requests``/``urllib3`` — the default
     adapter's ``max_retries=0`` is kept — so every retry is counted and paced
-    here. ``timeout`` is ``(connect, read)`` seconds. ``rate_limit_per_minute``
+    here. ``timeout`` is ``(connect, read)`` seconds per socket operation and
+    ``deadline`` the seconds a whole request may take (a body that trickles in is
+    cut off then and counts as a timeout); a body over ``max_response_bytes`` is
+    an error. ``Retry-After`` is honoured up to ``retry_after_cap`` seconds, so one
+    request takes at most ``(max_retries + 1) * deadline`` plus the waits
+    (``max_retries * retry_after_cap``): about 16 minutes with the defaults.
+    ``rate_limit_per_minute``
     of None or 0 turns pacing off. ``clock``/``sleep``/``rng`` exist for tests.
     """
 
@@ -166,6 +182,8 @@ class RegistryClient:
         *,
         rate_limit_per_minute: float | None = 50,
         timeout: tuple[float, float] = (10.0, 60.0),
+        deadline: float = DEFAULT_REQUEST_DEADLINE,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_retries: int = 5,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
@@ -176,6 +194,8 @@ class RegistryClient:
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"invalid max_retries {max_retries!r}: must be >= 0")
+        if not deadline > 0:
+            raise ValueError(f"invalid timeout {deadline!r}: must be a positive number of seconds")
         self.base_url = base_url.rstrip("/")
         self._owns_session = session is None
         if session is None:
@@ -184,7 +204,10 @@ class RegistryClient:
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.session = session
-        self.timeout = timeout
+        self.timeout = (timeout[0], read_timeout(deadline, timeout[1]))
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
+        self._clock = clock
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -218,7 +241,9 @@ class RegistryClient:
 
         Follows ``nextPageToken`` until the registry stops sending one or
         ``query.limit`` studies have been yielded. A page may hold no studies
-        and still carry a token (the spec says so): paging goes on.
+        and still carry a token (the spec says so): paging goes on. A token seen
+        before in this listing, or more pages than ``totalCount`` allows, raises
+        :class:`RegistryError` (the studies already yielded stay yielded).
         """
         url = f"{self.base_url}/studies"
         base_params = query.to_params()
@@ -226,6 +251,7 @@ class RegistryClient:
         page = 0
         yielded = 0
         total: int | None = None
+        seen_tokens: set[str] = set()
         while True:
             params = dict(base_params)
             if query.limit is not None:
@@ -247,11 +273,20 @@ class RegistryClient:
                 yielded += 1
             if next_token is None or (query.limit is not None and yielded >= query.limit):
                 return
-            if next_token == token:
+            if next_token in seen_tokens or next_token == token:
                 raise RegistryError(
-                    f"registry repeated page token {token!r} for {page_url}; stopping to avoid a loop",
+                    f"registry repeated page token {_one_line(next_token, 60)!r} after page {page} "
+                    f"for {page_url}; stopping to avoid a loop",
                     url=page_url,
                 )
+            if total is not None and page >= -(-total // query.effective_page_size) + EXTRA_PAGES:
+                raise RegistryError(
+                    f"registry sent page {page} of a listing of {total} studies "
+                    f"({query.effective_page_size} a page) for {page_url}; stopping to avoid a loop",
+                    url=page_url,
+                )
+            if token is not None:
+                seen_tokens.add(token)
             token = next_token
 
     def fetch_version(self) -> str:
@@ -322,10 +357,20 @@ class RegistryClient:
             self.requests_made += 1
             retry_after: float | None = None
             try:
-                with self.session.get(full_url, headers=self._headers, timeout=self.timeout) as response:
+                deadline = self._clock() + self.deadline
+                with self.session.get(
+                    full_url, headers=self._headers, timeout=self.timeout, stream=True
+                ) as response:
                     status = response.status_code
                     if 200 <= status < 300:
-                        return orjson.loads(response.content), full_url
+                        body = read_body(
+                            response, deadline=deadline, max_bytes=self.max_response_bytes, clock=self._clock
+                        )
+                        return orjson.loads(body), full_url
+                    # An error answer's message is read within the same deadline, and 1 MB.
+                    response._content = read_body(
+                        response, deadline=deadline, max_bytes=1024 * 1024, clock=self._clock
+                    )
                     if not should_retry(status=status):
                         raise RegistryError(
                             f"registry answered HTTP {status} for {full_url}: {_error_text(response)}",
@@ -335,6 +380,10 @@ class RegistryClient:
                     problem = f"HTTP {status} {response.reason or ''}".rstrip()
                     if status in RETRY_AFTER_STATUSES:
                         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            except BodyTooLarge as exc:
+                raise RegistryError(
+                    f"{exc}; try a smaller --page-size", url=full_url, status=status
+                ) from None
             except (requests.RequestException, ValueError) as exc:
                 if not should_retry(error=exc):
                     raise RegistryError(

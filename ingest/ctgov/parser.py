@@ -31,6 +31,13 @@ T = TypeVar("T")
 # The registry's enums are upper-case identifiers; new values may appear, so the
 # shape is checked rather than a closed list.
 _ENUM_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
+# The spec's Status enum (ctg-oas-v2.0.5.yaml): matching filters on it, so a value
+# outside it refuses the record rather than storing a trial no search can place.
+STATUSES = frozenset(
+    {"ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING",
+     "RECRUITING", "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE",
+     "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN"}
+)  # fmt: skip
 Obj = Mapping[str, Any]
 
 
@@ -187,6 +194,9 @@ def _identification(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
 def _status(r: _Reader, t: NormalizedTrial, m: Obj, path: str) -> None:
     t.overall_status = r.enum(m, "overallStatus", path)
     t.last_known_status = r.enum(m, "lastKnownStatus", path)
+    for key, value in (("overallStatus", t.overall_status), ("lastKnownStatus", t.last_known_status)):
+        if value is not None and value not in STATUSES:
+            raise r.fail(f"{path}.{key}", f"not a registry status: {value!r}")
     t.why_stopped = r.text(m, "whyStopped", path)
     t.status_verified_date = parse_partial_date(
         r.text(m, "statusVerifiedDate", path), nct_id=r.nct_id, field=f"{path}.statusVerifiedDate"

@@ -35,6 +35,12 @@ HTML = "html"
 TEXT = "text"
 
 _CHUNK = 1 << 20
+# A zip member is quarantined unread when it would inflate past either cap (the
+# bulk export's members are single studies of ~50 KB, deflated about 6 to 1).
+MAX_MEMBER_BYTES = 512 * _CHUNK
+MAX_MEMBER_RATIO = 200
+# A JSON document that is not an array is decoded whole: at most this much of it.
+MAX_DOCUMENT_BYTES = 64 * _CHUNK
 
 
 @dataclass(slots=True)
@@ -49,6 +55,7 @@ class RawItem:
     crc: int | None = None
     # ``raw`` as a zlib stream, when the source had it compressed already (zip members).
     compressed: bytes = b""
+    size: int = 0  # a zip member's uncompressed size, as its header states
 
 
 def decode_item(item: RawItem) -> list[RawItem]:
@@ -58,9 +65,13 @@ def decode_item(item: RawItem) -> list[RawItem]:
     if item.crc is None:
         return list(_decode_json(item.raw, item.origin))
     try:
-        data = zlib.decompress(item.raw, -zlib.MAX_WBITS)
+        # Inflate no further than the member says it holds (a lying header is a bomb).
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        data = inflater.decompress(item.raw, item.size + 1)
     except zlib.error as exc:
         return [RawItem(item.origin, JSON, None, item.raw, f"corrupt zip member: {exc}")]
+    if len(data) > item.size:
+        return [RawItem(item.origin, JSON, None, item.raw, "corrupt zip member: larger than its header says")]
     if zlib.crc32(data) != item.crc:
         return [RawItem(item.origin, JSON, None, data, "corrupt zip member: CRC-32 mismatch")]
     records = list(_decode_json(data, item.origin))
@@ -121,14 +132,26 @@ def _iter_file(path: Path) -> Iterator[RawItem]:
 def _iter_zip(path: Path) -> Iterator[RawItem]:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise SourceFileError(f"{path}: not a readable zip archive ({exc})") from exc
+    except (zipfile.BadZipFile, OSError) as exc:
+        # One unreadable archive among several sources is quarantined; the rest load.
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
+        yield RawItem(str(path), JSON, None, head, f"not a readable zip archive ({exc})")
+        return
     with archive, path.open("rb") as handle:
         for info in archive.infolist():
             if info.is_dir():
                 continue
             origin = f"{path}!{info.filename}"
             name = info.filename.lower()
+            ratio = info.file_size / max(1, info.compress_size)
+            if info.file_size > MAX_MEMBER_BYTES or ratio > MAX_MEMBER_RATIO:
+                reason = (
+                    f"zip member refused unread: {info.file_size:,} bytes inflated from "
+                    f"{info.compress_size:,} (caps {MAX_MEMBER_BYTES // _CHUNK} MB, ratio {MAX_MEMBER_RATIO})"
+                )
+                yield RawItem(origin, JSON, None, b"", reason)
+                continue
             if name.endswith(".xml"):
                 data = archive.read(info)
                 yield RawItem(origin, XML, data, data)
@@ -137,7 +160,9 @@ def _iter_zip(path: Path) -> Iterator[RawItem]:
                 # work the parsing workers share (decode_item).
                 if info.compress_type == zipfile.ZIP_DEFLATED and not info.flag_bits & 1:
                     deflated = _member_stream(handle, info, origin)
-                    yield RawItem(origin, JSON, None, deflated, encoded=True, crc=info.CRC)
+                    yield RawItem(
+                        origin, JSON, None, deflated, encoded=True, crc=info.CRC, size=info.file_size
+                    )
                 else:
                     yield RawItem(origin, JSON, None, archive.read(info), encoded=True)
             elif name.endswith(".json"):
@@ -188,7 +213,11 @@ def _iter_json_stream(handle: IO[bytes], origin: str) -> Iterator[RawItem]:
     head = handle.read(_CHUNK)
     stripped = head.lstrip()
     if not stripped.startswith(b"["):
-        data = head + handle.read()
+        data = head + handle.read(MAX_DOCUMENT_BYTES + 1 - len(head))
+        if len(data) > MAX_DOCUMENT_BYTES:
+            reason = f"one JSON document over {MAX_DOCUMENT_BYTES // _CHUNK} MB (not an array): not read"
+            yield RawItem(origin, JSON, None, b"", reason)
+            return
         yield from _decode_json(data, origin)
         return
     decoder = json.JSONDecoder()

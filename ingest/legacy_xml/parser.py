@@ -40,9 +40,14 @@ _LIST_MARKER_RE = re.compile(r"^(?:[-*•·o]|\d{1,2}[.)])\s")
 def parse_xml_document(data: bytes) -> etree._Element:
     """The document's root element; :class:`RecordError` when the bytes are not XML."""
     try:
-        return etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise RecordError(f"malformed XML: {exc}") from exc
+    # Entities are never expanded (XXE, billion laughs): a record that uses one would be
+    # stored with the text around it missing, so it is refused instead.
+    for entity in root.iter(etree.Entity):
+        raise RecordError(f"XML entity reference {entity.text} is not allowed (entities are not expanded)")
+    return root
 
 
 def get_xml_nct_id(root: etree._Element) -> str | None:

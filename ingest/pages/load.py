@@ -11,11 +11,14 @@ instead of making a duplicate.
 
 from __future__ import annotations
 
+import re
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import requests
@@ -23,6 +26,7 @@ from sqlalchemy import Engine, func, or_, select
 
 from db.upsert import SOURCE, TRIAL
 from ingest.ctgov.parser import parse_study
+from ingest.fetch import BodyTooLarge, read_body, read_timeout
 from ingest.files.reader import HTML, TEXT, RawItem
 from ingest.legacy_xml.parser import parse_clinical_study
 from ingest.pages.identity import fold_title, merge_page_into_registry
@@ -30,7 +34,8 @@ from ingest.pipeline import IngestSummary, ingest_items
 from ingest.record import SOURCE_API, SOURCE_PAGE, SOURCE_XML, NormalizedTrial, Site
 from ingest.values import is_nct_id
 
-TIMEOUT = 30.0
+TIMEOUT = 60.0  # seconds a whole page download may take (``--timeout``)
+MAX_PAGE_BYTES = 20 * 1024 * 1024  # a trial page is ~100 KB; larger is not a trial page
 _REGISTRY_SOURCES = (SOURCE_API, SOURCE_XML)
 
 
@@ -38,30 +43,58 @@ class PageSourceError(Exception):
     """A page that cannot be read at all: missing file, unreachable URL, HTTP error."""
 
 
-def fetch_page(source: str, *, session: requests.Session | None = None) -> RawItem:
-    """Read one page (URL or file) as a raw item of kind HTML or TEXT."""
+def fetch_page(source: str, *, session: requests.Session | None = None, timeout: float = TIMEOUT) -> RawItem:
+    """Read one page (URL or file) as a raw item of kind HTML or TEXT.
+
+    A download must finish within ``timeout`` seconds and stay under
+    :data:`MAX_PAGE_BYTES`; so must a file. ``file://`` URLs name local files.
+    """
     if source.startswith(("http://", "https://")):
         if session is None:
             with requests.Session() as own:
-                return _fetch_url(source, own)
-        return _fetch_url(source, session)
-    path = Path(source)
+                return _fetch_url(source, own, timeout)
+        return _fetch_url(source, session, timeout)
+    scheme = urlsplit(source).scheme
+    if scheme == "file":
+        parts = urlsplit(source)
+        if parts.netloc not in ("", "localhost"):
+            raise PageSourceError(f"{source}: only local file:// URLs are supported")
+        path = Path(unquote(parts.path))
+    elif len(scheme) > 1:  # not a Windows drive letter
+        raise PageSourceError(f"{source}: unsupported URL scheme {scheme!r} (use http, https or file)")
+    else:
+        path = Path(source)
     if not path.is_file():
         raise PageSourceError(f"{source}: no such file")
+    if path.stat().st_size > MAX_PAGE_BYTES:
+        raise PageSourceError(f"{source}: larger than {MAX_PAGE_BYTES // (1024 * 1024)} MB; not a trial page")
     data = path.read_bytes()
     return RawItem(source, HTML if _looks_like_html(data) else TEXT, data, data)
 
 
-def _fetch_url(url: str, session: requests.Session) -> RawItem:
+def _fetch_url(url: str, session: requests.Session, timeout: float) -> RawItem:
+    deadline = time.monotonic() + timeout
     try:
-        response = session.get(url, timeout=TIMEOUT)
+        with session.get(
+            url, timeout=(min(10.0, timeout), read_timeout(timeout, 30.0)), stream=True
+        ) as response:
+            if response.status_code >= 400:
+                raise PageSourceError(f"{url}: HTTP {response.status_code}")
+            data = read_body(response, deadline=deadline, max_bytes=MAX_PAGE_BYTES)
+    except requests.Timeout as exc:
+        raise PageSourceError(f"{url}: no complete answer within {timeout:g} s (--timeout)") from exc
+    except BodyTooLarge as exc:
+        raise PageSourceError(str(exc)) from exc
     except requests.RequestException as exc:
-        raise PageSourceError(f"{url}: could not fetch ({type(exc).__name__}: {exc})") from exc
-    if response.status_code >= 400:
-        raise PageSourceError(f"{url}: HTTP {response.status_code}")
-    data = response.content
+        raise PageSourceError(
+            f"{url}: could not fetch ({type(exc).__name__}: {_one_line(str(exc))})"
+        ) from exc
     is_html = "html" in response.headers.get("Content-Type", "").lower() or _looks_like_html(data)
     return RawItem(url, HTML if is_html else TEXT, data, data)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()[:300]
 
 
 def _looks_like_html(data: bytes) -> bool:
@@ -152,6 +185,7 @@ def ingest_pages(
     session: requests.Session | None = None,
     read_on: str | None = None,
     geocode: Callable[[Site], None] | None = None,
+    timeout: float = TIMEOUT,
 ) -> IngestSummary:
     """Fetch, parse, resolve and store trial pages; the summary's ``ids`` are the stored ids.
 
@@ -159,7 +193,7 @@ def ingest_pages(
     missing file (:class:`PageSourceError`) stops the command with nothing half done.
     ``read_on`` (``yyyy-mm-dd``, default today in UTC) dates the pages' snapshot.
     """
-    items = [fetch_page(source, session=session) for source in sources]
+    items = [fetch_page(source, session=session, timeout=timeout) for source in sources]
     resolver = PageResolver(engine, read_on=read_on or datetime.now(UTC).date().isoformat())
     return ingest_items(
         engine,

@@ -1,0 +1,353 @@
+"""Hostile servers and inputs (issue 14): every case ends in bounded time with one
+``Error:`` line, keeps what was fetched before the failure, and stays under a
+memory bound. Commands run as a user runs them, in a subprocess (bounded by a
+timeout, so a hang fails the test instead of hanging it), against real loopback
+servers (``tests/hostile_server.py``) and real stores on both backends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from db.engine import open_store
+from db.models import IngestRun
+from db.upsert import QUARANTINE, TRIAL
+from ingest.ctgov.client import RegistryClient, RegistryQuery, RegistryUnavailable
+from ingest.files.reader import iter_paths
+from ingest.pipeline import ingest_items
+from tests.conftest import V2
+from tests.hostile_server import serve_hostile
+from tests.registry_server import load_studies
+
+TRIALSITE = Path(sys.executable).parent / "trialsite"
+# Runs a command and reports its peak RSS (KiB) on the last line of stderr.
+_MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(f'RSS_KB={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+MB = 1024
+
+
+class Ran:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        lines = proc.stderr.rstrip("\n").splitlines()
+        self.rss_mb = int(lines.pop().removeprefix("RSS_KB=")) / MB
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.errors = [line for line in lines if line.strip()]
+
+
+def trialsite(*args: str, timeout: float = 60) -> Ran:
+    """Run ``trialsite ARGS`` in a subprocess; a hang past ``timeout`` fails the test."""
+    env = {**os.environ, "NO_COLOR": "1", "TMPDIR": os.environ.get("TMPDIR", "/tmp")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(TRIALSITE), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    return Ran(proc)
+
+
+def stored(store_url: str) -> int:
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(TRIAL)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def studies() -> list[dict[str, Any]]:
+    return load_studies()
+
+
+def ctgov(store_url: str, base_url: str, *extra: str) -> Ran:
+    return trialsite(
+        "--db", store_url, "ingest", "ctgov", "--base-url", base_url, "--rate-limit", "0",
+        "--page-size", "5", "--no-geocode", *extra,
+    )  # fmt: skip
+
+
+def test_a_looping_page_token_stops_with_one_line_and_keeps_the_pages(
+    store_url: str, studies: list[dict[str, Any]]
+) -> None:
+    with serve_hostile("looping", studies) as server:
+        ran = ctgov(store_url, server.base_url)
+        hits = server.hits
+    assert ran.code == 1
+    assert len(ran.errors) == 1 and ran.errors[0].startswith("Error: registry repeated page token 't100'")
+    assert hits == 3  # page 1, t100, t200 (which sends t100 again)
+    assert stored(store_url) == 10
+
+
+def test_more_pages_than_total_count_allows_stop_the_listing(
+    store_url: str, studies: list[dict[str, Any]]
+) -> None:
+    with serve_hostile("endless_tokens", studies) as server:
+        ran = ctgov(store_url, server.base_url)
+    assert ran.code == 1
+    assert len(ran.errors) == 1 and "listing of 10 studies" in ran.errors[0]
+    assert stored(store_url) == 5
+
+
+def test_a_failing_page_2_keeps_page_1(store_url: str, studies: list[dict[str, Any]]) -> None:
+    with serve_hostile("page2_fails", studies, status=400) as server:
+        ran = ctgov(store_url, server.base_url)
+    assert ran.code == 1
+    assert ran.errors == [
+        f"Error: registry answered HTTP 400 for {server.base_url}/studies?format=json&pageSize=5"
+        "&pageToken=page2: page 2 is broken"
+    ]
+    assert "seen 5: 5 inserted" in ran.stdout
+    assert stored(store_url) == 5
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            run = conn.execute(select(IngestRun.__table__)).one()  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+    assert (run.status, run.seen, run.inserted) == ("failed", 5, 5)
+
+
+def test_a_trickled_registry_body_is_a_timeout_within_the_deadline() -> None:
+    with serve_hostile("trickle", interval=0.2) as server:
+        client = RegistryClient(
+            server.base_url, rate_limit_per_minute=None, deadline=0.5, max_retries=1, sleep=lambda s: None
+        )
+        with client, pytest.raises(RegistryUnavailable, match=r"read timed out .* after 2 attempts"):
+            list(client.fetch_studies(RegistryQuery(page_size=5)))
+        assert server.hits == 2
+
+
+def test_a_trickled_page_is_one_error_line(store_url: str) -> None:
+    with serve_hostile("trickle", interval=0.2) as server:
+        url = f"{server.base_url}/trial.html"
+        ran = trialsite("--db", store_url, "ingest", "page", url, "--timeout", "1", "--no-geocode")
+    assert ran.code == 1
+    assert ran.errors == [f"Error: {url}: no complete answer within 1 s (--timeout)"]
+
+
+def test_an_endless_page_stops_at_the_size_cap_in_bounded_memory(store_url: str) -> None:
+    with serve_hostile("endless") as server:
+        url = f"{server.base_url}/trial.html"
+        ran = trialsite("--db", store_url, "ingest", "page", url, "--no-geocode")
+    assert ran.code == 1
+    assert ran.errors == [f"Error: {url}: response larger than 20 MB; stopped reading"]
+    assert ran.rss_mb < 500
+
+
+def test_file_urls_are_read_and_other_schemes_refused(store_url: str, tmp_path: Path) -> None:
+    ran = trialsite("--db", store_url, "ingest", "page", "ftp://example.org/x.html", "--no-geocode")
+    assert ran.code == 1
+    assert ran.errors == [
+        "Error: ftp://example.org/x.html: unsupported URL scheme 'ftp' (use http, https or file)"
+    ]
+    missing = tmp_path / "nope.html"
+    ran = trialsite("--db", store_url, "ingest", "page", missing.as_uri(), "--no-geocode")
+    assert ran.errors == [f"Error: {missing.as_uri()}: no such file"]
+
+
+def test_a_store_refusal_in_a_batch_of_one_is_quarantined(engine: Engine, tmp_path: Path) -> None:
+    """PostgreSQL refuses NUL in text; alone in its batch the record used to re-raise."""
+    study = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())[4]
+    study["protocolSection"]["identificationModule"]["briefTitle"] = "A title with a NUL \u0000 inside"
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(study))
+    summary = ingest_items(engine, iter_paths([path]), command="test")
+    if engine.dialect.name == "sqlite":
+        assert (summary.inserted, summary.quarantined) == (1, 0)
+        return
+    assert (summary.inserted, summary.quarantined) == (0, 1)
+    assert summary.quarantine[0]["reason"].startswith("the store refused it: ")
+
+
+def test_a_read_only_store_is_one_line_and_leaves_no_quarantine(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ro.db'}"
+    assert trialsite("--db", url, "db", "upgrade").code == 0
+    (tmp_path / "ro.db").chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        ran = trialsite("--db", url, "ingest", "file", str(V2 / "dgg32_ctg-studies_10.json"), "--no-geocode")
+    finally:
+        tmp_path.chmod(0o755)
+        (tmp_path / "ro.db").chmod(0o644)
+    if os.geteuid() == 0:
+        pytest.skip("root writes read-only files")
+    assert ran.code == 1
+    assert len(ran.errors) == 1 and ran.errors[0].startswith("Error: ")
+    engine = open_store(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(QUARANTINE)).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@127.0.0.1/x", "Error: --db: unsupported store 'mysql' (use sqlite:///PATH or postgresql://USER@HOST/DB)"),
+        ("sqlite:///{tmp}/no_dir/x.db", "Error: --db: no store at {tmp}/no_dir/x.db (create one with trialsite ingest or trialsite db upgrade)"),
+    ],
+)  # fmt: skip
+def test_bad_store_urls_are_one_line_and_create_nothing(url: str, message: str, tmp_path: Path) -> None:
+    ran = trialsite("--db", url.format(tmp=tmp_path), "stats")
+    assert ran.code == 1
+    assert ran.errors == [message.format(tmp=tmp_path)]
+    assert not (tmp_path / "no_dir").exists()
+
+
+def test_a_corrupt_store_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.db"
+    path.write_bytes(b"not a database at all " * 500)
+    ran = trialsite("--db", f"sqlite:///{path}", "stats")
+    assert ran.code == 1
+    assert len(ran.errors) == 1 and "file is not a database" in ran.errors[0]
+
+
+def test_an_item_past_the_rule_caps_keeps_its_text_for_review() -> None:
+    """The parser's cost grew faster than the text (140 KB: 90 s, 5.7 GB): an item over
+    MAX_ITEM_TEXT, or past a record's MAX_RULE_TEXT budget, is kept with no rules."""
+    from ingest.criteria.rules import MAX_ITEM_TEXT, MAX_RULE_TEXT, parse_criteria
+
+    phrase = "within the past 6 months of "
+    long_item = phrase * (MAX_ITEM_TEXT // len(phrase) + 1)
+    (item,) = parse_criteria(f"Inclusion Criteria:\n* {long_item}")
+    assert item.text == long_item.strip() and item.rules == () and item.needs_review
+    short = "HbA1c > 9% within 3 months of screening"
+    items = parse_criteria("Exclusion Criteria:\n" + f"* {short}\n" * (MAX_RULE_TEXT // len(short) + 50))
+    assert items[0].rules and not items[-1].rules and items[-1].needs_review
+
+
+def test_an_unknown_status_is_quarantined_and_limits_are_checked(store_url: str, tmp_path: Path) -> None:
+    studies = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())
+    studies[2]["protocolSection"]["statusModule"]["overallStatus"] = "BOGUS_STATUS"
+    path = tmp_path / "studies.json"
+    path.write_text(json.dumps(studies))
+    ran = trialsite("--db", store_url, "ingest", "file", str(path), "--no-geocode")
+    assert ran.code == 2
+    assert "9 inserted" in ran.stdout and "not a registry status: 'BOGUS_STATUS'" in ran.stdout
+    assert stored(store_url) == 9
+    for limit in ("0", "-1", "99999999999999999999"):
+        ran = trialsite("--db", store_url, "quarantine", "--limit", limit)
+        assert (ran.code, ran.errors) == (1, [f"Error: --limit must be between 1 and 1,000,000, got {limit}"])
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next_load(engine: Engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    run = IngestRun.__table__  # type: ignore[attr-defined]
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with engine.begin() as conn:
+        conn.execute(insert(run), [{"command": "ingest file", "started_at": long_ago, "status": "running"}])
+    summary = ingest_items(engine, iter_paths([V2 / "dgg32_ctg-studies_10.json"]), command="test")
+    with engine.connect() as conn:
+        rows = conn.execute(select(run.c.id, run.c.status).order_by(run.c.id)).all()
+    assert [status for _, status in rows] == ["interrupted", "ok"]
+    assert rows[1].id == summary.run_id
+
+
+def test_a_zip_bomb_member_and_a_bad_zip_are_quarantined_and_the_rest_loads(
+    store_url: str, tmp_path: Path
+) -> None:
+    import zipfile
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    studies = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())
+    (folder / "a_good.json").write_text(json.dumps(studies))
+    (folder / "b_bad.zip").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    with zipfile.ZipFile(folder / "c_bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("bomb.json", "w", force_zip64=True) as member:
+            block = b" " * (1 << 20)
+            for _ in range(1024):  # 1 GB of spaces, about 1 MB deflated
+                member.write(block)
+        archive.writestr("NCT00000000.json", json.dumps(studies[0]))
+    ran = trialsite("--db", store_url, "ingest", "file", str(folder), "--no-geocode", timeout=120)
+    assert ran.code == 2, ran.errors
+    assert (
+        "seen 13: 10 inserted, 0 updated, 0 unchanged, 1 older" in ran.stdout or "10 inserted" in ran.stdout
+    )
+    assert "not a readable zip archive" in ran.stdout
+    assert "zip member refused unread" in ran.stdout
+    assert stored(store_url) == 10
+    assert ran.rss_mb < 500
+
+
+def test_a_deeply_nested_page_is_quarantined_and_the_good_page_loads(store_url: str, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.html"
+    deep.write_text(
+        "<html><head><title>NCT01234567</title></head><body>"
+        + "<div>" * 1000 + "NCT01234567 A study" + "</div>" * 1000 + "</body></html>"
+    )  # fmt: skip
+    good = Path(__file__).parent / "fixtures" / "pages" / "seed.html"
+    ran = trialsite("--db", store_url, "ingest", "page", str(deep), str(good), "--no-geocode")
+    assert ran.code == 2 and not ran.errors
+    assert f"quarantined {deep}: nested too deeply to read" in ran.stdout
+    assert stored(store_url) == 1
+
+
+def test_an_xml_entity_in_a_title_quarantines_the_record(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "xxe.xml"
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE clinical_study [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+        "<clinical_study><id_info><nct_id>NCT01234567</nct_id></id_info>"
+        "<brief_title>&xxe;</brief_title><overall_status>Recruiting</overall_status></clinical_study>"
+    )
+    summary = ingest_items(engine, iter_paths([path]), command="test")
+    assert (summary.inserted, summary.quarantined) == (0, 1)
+    assert (
+        summary.quarantine[0]["reason"]
+        == "XML entity reference &xxe; is not allowed (entities are not expanded)"
+    )
+
+
+def test_terminal_escapes_and_markup_in_record_text_are_printed_inert(store_url: str, tmp_path: Path) -> None:
+    study = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())[0]
+    nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+    title = "Lupus \x1b]0;PWNED\x07study \x1b[31mred\x1b[0m :x: [bold]loud[/bold]"
+    study["protocolSection"]["identificationModule"]["briefTitle"] = title
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(study))
+    assert trialsite("--db", store_url, "ingest", "file", str(path), "--no-geocode").code == 0
+    ran = trialsite("--db", store_url, "show", nct_id)
+    assert ran.code == 0
+    assert "\x1b" not in ran.stdout and "\x07" not in ran.stdout
+    assert "Lupus ]0;PWNEDstudy [31mred[0m :x: [bold]loud[/bold]" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    ("patient", "message"),
+    [
+        ('{"age": true}', "field age: expected a number, got true"),
+        (json.dumps({"conditions": ["x" * 501]}), "field conditions[0]: String should have at most 500 characters"),
+        (json.dumps({"conditions": ["lupus"] * 51}), "field conditions: List should have at most 50 items"),
+        (json.dumps({"conditions": ["a" * 2_000_000]}), "a patient file is at most 1 MB"),
+    ],
+)  # fmt: skip
+def test_oversized_or_mistyped_patients_are_refused_at_once(
+    patient: str, message: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert trialsite("--db", url, "db", "upgrade").code == 0
+    path = tmp_path / "patient.json"
+    path.write_text(patient)
+    ran = trialsite("--db", url, "match", "--patient", str(path))
+    assert ran.code == 1
+    assert len(ran.errors) == 1 and ran.errors[0].startswith(f"Error: {path}: {message}")
+    assert ran.rss_mb < 500
