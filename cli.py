@@ -207,6 +207,7 @@ app.command("geocode")(places_cli.geocode)
 for _name in ("match", "search"):
     app.command(_name)(getattr(matching_cli, _name))
 app.command("serve")(serve)
+app.add_typer(matching_cli.referral_app, name="referral")
 
 
 def main() -> None:
