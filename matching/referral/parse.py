@@ -8,7 +8,9 @@ earlier in the same clause (sentence part up to ``;``/``.``/``but``) discards th
 
 from __future__ import annotations
 
+import json
 import re
+from importlib import resources
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -46,13 +48,22 @@ class Parse:
 
 _AGE_RE = re.compile(
     r"(?i)\b(\d{1,3})[\s\-]*(?:years?|yrs?|y)[\s\-]*(?:old|o)\b"
-    r"|\b(\d{1,3})\s*(?:yo|y/o|a\.)\b"
+    r"|\b(\d{1,3})\s*(?:yo|y/o|y\.o\.|a\.)(?!\w)"
     r"|\baged?\s*:?\s*(\d{1,3})\b"
     r"|\b(\d{1,3})\s*años\b"
     r"|\bedad\s*:?\s*(\d{1,3})\b"
+    r"|\b(\d{1,3})[\s\-]*(?:years?|yrs?)\s+(?=(?:man|woman|male|female|boy|girl|gentleman|lady)\b)"
 )
+# Ages of infants: "3-day-old", "5 months old", "15-week-old", "7 meses".
+_INFANT_AGE_RE = re.compile(
+    r"(?i)\b(\d{1,2})[\s\-]*(day|week|month|d[ií]a|semana|mes)(?:s|es)?[\s\-]*(?:old|de vida|de edad)\b"
+)
+_INFANT_YEARS = {"day": 1 / 365.25, "week": 7 / 365.25, "month": 1 / 12}
+# "48 M", "74M", "60 yo M", "22yo F": sex as one capital letter right after the age.
+_AGE_SEX_RE = re.compile(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.)?\s*([MF])\b")
 _FEMALE = r"woman|female|lady|girl|mrs|ms|miss|mujer|paciente femenina|niña|señora|sra"
 _MALE = r"man|male|gentleman|boy|mr|varón|varon|hombre|niño|señor|sr"
+_PRONOUN_RE = re.compile(r"(?i)\b(?:(?P<m>he|his|him)|(?P<f>she|her))\b")
 _SEX_RE = re.compile(rf"(?i)\b(?:(?P<f>{_FEMALE})|(?P<m>{_MALE}))\b\.?")
 _PLACE_RE = re.compile(
     r"(?:\b(?:[Ff]rom|[Ll]ives in|[Ll]iving in|[Rr]esident (?:of|in)|[Rr]esidente en|[Vv]ive en|"
@@ -104,8 +115,8 @@ _EXTRA_CONDITIONS: dict[str, str] = {
     "hypertension": "hypertension",
     "glomeruloesclerosis focal y segmentaria": "focal segmental glomerulosclerosis",
     "fsgs": "focal segmental glomerulosclerosis",
-    "poliquistosis renal autosómica dominante": "polycystic kidney autosomal dominant",
-    "adpkd": "polycystic kidney autosomal dominant",
+    "poliquistosis renal autosómica dominante": "polycystic kidney disease",
+    "poliquistosis renal": "polycystic kidney disease",
     "ahus": "atypical hemolytic uremic syndrome",
     "síndrome hemolítico urémico atípico": "atypical hemolytic uremic syndrome",
     "nefropatía membranosa": "membranous nephropathy",
@@ -179,6 +190,14 @@ def _alternation(words: list[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w])(?:{body})s?(?![\w])", re.I)
 
 
+def _mesh_terms() -> list[str]:
+    data = json.loads(resources.files("ingest").joinpath("data/mesh_ancestors.json").read_text())
+    terms = set(data["ancestors"])
+    for parents in data["ancestors"].values():
+        terms.update(parents)
+    return sorted(terms)
+
+
 @cache
 def _condition_index() -> tuple[re.Pattern[str], dict[str, str]]:
     canonical: dict[str, str] = {}
@@ -187,6 +206,11 @@ def _condition_index() -> tuple[re.Pattern[str], dict[str, str]]:
     for written, target in _EXTRA_CONDITIONS.items():
         key = " ".join(re.findall(r"\w+", target.lower()))
         canonical[written] = synonym_groups().get(key, (target,))[0]
+        canonical.setdefault(key, canonical[written])
+    for term in _mesh_terms():
+        natural = " ".join(reversed([part.strip() for part in term.lower().split(",")]))
+        key = " ".join(re.findall(r"\w+", natural))
+        canonical.setdefault(key, synonym_groups().get(key, (key,))[0])
     # Bare one- or two-letter abbreviations ("ln", "ra") are too ambiguous in a letter.
     words = [w for w in canonical if len(w) > 2]
     return _alternation(words), canonical
@@ -275,6 +299,78 @@ def _context(text: str, start: int, end: int) -> str | None:
     return None
 
 
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("january", "jan", "enero"),
+            ("february", "feb", "febrero"),
+            ("march", "mar", "marzo"),
+            ("april", "apr", "abril"),
+            ("may", "mayo"),
+            ("june", "jun", "junio"),
+            ("july", "jul", "julio"),
+            ("august", "aug", "agosto"),
+            ("september", "sep", "sept", "septiembre"),
+            ("october", "oct", "octubre"),
+            ("november", "nov", "noviembre"),
+            ("december", "dec", "diciembre"),
+        ]
+    )
+    for m in names
+}
+_DATE_RE = re.compile(
+    r"(?i)\b(?P<iso>(?:19|20)\d\d-\d\d-\d\d)\b"
+    r"|\b(?P<month>"
+    + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    + r")\.?\s+(?:de\s+|del\s+)?(?P<year>(?:19|20)\d\d)\b"
+    r"|\b(?:in|en|since|desde)\s+(?P<bare>(?:19|20)\d\d)\b"
+)
+_EVENTS = {
+    "kidney biopsy": r"biops(?:y|ies|ia)|biopsy-proven|biopsiad[oa]",
+    "kidney transplant": r"(?:kidney |renal )?transplant(?:ation|ed)?|trasplante(?: renal)?",
+    "diagnosis": r"diagnos(?:ed|is)|diagnosticad[oa]|diagn[oó]stico",
+    "induction": r"induction|inducci[oó]n",
+    "flare": r"flare|brote",
+    "dialysis start": r"started (?:haemo|hemo)?dialysis|inici[oó] (?:hemo)?di[aá]lisis",
+}
+_EVENT_RE = re.compile(
+    r"(?i)\b(?:" + "|".join(f"(?P<e{i}>{p})" for i, p in enumerate(_EVENTS.values())) + r")"
+)
+
+
+def _date(m: re.Match[str]) -> str:
+    if m.group("iso"):
+        return m.group("iso")
+    if m.group("month"):
+        return f"{int(m.group('year')):04d}-{_MONTHS[m.group('month').lower()]:02d}-01"
+    return f"{int(m.group('bare')):04d}-01-01"
+
+
+def _events(text: str, out: Parse) -> list[dict[str, Any]]:
+    import datetime as dt
+
+    events: list[dict[str, Any]] = []
+    names = list(_EVENTS)
+    for m in _EVENT_RE.finditer(text):
+        if _context(text, m.start(), m.end()):
+            continue
+        name = next(names[i] for i in range(len(names)) if m.group(f"e{i}"))
+        _, hi = _clause(text, m.start(), m.end())
+        when = _DATE_RE.search(text, m.end(), min(hi, m.end() + 60))
+        if when is None:
+            continue
+        try:
+            date = dt.date.fromisoformat(_date(when)).isoformat()
+        except ValueError:
+            continue
+        if any(e["name"] == name for e in events):
+            continue
+        events.append({"name": name, "date": date})
+        out.evidence.append(Evidence("events", text[m.start() : when.end()], m.start(), when.end()))
+    return events
+
+
 def _fold(written: str) -> str:
     return re.sub(r"\s+", " ", written.lower())
 
@@ -288,26 +384,51 @@ def _number(written: str) -> float:
     return float(written.replace(",", "."))
 
 
+def _age_and_sex(text: str, out: Parse) -> None:
+    patient = out.patient
+    found: list[tuple[int, int, float]] = []
+    for m in _AGE_RE.finditer(text):
+        value = int(next(g for g in m.groups() if g is not None))
+        if not _FAMILY_RE.search(text[max(0, m.start() - 30) : m.start()]) and 0 < value <= 120:
+            found.append((m.start(), m.end(), float(value)))
+            break
+    for m in _INFANT_AGE_RE.finditer(text):
+        unit = {"d": "day", "s": "week", "w": "week", "m": "month"}[m.group(2)[0].lower()]
+        found.append((m.start(), m.end(), round(int(m.group(1)) * _INFANT_YEARS[unit], 4)))
+        break
+    short = _AGE_SEX_RE.search(text)
+    if short and 0 < int(short.group(1)) <= 120:
+        found.append((short.start(), short.end(), float(short.group(1))))
+    if found:
+        start, end, years = min(found)
+        patient["age"] = years
+        out.evidence.append(Evidence("age", text[start:end], start, end))
+    sexes = [
+        (m.start(), m.end(), "female" if m.group("f") else "male", m.group(0))
+        for m in _SEX_RE.finditer(text)
+        if not _FAMILY_RE.search(text[max(0, m.start() - 15) : m.start()])
+    ][:1]
+    pronoun = _PRONOUN_RE.search(text)
+    if pronoun and not _FAMILY_RE.search(text[max(0, pronoun.start() - 15) : pronoun.start()]):
+        sexes.append(
+            (pronoun.start(), pronoun.end(), "male" if pronoun.group("m") else "female", pronoun.group(0))
+        )
+    if short:
+        sexes.append(
+            (short.start(2), short.end(2), "female" if short.group(2) == "F" else "male", short.group(2))
+        )
+    if sexes:
+        start, end, sex, written = min(sexes)
+        patient["sex"] = sex
+        out.evidence.append(Evidence("sex", written, start, end))
+
+
 def parse_referral(text: str) -> Parse:
     """Read one letter; the patient dict validates against ``trialsite match --schema``."""
     out = Parse()
     patient = out.patient
 
-    for m in _AGE_RE.finditer(text):
-        value = next(g for g in m.groups() if g is not None)
-        if _FAMILY_RE.search(text[max(0, m.start() - 30) : m.start()]):
-            continue
-        if 0 < int(value) <= 120:
-            patient["age"] = float(int(value))
-            out.evidence.append(Evidence("age", m.group(0), m.start(), m.end()))
-            break
-
-    for m in _SEX_RE.finditer(text):
-        if _FAMILY_RE.search(text[max(0, m.start() - 15) : m.start()]):
-            continue
-        patient["sex"] = "female" if m.group("f") else "male"
-        out.evidence.append(Evidence("sex", m.group(0), m.start(), m.end()))
-        break
+    _age_and_sex(text, out)
 
     m_place = _PLACE_RE.search(text)
     if m_place:
@@ -346,7 +467,10 @@ def parse_referral(text: str) -> Parse:
     taken = [(a, b) for a, b, _ in mentions]
     for m in _extra_measure_re().finditer(text):
         if not any(a < m.end() and m.start() < b for a, b in taken):
-            mentions.append((m.start(), m.end(), _EXTRA_MEASURES[_fold(m.group(0))]))
+            key = _fold(m.group(0))
+            measure = _EXTRA_MEASURES.get(key) or _EXTRA_MEASURES.get(key[:-1])
+            if measure:
+                mentions.append((m.start(), m.end(), measure))
     mentions.sort()
     for start, end, name in mentions:
         variable = catalogue[name]
@@ -389,6 +513,10 @@ def parse_referral(text: str) -> Parse:
         out.evidence.append(Evidence("treatments", m.group(0), m.start(), m.end()))
     if treatments:
         patient["treatments"] = treatments
+
+    events = _events(text, out)
+    if events:
+        patient["events"] = events
 
     for m in re.finditer(r"(?i)\b(?:pregnan(?:t|cy)|embarazada|embarazo|gestante)\b", text):
         why = _context(text, m.start(), m.end())
