@@ -49,10 +49,10 @@ def main() -> None:
                 "treatments": want["treatments"],
             }
         )
-        found = _sets(got)
+        found_sets = _sets(got)
         for field, (hit_found_expected) in counts.items():
-            hit_found_expected[0] += len(found[field] & expected[field])
-            hit_found_expected[1] += len(found[field])
+            hit_found_expected[0] += len(found_sets[field] & expected[field])
+            hit_found_expected[1] += len(found_sets[field])
             hit_found_expected[2] += len(expected[field])
     n = len(letters)
     print(f"labelled letters: {n}")

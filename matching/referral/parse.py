@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from typing import Any
 
 from ingest.criteria.catalogue import load_catalogue
