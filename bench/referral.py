@@ -58,11 +58,11 @@ def main() -> None:
     print(f"labelled letters: {n}")
     for field, right in exact.items():
         print(f"  {field:<13} {right}/{n} = {100 * right / n:.1f} %")
-    for field, (hit, found, expected) in counts.items():
+    for field, (hit, found, wanted) in counts.items():
         precision = 100 * hit / found if found else 100.0
-        recall = 100 * hit / expected if expected else 100.0
+        recall = 100 * hit / wanted if wanted else 100.0
         print(
-            f"  {field:<13} precision {precision:.1f} %  recall {recall:.1f} %  ({hit} of {expected} expected, {found} found)"
+            f"  {field:<13} precision {precision:.1f} %  recall {recall:.1f} %  ({hit} of {wanted} expected, {found} found)"
         )
     vignettes = _load("vignettes.jsonl")
     both = sum(
