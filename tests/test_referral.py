@@ -62,7 +62,7 @@ def test_short_forms_of_age_and_sex_in_vignettes() -> None:
 
 def test_labelled_letters_meet_the_issue_floors() -> None:
     rows = _rows("letters.jsonl")
-    assert len(rows) >= 30
+    assert len(rows) >= 60
     hits = {"conditions": [0, 0, 0], "measurements": [0, 0, 0], "treatments": [0, 0, 0]}
     for row in rows:
         got, want = parse_referral(row["text"]).patient, row["expected"]

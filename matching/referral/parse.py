@@ -67,7 +67,7 @@ _PRONOUN_RE = re.compile(r"(?i)\b(?:(?P<m>he|his|him)|(?P<f>she|her))\b")
 _SEX_RE = re.compile(rf"(?i)\b(?:(?P<f>{_FEMALE})|(?P<m>{_MALE}))\b\.?")
 _PLACE_RE = re.compile(
     r"(?:\b(?:[Ff]rom|[Ll]ives in|[Ll]iving in|[Rr]esident (?:of|in)|[Rr]esidente en|[Vv]ive en|"
-    r"[Nn]atural de|[Pp]rocedente de|[Dd]omiciliad[oa] en)\s+)"
+    r"[Nn]atural de|años,? de|[Pp]rocedente de|[Dd]omiciliad[oa] en)\s+)"
     r"(?P<place>[A-ZÁÉÍÓÚÑ][\wáéíóúñü'\-]*(?:[ \-](?:de |del |la |el )?[A-ZÁÉÍÓÚÑ][\wáéíóúñü'\-]*)*"
     r"(?:,\s*(?:[A-ZÁÉÍÓÚÑ][\wáéíóúñü'\-]*(?: [A-ZÁÉÍÓÚÑ][\wáéíóúñü'\-]*)*|[A-Z]{2})(?:\s+\d{4,5})?)*)"
 )
@@ -86,8 +86,12 @@ _FAMILY_RE = re.compile(
     r"tí[oa]|abuel[oa]|antecedentes familiares|familiares?)\b"
 )
 _HYPOTHETICAL_RE = re.compile(
-    r"(?i)\b(?:if|should|unless|risk of|may develop|in case|si|en caso de|riesgo de)\b"
+    r"(?i)\b(?:if|should|unless|risk of|may develop|in case|awaiting|candidate for|consider|considering|"
+    r"planned|si|en caso de|riesgo de|pendiente de|en lista de espera|candidat[oa] a)\b"
 )
+# Trigger words act on the findings up to this many characters after them (ConText's scope,
+# cut short by the end of the clause).
+_WINDOW = 60
 
 # Spanish (and common English) names → a name in the synonym groups.
 _EXTRA_CONDITIONS: dict[str, str] = {
@@ -130,6 +134,37 @@ _EXTRA_CONDITIONS: dict[str, str] = {
     "obesidad": "obesity",
     "síndrome nefrótico": "nephrotic syndrome",
     "nephrotic syndrome": "nephrotic syndrome",
+    "membranous nephropathy": "membranous nephropathy",
+    "anca vasculitis": "anca associated vasculitis",
+    "enfermedad de parkinson": "parkinson disease",
+    "enfermedad de crohn": "crohn disease",
+    "enfermedad de alzheimer": "alzheimer disease",
+    "colitis ulcerosa": "ulcerative colitis",
+    "esclerosis múltiple": "multiple sclerosis",
+    "esclerosis lateral amiotrófica": "amyotrophic lateral sclerosis",
+    "mieloma múltiple": "multiple myeloma",
+    "vih": "human immunodeficiency virus",
+    "epoc": "chronic obstructive pulmonary disease",
+    "fibrilación auricular": "atrial fibrillation",
+    "cardiopatía isquémica": "coronary artery disease",
+    "enfermedad coronaria": "coronary artery disease",
+    "infarto de miocardio": "myocardial infarction",
+    "insuficiencia renal aguda": "acute kidney injury",
+    "fracaso renal agudo": "acute kidney injury",
+    "lesión renal aguda": "acute kidney injury",
+    "trasplante renal": "kidney transplantation",
+    "diabetes tipo 1": "type 1 diabetes",
+    "diabetes mellitus tipo 1": "type 1 diabetes",
+    "depresión mayor": "major depressive disorder",
+    "trastorno depresivo mayor": "major depressive disorder",
+    "apnea obstructiva del sueño": "obstructive sleep apnea",
+    "cáncer de pulmón no microcítico": "non small cell lung cancer",
+    "leucemia mieloide aguda": "acute myeloid leukemia",
+    "leucemia linfática crónica": "chronic lymphocytic leukemia",
+    "hepatocarcinoma": "hepatocellular carcinoma",
+    "carcinoma hepatocelular": "hepatocellular carcinoma",
+    "lumbalgia": "low back pain",
+    "autismo": "autism spectrum disorder",
 }
 
 # Treatments: drug classes and names common in referral letters (English and Spanish forms).
@@ -186,7 +221,7 @@ _TREATMENTS: dict[str, str] = {
 
 
 def _alternation(words: list[str]) -> re.Pattern[str]:
-    body = "|".join(re.escape(w).replace(r"\ ", r"[\s\-]+") for w in sorted(words, key=len, reverse=True))
+    body = "|".join(re.escape(w).replace(r"\ ", r"[\s\-'’]+") for w in sorted(words, key=len, reverse=True))
     return re.compile(rf"(?<![\w])(?:{body})s?(?![\w])", re.I)
 
 
@@ -250,6 +285,18 @@ _EXTRA_MEASURES: dict[str, str] = {
     "plaquetas": "platelets",
     "potasio": "potassium",
     "albúmina": "albumin",
+    "calcio": "calcium",
+    "fósforo": "phosphate",
+    "ferritina": "ferritin",
+    "leucocitos": "wbc",
+    "linfocitos": "lymphocytes",
+    "bilirrubina": "bilirubin",
+    "colesterol total": "total_cholesterol",
+    "triglicéridos": "triglycerides",
+    "troponina": "troponin",
+    "proteína c reactiva": "crp",
+    "pcr": "crp",
+    "vsg": "esr",
     "sodio": "sodium",
     "ácido úrico": "uric_acid",
     "peso": "weight",
@@ -289,7 +336,7 @@ def _is_decimal_point(text: str, i: int) -> bool:
 def _context(text: str, start: int, end: int) -> str | None:
     """Why a finding is not the patient's own current one ("negated", "family", "hypothetical")."""
     lo, hi = _clause(text, start, end)
-    before = text[lo:start]
+    before = text[max(lo, start - _WINDOW) : start]
     if _FAMILY_RE.search(before) or _FAMILY_RE.search(text[end:hi][:40]):
         return "family"
     if _NEGATION_RE.search(before) or _NEGATED_AFTER_RE.match(text[end:hi]):
@@ -369,6 +416,14 @@ def _events(text: str, out: Parse) -> list[dict[str, Any]]:
         events.append({"name": name, "date": date})
         out.evidence.append(Evidence("events", text[m.start() : when.end()], m.start(), when.end()))
     return events
+
+
+_SPANISH_RE = re.compile(r"(?i)\b(?:de|con|y|en|el|la|los|las|años|del|por|para)\b")
+_ENGLISH_RE = re.compile(r"(?i)\b(?:the|with|and|in|of|on|for|from|years?|his|her)\b")
+
+
+def _is_spanish(text: str) -> bool:
+    return len(_SPANISH_RE.findall(text)) > len(_ENGLISH_RE.findall(text))
 
 
 def _fold(written: str) -> str:
@@ -463,14 +518,19 @@ def parse_referral(text: str) -> Parse:
 
     catalogue = load_catalogue()
     measurements: list[dict[str, Any]] = []
-    mentions = [(m.start, m.end, m.name) for m in catalogue.find(text)]
-    taken = [(a, b) for a, b, _ in mentions]
+    spanish = _is_spanish(text)
+    mentions: list[tuple[int, int, str]] = []
     for m in _extra_measure_re().finditer(text):
-        if not any(a < m.end() and m.start() < b for a, b in taken):
-            key = _fold(m.group(0))
-            measure = _EXTRA_MEASURES.get(key) or _EXTRA_MEASURES.get(key[:-1])
-            if measure:
-                mentions.append((m.start(), m.end(), measure))
+        key = _fold(m.group(0))
+        measure = _EXTRA_MEASURES.get(key) or _EXTRA_MEASURES.get(key[:-1])
+        if key == "pcr" and not spanish:
+            continue
+        if measure:
+            mentions.append((m.start(), m.end(), measure))
+    taken = [(a, b) for a, b, _ in mentions]
+    for c in catalogue.find(text):
+        if not any(a < c.end and c.start < b for a, b in taken):
+            mentions.append((c.start, c.end, c.name))
     mentions.sort()
     for start, end, name in mentions:
         variable = catalogue[name]
