@@ -17,6 +17,7 @@ from api.cli import serve
 from db.cli import JsonFlag, db_app, dispose_engine, fail, get_engine, out, print_json, state
 from ingest.cli import criteria_app, ingest_app, print_items
 from ingest.places import cli as places_cli
+from ingest.sync.cli import sync
 from matching import cli as matching_cli
 
 app = typer.Typer(
@@ -178,16 +179,28 @@ def quarantine(
 @app.command("changes")
 def changes(
     nct_id: Annotated[str | None, typer.Argument(help="Only this trial's changes.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many to list, newest first.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many to list, newest first.")] = 100,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only events detected on or after this day (YYYY-MM-DD).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List change events recorded when newer versions of trials were loaded.
+    """List change events recorded when newer versions of trials were loaded (by ingest or sync).
 
-    Example: trialsite changes NCT05923112
+    \b
+    Examples:
+      trialsite changes NCT05923112
+      trialsite changes --since 2026-12-01 --json      # across trials: what the last syncs changed
     """
+    from datetime import date
+
     from db.queries import list_changes
 
-    rows = list_changes(get_engine(), nct_id, limit)
+    try:
+        day = date.fromisoformat(since) if since else None
+    except ValueError:
+        fail(f"--since: expected a day (YYYY-MM-DD), got {since!r}")
+    rows = list_changes(get_engine(), nct_id, limit, since=day)
     if as_json:
         print_json(rows)
         return
@@ -207,6 +220,7 @@ app.command("geocode")(places_cli.geocode)
 for _name in ("match", "search"):
     app.command(_name)(getattr(matching_cli, _name))
 app.command("serve")(serve)
+app.command("sync")(sync)
 app.add_typer(matching_cli.referral_app, name="referral")
 
 

@@ -143,6 +143,10 @@ class Health(Open):
     schema_revision: str | None = None
     schema_head: str | None = None
     gazetteer: str
+    last_sync: dict[str, Any] | None = Field(
+        None, description="The last `trialsite sync` run: status, mode, times."
+    )
+    sync_watermark: str | None = Field(None, description="The registry timestamp the store is in step with.")
 
 
 class Problem(BaseModel):

@@ -31,6 +31,7 @@ from ingest.places.distance import haversine_km
 from ingest.places.gazetteer.build import default_gazetteer_path
 from ingest.places.gazetteer.lookup import Gazetteer
 from ingest.places.resolution import GazetteerError, PlaceNotFound, Resolution
+from ingest.sync.runner import get_watermark, list_runs
 from matching.match import MatchOutcome, Place, match_trials, place_from_patient
 from matching.patient import Patient, PatientError, parse_patient
 from matching.search import SearchQuery, search_trials
@@ -204,11 +205,16 @@ class Service:
             raise bad_input(
                 "condition", f"expected at most {MAX_CONDITION_CHARS} characters, got {len(condition)}"
             )
-        statuses = [s.strip().upper() for s in statuses or [] if s.strip()]
+        if any(not s.strip() for s in [*(statuses or []), *(phases or [])]):
+            raise bad_input(
+                "status" if any(not s.strip() for s in statuses or []) else "phase",
+                "expected a value, got an empty one",
+            )
+        statuses = [s.strip().upper() for s in statuses or []]
         for value in statuses:
             if value not in STATUSES:
                 raise bad_input("status", f"expected one of {', '.join(STATUSES)}, got {value!r}")
-        phases = [p.strip().upper() for p in phases or [] if p.strip()]
+        phases = [p.strip().upper() for p in phases or []]
         for value in phases:
             if value not in PHASES:
                 raise bad_input("phase", f"expected one of {', '.join(PHASES)}, got {value!r}")
@@ -268,6 +274,16 @@ class Service:
             ok = report["schema_revision"] == report["schema_head"]
             with self.engine.connect() as conn:
                 report["trials"] = conn.execute(select(func.count()).select_from(TRIAL)).scalar_one()
+            runs = list_runs(self.engine, 1)
+            report["last_sync"] = (
+                {
+                    k: runs[0][k]
+                    for k in ("status", "mode", "started_at", "finished_at", "data_timestamp", "error")
+                }
+                if runs
+                else None
+            )
+            report["sync_watermark"] = get_watermark(self.engine)
         except SQLAlchemyError as exc:
             report["store"] = f"unreachable: {type(exc).__name__}"
             ok = False

@@ -263,3 +263,57 @@ class GeocodeCache(SQLModel, table=True):
     query: str = Field(primary_key=True, max_length=500)
     resolution: dict[str, Any] | None = _json()
     fetched_at: datetime
+
+
+class SyncRun(SQLModel, table=True):
+    """One ``trialsite sync`` run: its mode, where its listing got to, what it did."""
+
+    __tablename__ = "sync_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mode: str = Field(max_length=20)  # full, incremental
+    status: str = Field(
+        default="running", max_length=20, index=True
+    )  # running, succeeded, failed, interrupted
+    started_at: datetime
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    holder: str | None = Field(default=None, max_length=200)  # pid@host
+    data_timestamp: str | None = Field(default=None, max_length=40)  # the registry's /version at the start
+    since_day: str | None = Field(default=None, max_length=10)  # LastUpdatePostDate lower bound
+    page_token: str | None = _text()  # the next page to fetch (checkpoint); None: from the start
+    pages: int = 0
+    requests: int = 0
+    seen: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    older: int = 0
+    quarantined: int = 0
+    resumed_from: int | None = None  # the interrupted run this one carried on
+    ingest_run_id: int | None = Field(default=None, foreign_key="ingest_run.id")
+    error: str | None = _text()
+
+
+class SyncState(SQLModel, table=True):
+    """Sync bookkeeping that outlives a run: the watermark (last succeeded run's dataTimestamp)."""
+
+    __tablename__ = "sync_state"
+
+    key: str = Field(primary_key=True, max_length=40)
+    value: str | None = _text()
+
+
+class SyncLock(SQLModel, table=True):
+    """Who runs a sync now (one row at most): SQLite's lock, and on PostgreSQL the holder
+    of the advisory lock, for the message a second run prints."""
+
+    __tablename__ = "sync_lock"
+
+    id: int = Field(default=1, primary_key=True)
+    holder: str = Field(max_length=200)  # pid@host
+    pid: int
+    host: str = Field(max_length=200)
+    run_id: int | None = None
+    since: datetime
+    heartbeat_at: datetime

@@ -9,8 +9,11 @@ does (contract: ``fixtures/ctgov/openapi/ctg-oas-v2.0.5.yaml``):
   page when ``countTotal=true``. Applies ``filter.ids`` (NCT ids or aliases),
   ``filter.overallStatus`` and ``query.cond`` (case-insensitive substring of a
   listed condition); accepts but does not evaluate ``query.term``,
-  ``query.locn``, ``filter.geo`` and ``filter.advanced`` (Essie expressions
-  and geo search are the registry's business; assert on the recorded params).
+  ``query.locn``, ``filter.geo`` and other ``filter.advanced`` expressions (Essie
+  and geo search are the registry's business; assert on the recorded params) but
+  ``AREA[LastUpdatePostDate]RANGE[day,MAX]``, which it evaluates.
+- ``GET /api/v2/version`` — ``dataTimestamp`` (``server.data_timestamp``);
+  :meth:`RegistryServer.set_studies` moves the registry on a day.
   Unknown parameters and a ``pageToken`` reused with different query
   parameters get 400, as the registry answers.
 - ``GET /api/v2/studies/{nctId}`` — 200 with the study; 301 from an alias
@@ -106,6 +109,14 @@ def _status_of(study: Mapping[str, Any]) -> str:
     return str(study["protocolSection"].get("statusModule", {}).get("overallStatus", ""))
 
 
+_UPDATED_SINCE = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2}),MAX\]")
+
+
+def _last_update_of(study: Mapping[str, Any]) -> str:
+    status = study.get("protocolSection", {}).get("statusModule", {})
+    return str((status.get("lastUpdatePostDateStruct") or {}).get("date") or "")
+
+
 def _split_list(value: str) -> list[str]:
     return [v.strip() for v in re.split(r"[,|]", value) if v.strip()]
 
@@ -160,6 +171,22 @@ class RegistryServer:
         self._tokens: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
+        self.data_timestamp = "2026-12-01T09:00:00"  # what GET /version answers
+
+    def set_studies(self, studies: Sequence[Mapping[str, Any]], data_timestamp: str | None = None) -> None:
+        """A new registry day: these studies (updated, new, some gone) and, if given, a new
+        ``/version`` dataTimestamp. Tokens handed out before stay valid (offsets into the new list)."""
+        with self._lock:
+            self.studies = list(studies)
+            self._by_id = {nct_id_of(s): s for s in self.studies}
+            self.aliases = {a: nct_id_of(s) for s in self.studies for a in _aliases_of(s)}
+            if data_timestamp is not None:
+                self.data_timestamp = data_timestamp
+
+    def forget_tokens(self) -> None:
+        """Page tokens handed out so far stop being accepted (400), as the registry's expire."""
+        with self._lock:
+            self._tokens.clear()
 
     def add_faults(self, *faults: Fault | str) -> None:
         self.faults.extend(f if isinstance(f, Fault) else Fault(f) for f in faults)
@@ -194,6 +221,8 @@ class RegistryServer:
             if fault.retry_after is not None:
                 answer.headers = (("Retry-After", fault.retry_after),)
             return answer
+        if path == f"{self.base_path}/version":
+            return _Answer(200, orjson.dumps({"apiVersion": "2.0.5", "dataTimestamp": self.data_timestamp}))
         if path == f"{self.base_path}/studies":
             return self._list(params, empty=fault is not None and fault.kind == "empty_page")
         prefix = f"{self.base_path}/studies/"
@@ -249,6 +278,9 @@ class RegistryServer:
         if "query.cond" in params:
             needle = params["query.cond"].casefold()
             studies = [s for s in studies if any(needle in c.casefold() for c in _conditions_of(s))]
+        since = _UPDATED_SINCE.fullmatch(params.get("filter.advanced", ""))
+        if since:  # the one Essie expression evaluated here: what `updated_since` and sync send
+            studies = [s for s in studies if _last_update_of(s) >= since.group(1)]
         return list(studies)
 
     def _single(self, raw_id: str, query: str) -> _Answer:

@@ -187,6 +187,7 @@ def test_geocode_stats_changes_and_health(client: TestClient) -> None:
     assert client.get("/api/v1/changes", params={"since": "2000-01-01"}).json() == []
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert health.json()["last_sync"] is None  # the sample was loaded by ingest, never synced
 
 
 def test_health_is_503_without_a_gazetteer(sample_url: str, tmp_path: Path) -> None:
@@ -243,6 +244,7 @@ def test_an_unknown_trial_is_a_404(client: TestClient) -> None:
         ({"condition": "x", "radius_km": "abc"}, "radius_km: expected a number, got 'abc'"),
         ({"condition": "x", "status": "DONE"}, "status: expected one of RECRUITING"),
         ({"condition": "x", "phase": "2"}, "phase: expected one of"),
+        ({"condition": "x", "status": ""}, "status: expected a value, got an empty one"),
         ({"condition": "x", "age": "-1"}, "age:"),
         ({"condition": "x", "limit": "0"}, "limit:"),
         ({"condition": "   "}, "condition: expected a condition"),

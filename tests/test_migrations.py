@@ -19,7 +19,7 @@ def test_migrations_build_the_models_schema_and_round_trip(store_url: str) -> No
     engine = create_store_engine(store_url)
     try:
         upgrade(engine)
-        assert current_revision(engine) == head_revision(engine) == "0008"
+        assert current_revision(engine) == head_revision(engine) == "0009"
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"include_object": include_object})
             differences = compare_metadata(context, SQLModel.metadata)
@@ -40,7 +40,7 @@ def test_migrations_build_the_models_schema_and_round_trip(store_url: str) -> No
             inspect(engine).get_table_names()
         )
         upgrade(engine)
-        assert current_revision(engine) == "0008"
+        assert current_revision(engine) == "0009"
     finally:
         engine.dispose()
 

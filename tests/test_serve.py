@@ -3,6 +3,7 @@ clients, stops cleanly on SIGTERM, and its OpenAPI contract survives Schemathesi
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -124,7 +125,11 @@ def test_the_served_document_is_the_one_tested(server: LiveServer) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("TRIALSITE_FUZZ_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_the_contract_holds_for_generated_requests(case: Any, server: LiveServer) -> None:
     """No server error, and every response conforms to its documented schema (status,
     content type, body, headers); requests the schema forbids are refused.

@@ -193,6 +193,7 @@ class RegistryClient:
         self._rng = rng or random.Random()
         self._limiter = RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        self.requests_made = 0  # every HTTP request sent, retries included
 
     def close(self) -> None:
         """Close the session if this client created it."""
@@ -253,6 +254,31 @@ class RegistryClient:
                 )
             token = next_token
 
+    def fetch_version(self) -> str:
+        """The registry's ``dataTimestamp`` (``GET /version``): when its data was last refreshed."""
+        data, full_url = self._get_json(f"{self.base_url}/version", {})
+        stamp = data.get("dataTimestamp") if isinstance(data, dict) else None
+        if not isinstance(stamp, str) or not stamp.strip():
+            raise RegistryError(f"unexpected response from {full_url}: no 'dataTimestamp'", url=full_url)
+        return stamp.strip()
+
+    def fetch_page(
+        self, query: RegistryQuery, token: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``query``'s listing from ``token`` (None: the first page): its study
+        objects and the next page's token (None after the last page). A sync keeps the token
+        as its checkpoint, so a killed run carries on from it."""
+        params = query.to_params()
+        if token is not None:
+            params["pageToken"] = token
+        studies, next_token, _, page_url = self._fetch_page(f"{self.base_url}/studies", params)
+        if next_token is not None and next_token == token:
+            raise RegistryError(
+                f"registry repeated page token {token!r} for {page_url}; stopping to avoid a loop",
+                url=page_url,
+            )
+        return studies, next_token
+
     def fetch_study(self, nct_id: str) -> dict[str, Any]:
         """One study object. An alias NCT id is redirected (301) to its current id."""
         nct_id = normalize_nct_id(nct_id)
@@ -293,6 +319,7 @@ class RegistryClient:
         status: int | None = None
         for attempt in range(attempts):
             self._limiter.wait()
+            self.requests_made += 1
             retry_after: float | None = None
             try:
                 with self.session.get(full_url, headers=self._headers, timeout=self.timeout) as response:

@@ -1,0 +1,319 @@
+"""One sync run: watermark from the registry, listing page by page, checkpoint per page.
+
+The watermark is the registry's own clock, never ours: at the start of a run ``GET
+/version`` gives its ``dataTimestamp``; an incremental run lists the studies whose
+``LastUpdatePostDate`` is on or after the day before the last succeeded run's
+timestamp (the overlap day catches late postings; a record seen again is unchanged).
+The watermark moves only when a run succeeds.
+
+Each page's records, its quarantined items, the run's checkpoint (the next page token and
+the counts) and the lock's heartbeat commit in one transaction. A run killed at any
+instant leaves the store consistent; the next run finds it still marked ``running`` (it
+holds the lock, so that run is dead), marks it ``interrupted`` and carries on from its
+checkpoint — or lists from the start, with the same watermark, if the registry no longer
+accepts the token. Re-storing a record is a no-op, so the store ends as an uninterrupted
+run leaves it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Table, insert, select, update
+
+from db.models import IngestRun, SyncRun, SyncState
+from db.upsert import PreparedRecord, quarantine_record, upsert_batch
+from ingest.ctgov.client import RegistryClient, RegistryError
+from ingest.ctgov.query import RegistryQuery
+from ingest.files.reader import JSON, RawItem
+from ingest.pipeline import Refused, content_hash, prepare_item
+from ingest.record import Site
+from ingest.sync.lock import Lock
+
+RUNS: Table = SyncRun.__table__  # type: ignore[attr-defined]
+STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
+INGEST_RUNS: Table = IngestRun.__table__  # type: ignore[attr-defined]
+WATERMARK = "watermark"
+COUNTS = ("seen", "inserted", "updated", "unchanged", "older", "quarantined")
+
+
+@dataclass
+class SyncSummary:
+    status: str = "running"  # succeeded, failed, interrupted
+    mode: str = "full"
+    watermark: str | None = None  # the data timestamp this run brings the store to
+    since_day: str | None = None
+    seen: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    older: int = 0
+    quarantined: int = 0
+    removed: int = 0  # (removal checks are not part of sync yet)
+    alerts: int = 0  # (watches are not part of sync yet)
+    requests: int = 0
+    pages: int = 0
+    resumed: bool = False
+    restarted_listing: bool = False
+    run_id: int | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+    ids: list[str] = field(default_factory=list)  # inserted or updated, in order
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "ids"} | {"changed_ids": self.ids}
+
+    @property
+    def exit_code(self) -> int:
+        if self.status != "succeeded":
+            return 1
+        return 2 if self.quarantined else 0
+
+
+def day_before(timestamp: str) -> date:
+    return date.fromisoformat(timestamp[:10]) - timedelta(days=1)
+
+
+def get_watermark(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        value: str | None = conn.execute(select(STATE.c.value).where(STATE.c.key == WATERMARK)).scalar()
+        return value
+
+
+def list_runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)).mappings()
+        return [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()} for row in rows
+        ]
+
+
+def run_sync(
+    engine: Engine,
+    client: RegistryClient,
+    *,
+    full: bool = False,
+    page_size: int = 1000,
+    geocode: Callable[[Site], None] | None = None,
+    on_page: Callable[[SyncSummary], None] | None = None,
+) -> SyncSummary:
+    """One run under the lock (raises :class:`~ingest.sync.lock.SyncLocked` if another holds it)."""
+    started = time.monotonic()
+    lock = Lock.acquire(engine)
+    summary = SyncSummary()
+    try:
+        _run(engine, client, lock, summary, full=full, page_size=page_size, geocode=geocode, on_page=on_page)
+    finally:
+        lock.release()
+        summary.duration_s = round(time.monotonic() - started, 2)
+    return summary
+
+
+def _run(
+    engine: Engine,
+    client: RegistryClient,
+    lock: Lock,
+    summary: SyncSummary,
+    *,
+    full: bool,
+    page_size: int,
+    geocode: Callable[[Site], None] | None,
+    on_page: Callable[[SyncSummary], None] | None,
+) -> None:
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        # This run holds the lock: a run still marked running died without a word.
+        dead = conn.execute(select(RUNS.c.id, RUNS.c.ingest_run_id).where(RUNS.c.status == "running")).all()
+        for run_id, ingest_run_id in dead:
+            conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id)
+                .values(status="interrupted", finished_at=now, error="stopped before it finished")
+            )
+            if ingest_run_id is not None:
+                conn.execute(
+                    update(INGEST_RUNS).where(INGEST_RUNS.c.id == ingest_run_id).values(status="interrupted")
+                )
+        last = conn.execute(select(RUNS).order_by(RUNS.c.id.desc()).limit(1)).mappings().first()
+        watermark = conn.execute(select(STATE.c.value).where(STATE.c.key == WATERMARK)).scalar()
+    base_requests = client.requests_made
+    resume = (
+        last if last and not full and last["status"] in ("interrupted", "failed") and last["pages"] else None
+    )
+    stamp = client.fetch_version()
+    if resume is not None:
+        summary.mode, summary.since_day, token = resume["mode"], resume["since_day"], resume["page_token"]
+        summary.watermark = resume["data_timestamp"] or stamp
+        summary.resumed = True
+    else:
+        summary.mode = "incremental" if watermark and not full else "full"
+        summary.since_day = (
+            day_before(watermark).isoformat() if summary.mode == "incremental" and watermark else None
+        )
+        summary.watermark, token = stamp, None
+    with engine.begin() as conn:
+        ingest_run_id = conn.execute(
+            insert(INGEST_RUNS).returning(INGEST_RUNS.c.id),
+            {"command": "sync", "source": client.base_url, "started_at": now, "status": "running"},
+        ).scalar_one()
+        summary.run_id = conn.execute(
+            insert(RUNS).returning(RUNS.c.id),
+            {
+                "mode": summary.mode,
+                "status": "running",
+                "started_at": now,
+                "heartbeat_at": now,
+                "holder": lock.holder,
+                "data_timestamp": summary.watermark,
+                "since_day": summary.since_day,
+                "page_token": token,
+                "resumed_from": resume["id"] if resume is not None else None,
+                "ingest_run_id": ingest_run_id,
+            },
+        ).scalar_one()
+        lock.beat(conn, summary.run_id)
+    query = RegistryQuery(updated_since=summary.since_day, page_size=page_size)
+    try:
+        while True:
+            try:
+                studies, next_token = client.fetch_page(query, token)
+            except RegistryError as exc:
+                if token is not None and summary.resumed and not summary.pages and exc.status == 400:
+                    token, summary.restarted_listing = None, True  # the registry forgot the token
+                    continue
+                raise
+            _store_page(
+                engine, lock, summary, studies, next_token, ingest_run_id, client, base_requests, geocode
+            )
+            if on_page is not None:
+                on_page(summary)
+            token = next_token
+            if token is None:
+                break
+    except RegistryError as exc:
+        summary.status, summary.error = "failed", str(exc)
+        _finish(engine, summary, ingest_run_id, client.requests_made - base_requests)
+        return
+    except BaseException:
+        summary.status, summary.error = "interrupted", "stopped before it finished"
+        _finish(engine, summary, ingest_run_id, client.requests_made - base_requests)
+        raise
+    summary.status = "succeeded"
+    _finish(engine, summary, ingest_run_id, client.requests_made - base_requests)
+
+
+def _store_page(
+    engine: Engine,
+    lock: Lock,
+    summary: SyncSummary,
+    studies: list[dict[str, Any]],
+    next_token: str | None,
+    ingest_run_id: int,
+    client: RegistryClient,
+    base_requests: int,
+    geocode: Callable[[Site], None] | None,
+) -> None:
+    from ingest.pipeline import _geocoded
+
+    records: list[PreparedRecord] = []
+    refused: list[Refused] = []
+    for study in studies:
+        for result in prepare_item(RawItem(f"{client.base_url}/studies", JSON, study)):
+            if isinstance(result, Refused):
+                refused.append(result)
+            else:
+                records.append(_geocoded(result, geocode) if geocode is not None else result)
+    with engine.begin() as conn:
+        for bad in refused:
+            quarantine_record(
+                conn,
+                raw=bad.raw,
+                content_hash=content_hash(bad.raw),
+                reason=bad.reason,
+                nct_id=bad.nct_id,
+                origin=bad.origin,
+            )
+        outcome = upsert_batch(conn, records, run_id=ingest_run_id) if records else None
+        summary.seen += len(studies)
+        summary.quarantined += len(refused)
+        if outcome is not None:
+            summary.inserted += len(outcome.inserted)
+            summary.updated += len(outcome.updated)
+            summary.unchanged += len(outcome.unchanged)
+            summary.older += len(outcome.stale)
+            summary.ids.extend([*outcome.inserted, *outcome.updated])
+        summary.pages += 1
+        summary.requests = client.requests_made - base_requests
+        conn.execute(
+            update(RUNS)
+            .where(RUNS.c.id == summary.run_id)
+            .values(
+                page_token=next_token,
+                pages=RUNS.c.pages + 1,
+                requests=summary.requests,
+                heartbeat_at=datetime.now(UTC),
+                **{name: getattr(RUNS.c, name) + _delta(name, studies, refused, outcome) for name in COUNTS},
+            )
+        )
+        lock.beat(conn, summary.run_id)
+
+
+def _delta(name: str, studies: list[dict[str, Any]], refused: list[Refused], outcome: Any) -> int:
+    if name == "seen":
+        return len(studies)
+    if name == "quarantined":
+        return len(refused)
+    if outcome is None:
+        return 0
+    return len(
+        {
+            "inserted": outcome.inserted,
+            "updated": outcome.updated,
+            "unchanged": outcome.unchanged,
+            "older": outcome.stale,
+        }[name]
+    )
+
+
+def _finish(engine: Engine, summary: SyncSummary, ingest_run_id: int, requests: int) -> None:
+    summary.requests = requests
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        values: dict[str, Any] = {
+            "status": summary.status,
+            "finished_at": now,
+            "error": summary.error,
+            "requests": requests,
+        }
+        if summary.status == "succeeded":
+            values["page_token"] = None
+        conn.execute(update(RUNS).where(RUNS.c.id == summary.run_id).values(**values))
+        run = conn.execute(select(RUNS).where(RUNS.c.id == summary.run_id)).mappings().one()
+        ingest_status = {"succeeded": "ok" if not summary.quarantined else "partial"}.get(
+            summary.status, summary.status
+        )
+        conn.execute(
+            update(INGEST_RUNS)
+            .where(INGEST_RUNS.c.id == ingest_run_id)
+            .values(
+                finished_at=now,
+                status=ingest_status,
+                seen=run["seen"],
+                inserted=run["inserted"],
+                updated=run["updated"],
+                unchanged=run["unchanged"],
+                older=run["older"],
+                quarantined=run["quarantined"],
+            )
+        )
+        if summary.status == "succeeded" and summary.watermark:
+            # Only a succeeded run moves the watermark.
+            exists = conn.execute(select(STATE.c.key).where(STATE.c.key == WATERMARK)).first()
+            if exists:
+                conn.execute(update(STATE).where(STATE.c.key == WATERMARK).values(value=summary.watermark))
+            else:
+                conn.execute(insert(STATE).values(key=WATERMARK, value=summary.watermark))
