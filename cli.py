@@ -245,6 +245,7 @@ for _name in ("match", "search"):
     app.command(_name)(getattr(matching_cli, _name))
 app.command("serve")(serve)
 app.command("sync")(sync)
+app.add_typer(matching_cli.referral_app, name="referral")
 
 
 def main() -> None:

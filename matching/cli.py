@@ -66,6 +66,10 @@ def match(
     ] = False,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
+    referral: Annotated[
+        str | None,
+        typer.Option("--referral", help="Referral letter (text file, or - for stdin); options override it."),
+    ] = None,
 ) -> None:
     """Trials a referred patient could join, at which open site, how far, whom to call.
 
@@ -78,6 +82,7 @@ def match(
       trialsite match --age 34 --sex female --location "Palencia, Spain" --condition "lupus nephritis"
       trialsite match --patient patient.json --csv > matches.csv
       trialsite match --schema        # the patient file's JSON Schema
+      trialsite match --referral letter.txt --radius 150
     """
     from datetime import date
 
@@ -89,6 +94,10 @@ def match(
         return
     try:
         data = _patient_data(patient_file)
+        if referral is not None:
+            if patient_file is not None:
+                raise ValueError("give --patient or --referral, not both")
+            data = _referral_data(referral)
         for key, value in (("age", age), ("sex", sex), ("location", location), ("radius_km", radius)):
             if value is not None:
                 data[key] = value
@@ -135,6 +144,58 @@ def _patient_data(path: str | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a patient must be a JSON object")
     return data
+
+
+def _read_letter(path: str) -> str:
+    try:
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
+
+
+def _referral_data(path: str) -> dict[str, Any]:
+    from matching.referral import parse_referral
+
+    return dict(parse_referral(_read_letter(path)).patient)
+
+
+referral_app = typer.Typer(
+    help="Read referral letters (English, Spanish) into a patient profile.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@referral_app.command("parse")
+def referral_parse(
+    letter: Annotated[str, typer.Argument(help="Letter text file, or - for stdin.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Read a referral letter and show each fact beside the words it came from (nothing is stored).
+
+    \b
+    Examples:
+      trialsite referral parse letter.txt
+      trialsite referral parse - --json < letter.txt > patient-parse.json
+    """
+    from matching.patient import PatientError, parse_patient
+    from matching.referral import parse_referral
+
+    try:
+        result = parse_referral(_read_letter(letter))
+        parse_patient(result.patient, source="letter")
+    except (PatientError, ValueError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result.as_json())
+        return
+    for item in result.evidence:
+        out.print(f"{item.field:<14} {item.text!r}", markup=False)
+    for item in result.ignored:
+        out.print(f"ignored: {item.field:<24} {item.text!r}", markup=False)
+    for warning in result.warnings:
+        out.print(f"warning: {warning}", markup=False)
+    out.print("patient: " + orjson.dumps(result.patient).decode(), markup=False)
 
 
 def _parse_measurement(text: str) -> dict[str, Any]:
