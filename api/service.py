@@ -27,6 +27,7 @@ from db.migrate import current_revision, head_revision
 from db.queries import get_stats, get_trial, list_changes
 from db.search import OPEN_TRIAL_STATUSES
 from db.upsert import TRIAL
+from ingest.ctgov.query import OVERALL_STATUSES
 from ingest.places.distance import haversine_km
 from ingest.places.gazetteer.build import default_gazetteer_path
 from ingest.places.gazetteer.lookup import Gazetteer
@@ -37,22 +38,8 @@ from matching.patient import Patient, PatientError, parse_patient
 from matching.search import SearchQuery, search_trials
 
 PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
-STATUSES = (
-    "RECRUITING",
-    "NOT_YET_RECRUITING",
-    "ENROLLING_BY_INVITATION",
-    "ACTIVE_NOT_RECRUITING",
-    "COMPLETED",
-    "SUSPENDED",
-    "TERMINATED",
-    "WITHDRAWN",
-    "AVAILABLE",
-    "NO_LONGER_AVAILABLE",
-    "TEMPORARILY_NOT_AVAILABLE",
-    "APPROVED_FOR_MARKETING",
-    "WITHHELD",
-    "UNKNOWN",
-)
+# The registry's statuses (ingest.ctgov.query's list), the open ones first.
+STATUSES = (*OPEN_TRIAL_STATUSES, *sorted(OVERALL_STATUSES - set(OPEN_TRIAL_STATUSES)))
 MAX_CONDITION_CHARS = 500
 
 
