@@ -30,6 +30,7 @@ from ingest.cli import criteria_app, ingest_app, print_items
 from ingest.places import cli as places_cli
 from ingest.sync.cli import sync
 from matching import cli as matching_cli
+from matching.watch import cli as watch_cli
 
 app = typer.Typer(
     name="trialsite",
@@ -102,6 +103,13 @@ def _print_trial(t: dict[str, Any]) -> None:
     facts.add_column()
     ages = f"{t['minimum_age'] or 'no minimum'} – {t['maximum_age'] or 'no maximum'}"
     rows = [
+        (
+            "REMOVED",
+            f"no longer listed by the registry (checked {t['removed_from_registry']}): "
+            "kept here, not offered by match or search"
+            if t.get("removed_from_registry")
+            else None,
+        ),
         ("status", t["overall_status"]),
         ("study type", t["study_type"]),
         ("phases", ", ".join(t["phases"]) or None),
@@ -245,6 +253,8 @@ for _name in ("match", "search"):
     app.command(_name)(getattr(matching_cli, _name))
 app.command("serve")(serve)
 app.command("sync")(sync)
+app.add_typer(watch_cli.watch_app, name="watch")
+app.command("alerts")(watch_cli.alerts)
 app.add_typer(matching_cli.referral_app, name="referral")
 
 

@@ -90,6 +90,10 @@ class Trial(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     ingested_at: datetime
     updated_at: datetime
+    # The registry day (its dataTimestamp) a complete listing of its NCT ids first missed
+    # this trial (``trialsite sync --check-removed``); NULL while it is listed. Never
+    # deleted: match and search skip it, ``show`` says so, and it is restored if it returns.
+    removed_from_registry: str | None = Field(default=None, max_length=10)
 
 
 class Site(SQLModel, table=True):
@@ -290,6 +294,7 @@ class SyncRun(SQLModel, table=True):
     unchanged: int = 0
     older: int = 0
     quarantined: int = 0
+    removed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # by its removal check
     resumed_from: int | None = None  # the interrupted run this one carried on
     ingest_run_id: int | None = Field(default=None, foreign_key="ingest_run.id")
     error: str | None = _text()
@@ -317,3 +322,50 @@ class SyncLock(SQLModel, table=True):
     run_id: int | None = None
     since: datetime
     heartbeat_at: datetime
+
+
+class Watch(SQLModel, table=True):
+    """A saved question asked again after each sync: a patient (the match patient JSON, which
+    is stored because the user asked for it) or a search (condition near a place)."""
+
+    __tablename__ = "watch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    kind: str = Field(max_length=10)  # patient, search
+    patient: dict[str, Any] | None = _json()  # kind patient: as given
+    condition: str | None = _text()  # kind search
+    place: dict[str, Any] | None = _json()  # the resolved place: label, lat, lon
+    radius_km: float | None = None
+    created_at: datetime
+
+
+class WatchHit(SQLModel, table=True):
+    """A trial a watch matches now (with open sites within its radius): what an alert is
+    measured against, so a watch alerts once when a trial starts or stops matching."""
+
+    __tablename__ = "watch_hit"
+
+    watch_id: int = Field(primary_key=True, foreign_key="watch.id", ondelete="CASCADE")
+    nct_id: str = Field(primary_key=True, max_length=64)
+    since: datetime
+
+
+class Alert(SQLModel, table=True):
+    """A trial that started (``matches``) or stopped (``no_longer_matches``) matching a watch
+    after a sync, and its delivery to ``--notify-cmd`` / ``--webhook``."""
+
+    __tablename__ = "alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    watch_id: int = Field(foreign_key="watch.id", index=True, ondelete="CASCADE")
+    nct_id: str = Field(max_length=64)
+    kind: str = Field(max_length=20)  # matches, no_longer_matches
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    detail: dict[str, Any] | None = _json()  # title, status, nearest site, distance
+    sync_run_id: int | None = Field(default=None, foreign_key="sync_run.id")
+    created_at: datetime
+    notified_at: datetime | None = None  # piped to --notify-cmd
+    posted_at: datetime | None = None  # POSTed to --webhook
+    attempts: int = 0
+    last_error: str | None = _text()

@@ -227,11 +227,13 @@ def find_candidates(
     statuses: Sequence[str] = OPEN_TRIAL_STATUSES,
     with_relevance: bool = False,
     with_needs: bool = False,
+    among: Sequence[str] | None = None,
 ) -> list[Candidate]:
     """Trials matching the condition (if any) in ``statuses`` with an open site in the box
     around ``near`` (anywhere when it is None), each with the distance of its nearest open
     site in the box and only the columns ranking reads (see ``complete_candidates``);
-    ``with_needs``: their needs summaries too.
+    ``with_needs``: their needs summaries too; ``among``: only these trials (a watch
+    re-asked after a sync, for the trials the sync changed).
 
     One row per trial: SQL measures the sites and keeps each trial's nearest, where one
     Python object per site cost more than the query (tens of thousands of sites for a
@@ -284,7 +286,13 @@ def find_candidates(
     sql = (
         f"SELECT {LIGHT_TRIAL_COLUMNS}, {nearest_km}{needs_column} FROM ({grouped}) AS g "
         f"{join} trial t ON t.nct_id = g.nct_id {needs_join} WHERE t.overall_status IN {status_sql}"
+        # A trial the registry no longer lists (``sync --check-removed``) is kept, never offered.
+        " AND t.removed_from_registry IS NULL"
     )
+    if among is not None:
+        among_sql, among_params = _ids_clause(dialect, "t.nct_id", list(among), "among")
+        sql += f" AND {among_sql}"
+        params.update(among_params)
     split = len(_LIGHT_KEYS)
     # Plain tuples sliced by position: one driver call, no mapping per row.
     candidates = [
@@ -372,11 +380,13 @@ def condition_presence(conn: Connection, alternatives: Sequence[Sequence[str]]) 
     return True, count_matching(conn, expression, 0, open_only=True) > 0
 
 
-def _ids_clause(dialect: str, column: str, ids: Sequence[str | int]) -> tuple[str, dict[str, Any]]:
-    """``column`` among ``ids`` as one bound value, however many (no per-id placeholder)."""
+def _ids_clause(
+    dialect: str, column: str, ids: Sequence[str | int], name: str = "ids"
+) -> tuple[str, dict[str, Any]]:
+    """``column`` among ``ids`` as one bound value ``name``, however many (no per-id placeholder)."""
     if dialect == "sqlite":
-        return f"{column} IN (SELECT value FROM json_each(:ids))", {"ids": orjson.dumps(ids).decode()}
-    return f"{column} = ANY(:ids)", {"ids": list(ids)}
+        return f"{column} IN (SELECT value FROM json_each(:{name}))", {name: orjson.dumps(ids).decode()}
+    return f"{column} = ANY(:{name})", {name: list(ids)}
 
 
 def load_criteria(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -157,12 +158,15 @@ def match_trials(
     miles: bool = False,
     today: date | None = None,
     limit: int | None = None,
+    among: Sequence[str] | None = None,
 ) -> MatchOutcome:
     radius = patient.radius_km if place else None
     near = Near(place.lat, place.lon, patient.radius_km) if place else None
     alternatives = expand_conditions(patient.conditions) if patient.conditions else None
     top_k = bool(limit) and not eligible_only
-    candidates = find_candidates(conn, condition_alternatives=alternatives, near=near, with_needs=top_k)
+    candidates = find_candidates(
+        conn, condition_alternatives=alternatives, near=near, with_needs=top_k, among=among
+    )
     removed: Counter[str] = Counter()
     kept: list[Candidate] = []
     for candidate in candidates:

@@ -37,6 +37,7 @@ class SearchQuery:
     limit: int | None = None
     miles: bool = False
     notes: list[str] = field(default_factory=list)
+    among: tuple[str, ...] | None = None  # only these trials (a watch, after a sync)
 
 
 def _order(candidate: Candidate) -> tuple[float, float, str]:
@@ -57,6 +58,7 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
         near=near,
         statuses=query.statuses,
         with_relevance=query.place is None,
+        among=query.among,
     )
     # The age/sex an advocate asks about are checked exactly like a patient's.
     person = Patient(age=query.age, sex=query.sex, radius_km=query.radius_km, conditions=[query.condition])

@@ -11,7 +11,8 @@ does (contract: ``fixtures/ctgov/openapi/ctg-oas-v2.0.5.yaml``):
   listed condition); accepts but does not evaluate ``query.term``,
   ``query.locn``, ``filter.geo`` and other ``filter.advanced`` expressions (Essie
   and geo search are the registry's business; assert on the recorded params) but
-  ``AREA[LastUpdatePostDate]RANGE[day,MAX]``, which it evaluates.
+  ``AREA[LastUpdatePostDate]RANGE[day,MAX]``, which it evaluates. ``fields=NCTId``
+  (also ``OverallStatus``, ``LastUpdatePostDate``) projects each study on those pieces.
 - ``GET /api/v2/version`` — ``dataTimestamp`` (``server.data_timestamp``);
   :meth:`RegistryServer.set_studies` moves the registry on a day.
   Unknown parameters and a ``pageToken`` reused with different query
@@ -115,6 +116,28 @@ _UPDATED_SINCE = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2
 def _last_update_of(study: Mapping[str, Any]) -> str:
     status = study.get("protocolSection", {}).get("statusModule", {})
     return str((status.get("lastUpdatePostDateStruct") or {}).get("date") or "")
+
+
+# The registry's piece names this fake projects on (``fields=``) and where each lives.
+_PIECES: dict[str, tuple[str, str]] = {
+    "NCTId": ("identificationModule", "nctId"),
+    "OverallStatus": ("statusModule", "overallStatus"),
+    "LastUpdatePostDate": ("statusModule", "lastUpdatePostDateStruct"),
+}
+
+
+def _projected(studies: Sequence[Mapping[str, Any]], fields: str) -> list[dict[str, Any]]:
+    """Each study with only the asked pieces, nested as the registry nests them."""
+    out: list[dict[str, Any]] = []
+    for study in studies:
+        section: dict[str, Any] = {}
+        for piece in _split_list(fields):
+            module, key = _PIECES[piece]
+            value = study.get("protocolSection", {}).get(module, {}).get(key)
+            if value is not None:
+                section.setdefault(module, {})[key] = value
+        out.append({"protocolSection": section})
+    return out
 
 
 def _split_list(value: str) -> list[str]:
@@ -259,7 +282,7 @@ class RegistryServer:
         body: dict[str, Any] = {}
         if params.get("countTotal") == "true" and "pageToken" not in params:
             body["totalCount"] = len(matches)
-        body["studies"] = page
+        body["studies"] = _projected(page, params["fields"]) if params.get("fields") else page
         if next_offset < len(matches):
             token = secrets.token_urlsafe(9)
             with self._lock:

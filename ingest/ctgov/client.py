@@ -217,6 +217,7 @@ class RegistryClient:
         self._limiter = RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         self.requests_made = 0  # every HTTP request sent, retries included
+        self.last_total_count: int | None = None  # the totalCount of the last listing that gave one
 
     def close(self) -> None:
         """Close the session if this client created it."""
@@ -306,7 +307,11 @@ class RegistryClient:
         params = query.to_params()
         if token is not None:
             params["pageToken"] = token
-        studies, next_token, _, page_url = self._fetch_page(f"{self.base_url}/studies", params)
+        else:
+            params["countTotal"] = "true"  # answered on the first page only
+        studies, next_token, count, page_url = self._fetch_page(f"{self.base_url}/studies", params)
+        if token is None:
+            self.last_total_count = count
         if next_token is not None and next_token == token:
             raise RegistryError(
                 f"registry repeated page token {token!r} for {page_url}; stopping to avoid a loop",

@@ -95,6 +95,7 @@ class RegistryQuery:
     ids: Sequence[str] = ()
     limit: int | None = None
     page_size: int = DEFAULT_PAGE_SIZE
+    fields: Sequence[str] = ()  # the registry's piece names, e.g. ("NCTId",); () = whole records
 
     def __post_init__(self) -> None:
         # Accept the loose shapes a CLI hands over (lists, "A,B" text, date text)
@@ -108,6 +109,7 @@ class RegistryQuery:
             )
         object.__setattr__(self, "overall_status", statuses)
         object.__setattr__(self, "ids", tuple(normalize_nct_id(i) for i in _as_tuple(self.ids)))
+        object.__setattr__(self, "fields", _as_tuple(self.fields))
         if self.updated_since is not None:
             object.__setattr__(self, "updated_since", parse_iso_date(self.updated_since))
         if self.near is not None:
@@ -155,5 +157,7 @@ class RegistryQuery:
             params["filter.advanced"] = f"AREA[LastUpdatePostDate]RANGE[{day},MAX]"
         if self.ids:
             params["filter.ids"] = ",".join(self.ids)
+        if self.fields:
+            params["fields"] = ",".join(self.fields)
         params["pageSize"] = str(self.effective_page_size)
         return params

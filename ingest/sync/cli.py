@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from db.cli import JsonFlag, err, fail, get_engine, out, print_json
+from db.cli import JsonFlag, err, fail, get_engine, out, print_json, progress_bar
 from ingest.ctgov.client import DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ingest.sync.runner import SyncSummary
+    from matching.watch import DeliveryReport
 
 
 def sync(
@@ -26,6 +34,27 @@ def sync(
     geocode: Annotated[
         bool, typer.Option("--geocode/--no-geocode", help="Place sites the registry gave no coordinates.")
     ] = True,
+    check_removed: Annotated[
+        bool,
+        typer.Option(
+            "--check-removed",
+            help="After the update, list every NCT id and mark stored trials the registry dropped "
+            "(done anyway when the last check is 7 days old).",
+        ),
+    ] = False,
+    allow_mass_removal: Annotated[
+        bool,
+        typer.Option("--allow-mass-removal", help="Mark removals even if over 5 % of stored trials."),
+    ] = False,
+    notify_cmd: Annotated[
+        str | None,
+        typer.Option(
+            "--notify-cmd", help="Shell command given each new alert as a JSON line on stdin (exit 0 = sent)."
+        ),
+    ] = None,
+    webhook: Annotated[
+        str | None, typer.Option("--webhook", help="URL each new alert is POSTed to as JSON (2xx = sent).")
+    ] = None,
     status: Annotated[
         bool, typer.Option("--status", help="Show the last runs and the watermark, and exit.")
     ] = False,
@@ -36,21 +65,30 @@ def sync(
     timestamp (GET /version). Each page is stored with its checkpoint: a run killed at any
     point is carried on by the next. One run at a time.
 
+    After the update, trials the registry no longer lists are marked removed (with
+    --check-removed, or when the last check is 7 days old), the watches are asked again over
+    the trials that changed (alerts: `trialsite alerts`), and new alerts go to --notify-cmd
+    and --webhook (a failed delivery is tried again next run; it never fails the sync).
+
     Exit codes: 0 done, 2 done with records quarantined, 3 another sync holds the lock,
-    1 failed (the watermark then stays where it was).
+    1 failed (the watermark then stays where it was; or the removal check failed or was
+    refused, with the update kept).
 
     \b
     Examples:
       trialsite sync                       # nightly: incremental after the first run
       trialsite sync --json                # one summary object (status, mode, counts, resumed, …)
       trialsite sync --status --json       # the last runs: how old is the data?
+      trialsite sync --check-removed       # also mark trials the registry no longer lists
+      trialsite sync --notify-cmd 'mail -s "trialsite alert" renal@hospital.example'
+      trialsite sync --webhook https://chat.example/hooks/trialsite
       trialsite --db postgresql://postgres@127.0.0.1/test sync --full
     """
     from contextlib import ExitStack
 
     from ingest.ctgov.client import RegistryClient, RegistryError
     from ingest.sync.lock import SyncLocked
-    from ingest.sync.runner import SyncSummary, get_watermark, list_runs, run_sync
+    from ingest.sync.runner import get_watermark, list_runs, run_sync
 
     engine = get_engine(bulk_writes=True)
     if status:
@@ -64,45 +102,103 @@ def sync(
             out.print(
                 f"#{run['id']} {run['mode']} {run['status']}: started {run['started_at']}, "
                 f"finished {run['finished_at'] or '-'}; {run['seen']} seen, {run['inserted']} inserted, "
-                f"{run['updated']} updated, {run['quarantined']} quarantined"
+                f"{run['updated']} updated, {run['quarantined']} quarantined, {run['removed']} removed"
                 + (f"; resumed run #{run['resumed_from']}" if run["resumed_from"] else "")
                 + (f"; error: {run['error']}" if run["error"] else ""),
                 markup=False,
             )
         return
 
-    def page_done(summary: SyncSummary) -> None:
-        err.print(
-            f"page {summary.pages}: {summary.seen} seen, {summary.inserted} inserted, "
-            f"{summary.updated} updated, {summary.unchanged} unchanged",
-            markup=False,
-            highlight=False,
-        )
-
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        fail(f"--webhook {webhook!r}: expected an http:// or https:// URL")
     with ExitStack() as stack, RegistryClient(base_url, rate_limit_per_minute=rate_limit or None) as client:
         located = None
         if geocode:
             from ingest.cli import site_geocoding
 
             located = stack.enter_context(site_geocoding())
+        page_done = stack.enter_context(_progress())
         try:
             summary = run_sync(
-                engine, client, full=full, page_size=page_size, geocode=located, on_page=page_done
+                engine,
+                client,
+                full=full,
+                page_size=page_size,
+                geocode=located,
+                on_page=page_done,
+                check_removed=True if check_removed else None,
+                allow_mass_removal=allow_mass_removal,
             )
         except SyncLocked as exc:
             fail(str(exc), code=3)
         except RegistryError as exc:  # before the run started (GET /version)
             fail(f"the registry at {base_url} could not be reached: {exc}")
+    delivery = None
+    if summary.status == "succeeded":
+        summary.alerts, delivery = _watches(engine, summary, notify_cmd, webhook)
     if as_json:
-        print_json(summary.to_dict())
+        print_json(summary.to_dict() | {"delivery": delivery.to_dict() if delivery else None})
     else:
         out.print(
             f"sync {summary.status} ({summary.mode}{', resumed' if summary.resumed else ''}): "
             f"{summary.seen} seen, {summary.inserted} inserted, {summary.updated} updated, "
-            f"{summary.unchanged} unchanged, {summary.quarantined} quarantined; {summary.requests} requests "
-            f"in {summary.duration_s:g} s; watermark {summary.watermark if summary.status == 'succeeded' else 'unchanged'}",
+            f"{summary.unchanged} unchanged, {summary.quarantined} quarantined, {summary.removed} removed"
+            + (f", {summary.restored} restored" if summary.restored else "")
+            + f"; {summary.alerts} {'alert' if summary.alerts == 1 else 'alerts'}; {summary.requests} requests in {summary.duration_s:g} s; "
+            f"watermark {summary.watermark if summary.status == 'succeeded' else 'unchanged'}",
             markup=False,
         )
+        if delivery is not None and (delivery.delivered or delivery.failed):
+            out.print(
+                f"alerts delivered: {delivery.delivered}; failed (tried again next run): {delivery.failed}",
+                markup=False,
+            )
+    if delivery is not None:
+        for problem in delivery.errors[:5]:
+            err.print(f"Warning: {problem}", markup=False, highlight=False)
     if summary.error:
         err.print(f"Error: {summary.error}", markup=False, highlight=False)
     raise typer.Exit(summary.exit_code)
+
+
+def _watches(
+    engine: Engine, summary: SyncSummary, notify_cmd: str | None, webhook: str | None
+) -> tuple[int, DeliveryReport | None]:
+    """After a succeeded run: ask the watches again, then deliver what is pending."""
+    from matching.watch import deliver_pending, evaluate_watches
+    from matching.watch.cli import alert_line
+
+    with engine.begin() as conn:
+        raised = evaluate_watches(conn, sync_run_id=summary.run_id)
+    for alert in raised:
+        err.print(f"alert: {alert_line(alert)}", markup=False, highlight=False, soft_wrap=True)
+    delivery = None
+    if notify_cmd or webhook:
+        delivery = deliver_pending(engine, notify_cmd=notify_cmd, webhook=webhook)
+    return len(raised), delivery
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[SyncSummary], None]]:
+    """A progress bar on a terminal; one plain line a page otherwise (cron, journald)."""
+    if not err.is_terminal:
+
+        def line(summary: SyncSummary) -> None:
+            err.print(
+                f"page {summary.pages}: {summary.seen}"
+                + (f" of {summary.total}" if summary.total is not None else "")
+                + f" seen, {summary.inserted} inserted, {summary.updated} updated, "
+                f"{summary.unchanged} unchanged",
+                markup=False,
+                highlight=False,
+            )
+
+        yield line
+        return
+    with progress_bar(None, "sync") as bar:
+        task = bar.add_task("sync", total=None)
+
+        def advance(summary: SyncSummary) -> None:
+            bar.update(task, completed=summary.seen, total=summary.total)
+
+        yield advance

@@ -33,6 +33,14 @@ from ingest.files.reader import JSON, RawItem
 from ingest.pipeline import Refused, content_hash, prepare_item
 from ingest.record import Site
 from ingest.sync.lock import Lock
+from ingest.sync.removal import (
+    LISTING_PAGE_SIZE,
+    MassRemoval,
+    apply_listing,
+    check_due,
+    registry_ids,
+    restore,
+)
 
 RUNS: Table = SyncRun.__table__  # type: ignore[attr-defined]
 STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
@@ -53,10 +61,13 @@ class SyncSummary:
     unchanged: int = 0
     older: int = 0
     quarantined: int = 0
-    removed: int = 0  # (removal checks are not part of sync yet)
-    alerts: int = 0  # (watches are not part of sync yet)
+    removed: int = 0  # marked removed by this run's removal check
+    restored: int = 0  # listed again after being marked removed
+    removal_check: str = "not due"  # not due, done, refused, failed (see ingest.sync.removal)
+    alerts: int = 0  # alerts raised for watches (set by the command, after the run)
     requests: int = 0
     pages: int = 0
+    total: int | None = None  # studies the registry said its listing holds (first page of a run)
     resumed: bool = False
     restarted_listing: bool = False
     run_id: int | None = None
@@ -69,7 +80,7 @@ class SyncSummary:
 
     @property
     def exit_code(self) -> int:
-        if self.status != "succeeded":
+        if self.status != "succeeded" or self.removal_check in ("refused", "failed"):
             return 1
         return 2 if self.quarantined else 0
 
@@ -100,13 +111,22 @@ def run_sync(
     page_size: int = 1000,
     geocode: Callable[[Site], None] | None = None,
     on_page: Callable[[SyncSummary], None] | None = None,
+    check_removed: bool | None = None,
+    allow_mass_removal: bool = False,
+    id_page_size: int = LISTING_PAGE_SIZE,
 ) -> SyncSummary:
-    """One run under the lock (raises :class:`~ingest.sync.lock.SyncLocked` if another holds it)."""
+    """One run under the lock (raises :class:`~ingest.sync.lock.SyncLocked` if another holds it).
+
+    ``check_removed``: list every NCT id after the update and mark the stored trials the
+    registry no longer lists (None: when the last check is a week old by the registry's clock).
+    """
     started = time.monotonic()
     lock = Lock.acquire(engine)
     summary = SyncSummary()
     try:
         _run(engine, client, lock, summary, full=full, page_size=page_size, geocode=geocode, on_page=on_page)
+        if summary.status == "succeeded":
+            _check_removals(engine, client, lock, summary, check_removed, allow_mass_removal, id_page_size)
     finally:
         lock.release()
         summary.duration_s = round(time.monotonic() - started, 2)
@@ -186,6 +206,8 @@ def _run(
                     token, summary.restarted_listing = None, True  # the registry forgot the token
                     continue
                 raise
+            if token is None:
+                summary.total = client.last_total_count
             _store_page(
                 engine, lock, summary, studies, next_token, ingest_run_id, client, base_requests, geocode
             )
@@ -238,6 +260,9 @@ def _store_page(
                 origin=bad.origin,
             )
         outcome = upsert_batch(conn, records, run_id=ingest_run_id) if records else None
+        # A trial marked removed that the registry serves again is back.
+        restored = restore(conn, [r.nct_id for r in records], ingest_run_id)
+        summary.restored += len(restored)
         summary.seen += len(studies)
         summary.quarantined += len(refused)
         if outcome is not None:
@@ -317,3 +342,50 @@ def _finish(engine: Engine, summary: SyncSummary, ingest_run_id: int, requests: 
                 conn.execute(update(STATE).where(STATE.c.key == WATERMARK).values(value=summary.watermark))
             else:
                 conn.execute(insert(STATE).values(key=WATERMARK, value=summary.watermark))
+
+
+def _check_removals(
+    engine: Engine,
+    client: RegistryClient,
+    lock: Lock,
+    summary: SyncSummary,
+    asked: bool | None,
+    allow_mass: bool,
+    id_page_size: int,
+) -> None:
+    """After a succeeded update: the removal check, if asked or due. Its failure (a listing
+    that did not complete, a mass removal refused) marks nothing and leaves the run succeeded,
+    its watermark moved; the command exits 1 with the reason."""
+    day = (summary.watermark or datetime.now(UTC).isoformat())[:10]
+    with engine.connect() as conn:
+        first = conn.execute(
+            select(RUNS.c.data_timestamp).where(RUNS.c.status == "succeeded").order_by(RUNS.c.id).limit(1)
+        ).scalar()
+        due = check_due(conn, date.fromisoformat(day), first) if asked is None else asked
+    if not due:
+        return
+    base_requests = client.requests_made - summary.requests
+
+    def beat(_: object) -> None:
+        with engine.begin() as conn:
+            lock.beat(conn, summary.run_id)
+
+    try:
+        listed = registry_ids(client, page_size=id_page_size, on_page=beat)
+        with engine.begin() as conn:
+            run_id = conn.execute(select(RUNS.c.ingest_run_id).where(RUNS.c.id == summary.run_id)).scalar()
+            check = apply_listing(conn, listed, day=day, run_id=run_id, allow_mass=allow_mass)
+            summary.removal_check, summary.removed = "done", len(check.removed)
+            summary.restored += len(check.restored)
+    except MassRemoval as exc:
+        summary.removal_check, summary.error = "refused", str(exc)
+    except RegistryError as exc:
+        summary.removal_check = "failed"
+        summary.error = f"the listing of every NCT id did not complete, so nothing was marked removed: {exc}"
+    summary.requests = client.requests_made - base_requests
+    with engine.begin() as conn:
+        conn.execute(
+            update(RUNS)
+            .where(RUNS.c.id == summary.run_id)
+            .values(requests=summary.requests, removed=summary.removed, error=summary.error)
+        )
