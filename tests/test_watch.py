@@ -97,7 +97,7 @@ def alerts(engine: Engine) -> list[tuple[str, str, str]]:
                 "SELECT w.name, a.nct_id, a.kind FROM alert a JOIN watch w ON w.id = a.watch_id ORDER BY a.id"
             )
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
 
 def test_a_watch_on_the_demo_patient_alerts_once_on_a_new_nearby_trial(
