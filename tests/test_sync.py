@@ -74,6 +74,13 @@ def store_state(engine: Engine) -> dict[str, Any]:
                 )
             ),
             "quarantine": conn.execute(text("SELECT count(*) FROM quarantine")).scalar_one(),
+            "removed": sorted(
+                conn.execute(
+                    text(
+                        "SELECT nct_id, removed_from_registry FROM trial WHERE removed_from_registry IS NOT NULL"
+                    )
+                ).all()
+            ),
             "watermark": get_watermark(engine),
         }
 
@@ -274,3 +281,103 @@ def test_healthz_tells_the_last_sync(store_url: str, studies: list[dict[str, Any
     with TestClient(create_app(store_url)) as api:
         health = api.get("/healthz").json()
     assert health["last_sync"]["status"] == "succeeded" and health["sync_watermark"] == DAY1
+
+
+def test_throttling_errors_and_timeouts_mid_run_lose_nothing(
+    engine: Engine, studies: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """429 with Retry-After, 5xx, a timeout and a truncated body between and inside pages:
+    retried as `ingest ctgov` retries them, and the store ends as a clean run leaves it."""
+    from tests.conftest import empty_store
+
+    kind = engine.dialect.name
+    waits: list[float] = []
+    with serve_registry(studies) as server, empty_store(kind, tmp_path / "clean") as clean_url:
+        server.data_timestamp = DAY1
+        reference = open_store(clean_url)
+        run_sync(reference, client(server), page_size=4)
+        server.add_faults(
+            Fault("429", retry_after="2"),  # /version
+            Fault("timeout", delay=0.0),  # page 1 answers
+            "503",
+            Fault("timeout", delay=1.5),  # page 2: 503, then no answer within the deadline
+            "truncate",
+            "502",  # page 3: a cut body, then a bad gateway
+        )
+        patient = RegistryClient(
+            server.base_url,
+            rate_limit_per_minute=None,
+            backoff_base=0.01,
+            sleep=waits.append,
+            timeout=(2.0, 0.5),
+        )
+        run = run_sync(engine, patient, page_size=4)
+        faults = [r.fault for r in server.requests if r.fault]
+        assert run.status == "succeeded" and run.inserted == len(studies) and run.exit_code == 0
+        assert run.requests == 1 + 4 + 5  # /version and 4 pages, and 5 retries
+        assert 2.0 in waits  # Retry-After honoured
+        assert "truncate" in faults and "429" in faults
+        assert store_state(engine) == store_state(reference)
+        reference.dispose()
+
+
+def test_three_registry_days_a_killed_first_sync_ends_identical_to_a_clean_one(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Day 1: the first sync is killed with SIGKILL mid-run, the next resumes it; day 2:
+    statuses change, a study is new; day 3: two studies are gone (`--check-removed`). Each
+    day the store equals one that never failed."""
+    from tests.conftest import empty_store
+
+    hundred = load_studies(
+        ROOT / "tests" / "fixtures" / "ctgov" / "v2-studies" / "nsclcbench_ctg-studies_100.json"
+    )
+    kind = "sqlite" if store_url.startswith("sqlite") else "postgresql"
+    days = [(DAY1, hundred), (DAY2, day2(hundred)), (DAY3, day2(hundred)[2:])]
+    with serve_registry(hundred) as server, empty_store(kind, tmp_path / "clean") as clean_url:
+        clean, engine = open_store(clean_url), open_store(store_url)
+        for number, (stamp, registry) in enumerate(days, start=1):
+            server.set_studies(registry, stamp)
+            extra = ("--check-removed",) if number == 3 else ()
+            reference = run_sync(clean, client(server), page_size=20, check_removed=bool(extra) or None)
+            assert reference.status == "succeeded"
+            if number == 1:
+                server.add_faults(*[Fault("timeout", delay=0.0)] * 3, Fault("timeout", delay=30))
+                before = len(server.requests_to("/studies"))
+                process = _sync_process(store_url, server.base_url, "--page-size", "20")
+                deadline = time.monotonic() + 60
+                while len(server.requests_to("/studies")) - before < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.3)
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+                server.faults.clear()
+            done = CliRunner().invoke(
+                app,
+                [
+                    "--db",
+                    store_url,
+                    "sync",
+                    "--base-url",
+                    server.base_url,
+                    "--page-size",
+                    "20",
+                    "--rate-limit",
+                    "0",
+                    "--no-geocode",
+                    "--json",
+                    *extra,
+                ],
+            )
+            assert done.exit_code == 0, done.output
+            summary = json.loads(done.stdout)
+            assert summary["resumed"] == (number == 1)
+            if number == 3:
+                assert summary["removed"] == 2 == reference.removed
+            assert store_state(engine) == store_state(clean), f"day {number}"
+        removed = CliRunner().invoke(app, ["--db", store_url, "show", nct_id_of(hundred[0]), "--json"])
+        assert json.loads(removed.stdout)["removed_from_registry"] == DAY3[:10]
+        changes = CliRunner().invoke(app, ["--db", store_url, "changes", "--since", "2026-01-01", "--json"])
+        assert '"removed"' in changes.stdout and '"COMPLETED"' in changes.stdout
+        clean.dispose()
+        engine.dispose()
