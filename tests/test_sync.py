@@ -381,3 +381,22 @@ def test_three_registry_days_a_killed_first_sync_ends_identical_to_a_clean_one(
         assert '"removed"' in changes.stdout and '"COMPLETED"' in changes.stdout
         clean.dispose()
         engine.dispose()
+
+
+def test_the_lock_is_per_store(engine: Engine, tmp_path: Path) -> None:
+    """Two stores (PostgreSQL: two schemas of one database) sync side by side; one store
+    takes one run at a time."""
+    from ingest.sync.lock import Lock, SyncLocked
+    from tests.conftest import empty_store
+
+    with empty_store(engine.dialect.name, tmp_path / "other") as other_url:
+        other = open_store(other_url)
+        held = Lock.acquire(engine)
+        try:
+            Lock.acquire(other).release()
+            with pytest.raises(SyncLocked):
+                Lock.acquire(engine)
+        finally:
+            held.release()
+            other.dispose()
+        Lock.acquire(engine).release()

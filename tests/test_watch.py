@@ -231,6 +231,17 @@ def test_removed_trials_are_marked_kept_skipped_and_restored(engine: Engine, sto
         ):
             answer = cli(store_url, *command)
             assert answer.exit_code == 0 and NEW_LN not in answer.stdout
+        from fastapi.testclient import TestClient
+
+        from api.app import create_app
+
+        with TestClient(create_app(store_url)) as api:
+            assert api.get(f"/api/v1/trials/{NEW_LN}").json()["removed_from_registry"] == "2026-12-03"
+            assert "No longer listed by ClinicalTrials.gov" in api.get(f"/trials/{NEW_LN}").text
+            found = api.get(
+                "/api/v1/search", params={"condition": "lupus nephritis", "near": "Palencia, Spain"}
+            )
+            assert found.status_code == 200 and NEW_LN not in found.text
         # The trial page (PAGE-…/NCT03673748 from a page) is not the registry listing's to remove.
         with engine.connect() as conn:
             marked = conn.execute(

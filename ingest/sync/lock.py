@@ -20,7 +20,11 @@ from db.models import SyncLock
 
 LOCK: Table = SyncLock.__table__  # type: ignore[attr-defined]
 STALE_AFTER = timedelta(minutes=10)  # a run beats at every page; a page never takes this long
-ADVISORY_KEY = 0x7472_6961_6C73  # "trials"
+# Advisory locks are per database; a store is a schema in one: the key is this class and
+# the store's schema, so syncs of two stores in one database never wait on each other.
+ADVISORY_CLASS = 0x7472_6961  # "tria"
+ADVISORY_LOCK = "SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"
 
 
 class SyncLocked(Exception):
@@ -61,7 +65,7 @@ class Lock:
         now = datetime.now(UTC)
         if engine.dialect.name == "postgresql":
             conn = engine.connect()
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar_one()
+            got = conn.execute(text(ADVISORY_LOCK), {"k": ADVISORY_CLASS}).scalar_one()
             conn.commit()
             if not got:
                 row = conn.execute(select(LOCK)).mappings().first()
@@ -104,7 +108,7 @@ class Lock:
         with self.engine.begin() as conn:
             conn.execute(delete(LOCK).where(LOCK.c.holder == self.holder))
         if self._conn is not None:
-            self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+            self._conn.execute(text(ADVISORY_UNLOCK), {"k": ADVISORY_CLASS})
             self._conn.commit()
             self._conn.close()
             self._conn = None
