@@ -46,6 +46,7 @@ RUNS: Table = SyncRun.__table__  # type: ignore[attr-defined]
 STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
 INGEST_RUNS: Table = IngestRun.__table__  # type: ignore[attr-defined]
 WATERMARK = "watermark"
+CHANGED_IDS_SHOWN = 1000
 COUNTS = ("seen", "inserted", "updated", "unchanged", "older", "quarantined")
 
 
@@ -76,7 +77,11 @@ class SyncSummary:
     ids: list[str] = field(default_factory=list)  # inserted or updated, in order
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "ids"} | {"changed_ids": self.ids}
+        # The first ids changed (a full load changes every study: the log stays small).
+        return {k: v for k, v in self.__dict__.items() if k != "ids"} | {
+            "changed_ids": self.ids[:CHANGED_IDS_SHOWN],
+            "changed_ids_omitted": max(0, len(self.ids) - CHANGED_IDS_SHOWN),
+        }
 
     @property
     def exit_code(self) -> int:
