@@ -16,6 +16,7 @@ from rich.table import Table
 
 from api.cli import serve
 from db.cli import (
+    CommandGroup,
     JsonFlag,
     db_app,
     dispose_engine,
@@ -36,6 +37,7 @@ app = typer.Typer(
     name="trialsite",
     help="Ingest ClinicalTrials.gov records and match patients to nearby recruiting sites.",
     no_args_is_help=True,
+    cls=CommandGroup,
     add_completion=False,
     rich_markup_mode=None,
     # No locals in tracebacks: they could hold a patient's details.
@@ -43,6 +45,14 @@ app = typer.Typer(
 )
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(db_app, name="db")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version as installed
+
+        out.print(f"trialsite {installed('trialsite')}", markup=False)
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -58,6 +68,12 @@ def main_options(
     ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="On an unexpected failure, print the full traceback.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print trialsite's version and exit."
+        ),
     ] = False,
 ) -> None:
     """Ingest ClinicalTrials.gov records and match patients to nearby recruiting sites.

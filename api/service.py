@@ -33,6 +33,7 @@ from ingest.places.gazetteer.build import default_gazetteer_path
 from ingest.places.gazetteer.lookup import Gazetteer
 from ingest.places.resolution import GazetteerError, PlaceNotFound, Resolution
 from ingest.sync.runner import get_watermark, list_runs
+from matching.conditions import ConditionError, check_conditions
 from matching.match import MatchOutcome, Place, match_trials, place_from_patient
 from matching.patient import Patient, PatientError, parse_patient
 from matching.search import SearchQuery, search_trials
@@ -40,7 +41,6 @@ from matching.search import SearchQuery, search_trials
 PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 # The registry's statuses (ingest.ctgov.query's list), the open ones first.
 STATUSES = (*OPEN_TRIAL_STATUSES, *sorted(OVERALL_STATUSES - set(OPEN_TRIAL_STATUSES)))
-MAX_CONDITION_CHARS = 500
 
 
 class ProblemError(Exception):
@@ -136,12 +136,10 @@ class Service:
         except PatientError as exc:
             detail = str(exc).removeprefix("patient: ").replace(f"field {exc.field}: ", f"{exc.field}: ", 1)
             raise ProblemError(422, "Invalid patient", detail, field=exc.field) from None
-        for i, condition in enumerate(patient.conditions):
-            if len(condition) > MAX_CONDITION_CHARS:
-                raise bad_input(
-                    f"conditions[{i}]",
-                    f"expected at most {MAX_CONDITION_CHARS} characters, got {len(condition)}",
-                )
+        try:
+            check_conditions(patient.conditions)
+        except ConditionError as exc:
+            raise bad_input(exc.field, exc.detail) from None
         return patient
 
     def match(
@@ -188,10 +186,10 @@ class Service:
         condition = condition.strip()
         if not condition:
             raise bad_input("condition", "expected a condition, e.g. 'lupus nephritis', got an empty string")
-        if len(condition) > MAX_CONDITION_CHARS:
-            raise bad_input(
-                "condition", f"expected at most {MAX_CONDITION_CHARS} characters, got {len(condition)}"
-            )
+        try:
+            check_conditions([condition], "condition")
+        except ConditionError as exc:
+            raise bad_input(exc.field, exc.detail) from None
         if any(not s.strip() for s in [*(statuses or []), *(phases or [])]):
             raise bad_input(
                 "status" if any(not s.strip() for s in statuses or []) else "phase",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
@@ -19,6 +20,43 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
+
+
+class CommandGroup(TyperGroup):
+    """The root command: a usage error (an unknown option, a value out of range) is one
+    ``Error:`` line naming the option, exit 1 — exit 2 means "done, some items refused"."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.Abort:
+            print_error("interrupted")
+            sys.exit(130)
+        except typer.TyperException as exc:  # click's usage and parameter errors (vendored by typer)
+            ctx = getattr(exc, "ctx", None)
+            bare = type(exc).__name__ == "NoArgsIsHelpError" or (
+                ctx is not None and ctx.parent is None and getattr(exc, "message", "") == "Missing command."
+            )
+            if bare and ctx is not None:
+                print(ctx.get_help())  # a bare `trialsite` or command group: what it can do
+                sys.exit(0)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            format_message = getattr(exc, "format_message", None)
+            print_error((format_message() if format_message else str(exc)) + where)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

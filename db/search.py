@@ -22,7 +22,143 @@ from sqlalchemy import Boolean, Column, Connection, MetaData, String, Table, Tex
 
 from db.record import NormalizedTrial
 
-_WORD = re.compile(r"[a-z0-9]+")
+# A word: letters and digits of any script (folded), never underscores or symbols, so
+# "😀" or "—" alone holds none and Arabic or Greek words are words.
+_WORD = re.compile(r"[^\W_]+")
+# PostgreSQL's English stopwords (its ``english.stop``, Snowball's list): the 'english'
+# text search configuration drops them from a query. They are dropped from queries on
+# SQLite too (FTS5 has no stopwords), so both stores answer a query alike.
+STOPWORDS = frozenset(
+    [
+        "i",
+        "me",
+        "my",
+        "myself",
+        "we",
+        "our",
+        "ours",
+        "ourselves",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "he",
+        "him",
+        "his",
+        "himself",
+        "she",
+        "her",
+        "hers",
+        "herself",
+        "it",
+        "its",
+        "itself",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "themselves",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "this",
+        "that",
+        "these",
+        "those",
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "having",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "a",
+        "an",
+        "the",
+        "and",
+        "but",
+        "if",
+        "or",
+        "because",
+        "as",
+        "until",
+        "while",
+        "of",
+        "at",
+        "by",
+        "for",
+        "with",
+        "about",
+        "against",
+        "between",
+        "into",
+        "through",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "to",
+        "from",
+        "up",
+        "down",
+        "in",
+        "out",
+        "on",
+        "off",
+        "over",
+        "under",
+        "again",
+        "further",
+        "then",
+        "once",
+        "here",
+        "there",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "both",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "no",
+        "nor",
+        "not",
+        "only",
+        "own",
+        "same",
+        "so",
+        "than",
+        "too",
+        "very",
+        "s",
+        "t",
+        "can",
+        "will",
+        "just",
+        "don",
+        "should",
+        "now",
+    ]
+)
 
 # Trial statuses under which a trial can take patients (RECRUITING), or soon/only on
 # invitation (matching returns those flagged). A search document records whether its trial
@@ -64,8 +200,13 @@ def fold(value: str) -> str:
 
 
 def words(value: str) -> list[str]:
-    """The searchable words of a text, folded."""
+    """The words of a text, folded."""
     return _WORD.findall(fold(value))
+
+
+def query_words(value: str) -> list[str]:
+    """The words a query searches on: folded, stopwords left out (as PostgreSQL does)."""
+    return [w for w in words(value) if w not in STOPWORDS]
 
 
 def search_row(t: NormalizedTrial) -> dict[str, Any]:
@@ -143,7 +284,7 @@ def count_matching(conn: Connection, expression: str, cap: int, *, open_only: bo
 
 
 def _clean(alternatives: Sequence[Sequence[str]]) -> list[list[str]]:
-    cleaned = [[w for word in alt for w in words(word)] for alt in alternatives]
+    cleaned = [[w for word in alt for w in query_words(word)] for alt in alternatives]
     return [alt for alt in cleaned if alt]
 
 

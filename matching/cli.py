@@ -11,10 +11,16 @@ import typer
 
 from db.cli import JsonFlag, fail, get_engine, out, print_json
 from ingest.places.cli import open_gazetteer
+from matching.conditions import ConditionError
 
 LimitOption = Annotated[
     int | None,
-    typer.Option("--limit", help="At most this many trials (default: all with --json, 20 in tables)."),
+    typer.Option(
+        "--limit",
+        min=1,
+        max=100_000,
+        help="At most this many trials, 1 to 100,000 (default: all with --json, 20 in tables).",
+    ),
 ]
 TABLE_LIMIT = 20
 
@@ -113,15 +119,18 @@ def match(
     engine = get_engine()
     place = _resolve_place(patient)
     with engine.connect() as conn:
-        outcome = match_trials(
-            conn,
-            patient,
-            place,
-            eligible_only=eligible_only,
-            miles=miles,
-            today=as_of,
-            limit=_limit(limit, as_json or as_csv),
-        )
+        try:
+            outcome = match_trials(
+                conn,
+                patient,
+                place,
+                eligible_only=eligible_only,
+                miles=miles,
+                today=as_of,
+                limit=_limit(limit, as_json or as_csv),
+            )
+        except ConditionError as exc:
+            fail(str(exc))
     _print_outcome(outcome, miles=miles, as_json=as_json, as_csv=as_csv, title="trials")
 
 
@@ -272,5 +281,8 @@ def search(
         miles,
     )
     with get_engine().connect() as conn:
-        outcome = search_trials(conn, query)
+        try:
+            outcome = search_trials(conn, query)
+        except ConditionError as exc:
+            fail(str(exc))
     _print_outcome(outcome, miles=miles, as_json=as_json, as_csv=as_csv, title=f"trials for {condition!r}")

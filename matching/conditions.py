@@ -13,7 +13,37 @@ import json
 from functools import cache
 from importlib import resources
 
-from db.search import words
+from db.search import query_words, words
+
+MAX_CONDITION_CHARS = 500
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be searched for; ``field`` names where it was given."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.detail = message
+
+
+def check_conditions(conditions: list[str], field: str = "conditions") -> None:
+    """Refuse, naming the field, a condition over :data:`MAX_CONDITION_CHARS` or with no
+    word to search on (only symbols, emoji or stopwords such as "the"): it would match
+    every trial, or none, without saying why."""
+    for i, condition in enumerate(conditions):
+        where = f"{field}[{i}]" if field == "conditions" else field
+        if len(condition) > MAX_CONDITION_CHARS:
+            raise ConditionError(
+                where, f"expected at most {MAX_CONDITION_CHARS} characters, got {len(condition)}"
+            )
+        if not query_words(condition):
+            raise ConditionError(
+                where,
+                f"{condition[:60]!r} has no word to search on (letters or digits, other than "
+                "words such as 'the'): give a condition, e.g. 'lupus nephritis'",
+            )
+
 
 # Short abbreviations that are also common words are searched only through their
 # expansions: a trial title saying "for all patients" is not about leukemia.

@@ -31,7 +31,7 @@ from matching.candidates import (
     load_criteria,
     without_cyclic_gc,
 )
-from matching.conditions import expand_conditions
+from matching.conditions import check_conditions, expand_conditions
 from matching.needs import cannot_be_met, patient_facts_on_record, undecidable
 from matching.patient import Coordinates, Patient
 from matching.verdicts import evaluate_trial_criteria, patient_facts, trial_statuses
@@ -160,6 +160,7 @@ def match_trials(
     limit: int | None = None,
     among: Sequence[str] | None = None,
 ) -> MatchOutcome:
+    check_conditions(patient.conditions)
     radius = patient.radius_km if place else None
     near = Near(place.lat, place.lon, patient.radius_km) if place else None
     alternatives = expand_conditions(patient.conditions) if patient.conditions else None

@@ -20,7 +20,7 @@ from matching.candidates import (
     find_candidates,
     without_cyclic_gc,
 )
-from matching.conditions import expand_conditions
+from matching.conditions import check_conditions, expand_conditions
 from matching.match import MatchOutcome, Place, hard_filter, result_view, within
 from matching.patient import Patient
 
@@ -50,6 +50,7 @@ def _order(candidate: Candidate) -> tuple[float, float, str]:
 
 @without_cyclic_gc
 def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
+    check_conditions([query.condition], "condition")
     alternatives = expand_conditions([query.condition])
     near = Near(query.place.lat, query.place.lon, query.radius_km) if query.place else None
     candidates = find_candidates(

@@ -351,3 +351,57 @@ def test_oversized_or_mistyped_patients_are_refused_at_once(
     assert ran.code == 1
     assert len(ran.errors) == 1 and ran.errors[0].startswith(f"Error: {path}: {message}")
     assert ran.rss_mb < 500
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("search", "lupus", "--limit", "0"),
+        ("search", "lupus", "--limit", "-1"),
+        ("search", "lupus", "--limit", "99999999999999999999"),
+        ("match", "--age", "30", "--limit", "0"),
+        ("sync", "--page-size", "0"),
+        ("search", "--nope", "lupus"),
+        ("bogus",),
+    ],
+)
+def test_usage_errors_are_one_error_line_and_exit_1(args: tuple[str, ...], tmp_path: Path) -> None:
+    ran = trialsite("--db", f"sqlite:///{tmp_path}/none.db", *args)
+    assert ran.code == 1, ran.errors
+    assert len(ran.errors) == 1 and ran.errors[0].startswith("Error: "), ran.errors
+    option = next((a for a in reversed(args) if a.startswith("--")), None)
+    assert option is None or option in ran.errors[0]
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_version_and_bare_help() -> None:
+    assert trialsite("--version").stdout.startswith("trialsite ")
+    bare = trialsite()
+    assert bare.code == 0 and "Usage: trialsite" in bare.stdout
+
+
+@pytest.mark.parametrize("query", ["😀", "", "   ", "the", "the of and", "—"])
+def test_a_condition_with_no_searchable_word_is_refused(store_url: str, query: str) -> None:
+    from tests.sample_store import load_sample
+
+    load_sample(store_url)
+    ran = trialsite("--db", store_url, "search", query)
+    assert ran.code == 1 and ran.errors[0].startswith("Error: condition: "), ran.errors
+    assert "no word to search on" in ran.errors[0] and len(ran.errors) == 1
+    matched = trialsite("--db", store_url, "match", "--condition", query, "--age", "40")
+    assert matched.code == 1 and "conditions[0]" in matched.errors[0]
+
+
+def test_stopwords_and_scripts_are_treated_alike_on_both_stores(store_url: str) -> None:
+    from tests.sample_store import load_sample
+
+    load_sample(store_url)
+
+    def ids(*condition: str) -> list[str]:
+        ran = trialsite("--db", store_url, "search", *condition, "--json")
+        assert ran.code == 0, ran.errors
+        return [m["nct_id"] for m in json.loads(ran.stdout)["matches"]]
+
+    lupus = ids("lupus")
+    assert lupus and ids("the lupus") == lupus == ids("lupus of the")
+    assert ids("مرض الكلى") == []  # Arabic words are words: searched, found nowhere, no error

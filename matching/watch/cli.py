@@ -49,6 +49,7 @@ def watch_add(
       trialsite sync --notify-cmd 'mail -s "trialsite alert" renal@hospital.example'
     """
     from matching.cli import _patient_data, _resolve_place
+    from matching.conditions import ConditionError
     from matching.patient import PatientError, parse_patient
     from matching.watch import WatchError, add_watch
 
@@ -79,7 +80,7 @@ def watch_add(
                 place=place,
                 radius_km=(radius or 100.0) if search is not None else None,
             )
-        except (WatchError, PatientError) as exc:
+        except (WatchError, PatientError, ConditionError) as exc:
             fail(str(exc))
     if as_json:
         print_json(view)
