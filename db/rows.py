@@ -12,6 +12,9 @@ from db.record import Contact, NormalizedTrial, Sponsor
 
 # Trial columns that are bookkeeping, not facts a source stated.
 BOOKKEEPING = frozenset({"content_hash", "ingested_at", "updated_at"})
+# Trial columns no record sets (a load leaves them as they are): what sync learnt of the
+# registry itself (``removed_from_registry``: a listing no longer holds the trial).
+REGISTRY_STATE = frozenset({"removed_from_registry"})
 
 TRIAL_COLUMNS = (
     "nct_id",

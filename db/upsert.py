@@ -210,6 +210,8 @@ class BatchOutcome:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
+    # Versions with the same dates as another (in the batch or stored) but other content.
+    conflicts: list[str] = field(default_factory=list)
     change_events: int = 0
 
 
@@ -220,17 +222,24 @@ def upsert_batch(
     outcome = BatchOutcome()
     now = datetime.now(UTC)
     # Within a batch the newest version of each id wins; the others are stale or unchanged.
+    # Two versions with the same dates but different content conflict: the one with the
+    # higher content hash wins, whatever the order they came in (a load is repeatable).
     newest: dict[str, PreparedRecord] = {}
     for rec in records:
         held = newest.get(rec.nct_id)
-        if held is None or rec.version_key() > held.version_key():
-            if held is not None:
-                outcome.stale.append(held.nct_id)
+        if held is None:
             newest[rec.nct_id] = rec
         elif rec.content_hash == held.content_hash:
             outcome.unchanged.append(rec.nct_id)
+        elif (rec.version_key(), rec.content_hash) > (held.version_key(), held.content_hash):
+            (outcome.conflicts if rec.version_key() == held.version_key() else outcome.stale).append(
+                held.nct_id
+            )
+            newest[rec.nct_id] = rec
         else:
-            outcome.stale.append(rec.nct_id)
+            (outcome.conflicts if rec.version_key() == held.version_key() else outcome.stale).append(
+                rec.nct_id
+            )
 
     stored = {
         row.nct_id: row
@@ -249,10 +258,16 @@ def upsert_batch(
         row = stored.get(nct_id)
         if row is None:
             fresh.append(rec)
-        elif row.content_hash == rec.content_hash:
+            continue
+        stored_key = (row.last_update_post_date or "", row.version_date or "")
+        if row.content_hash == rec.content_hash:
             outcome.unchanged.append(nct_id)
-        elif rec.version_key() > (row.last_update_post_date or "", row.version_date or ""):
+        elif rec.version_key() > stored_key:
             newer.append(rec)
+        elif rec.version_key() == stored_key:
+            outcome.conflicts.append(nct_id)
+            if rec.content_hash > row.content_hash:
+                newer.append(rec)
         else:
             outcome.stale.append(nct_id)
 

@@ -53,6 +53,14 @@ def _report(summary: Any, as_json: bool) -> int:
             f"seen {data['seen']}: {data['inserted']} inserted, {data['updated']} updated, "
             f"{data['unchanged']} unchanged, {data['stale']} older than stored (kept stored), "
             f"{data['quarantined']} quarantined; {data['change_events']} change events"
+            + (
+                f"; {data['conflicting']} conflicting "
+                f"{'version' if data['conflicting'] == 1 else 'versions'} with the same dates as another "
+                "(kept the one with the higher content hash, whatever the load order)"
+                if data["conflicting"]
+                else ""
+            ),
+            markup=False,
         )
         for q in data["quarantine"][:20]:
             out.print(f"  quarantined {q['origin']}: {q['reason']}", markup=False)

@@ -47,6 +47,7 @@ class IngestSummary:
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    conflicting: int = 0  # same dates as another version, other content (see db.upsert)
     quarantined: int = 0
     change_events: int = 0
     run_id: int | None = None
@@ -60,6 +61,7 @@ class IngestSummary:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "stale": self.stale,
+            "conflicting": self.conflicting,
             "quarantined": self.quarantined,
             "change_events": self.change_events,
             "run_id": self.run_id,
@@ -340,5 +342,6 @@ def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) 
     summary.updated += len(outcome.updated)
     summary.unchanged += len(outcome.unchanged)
     summary.stale += len(outcome.stale)
+    summary.conflicting += len(outcome.conflicts)
     summary.change_events += outcome.change_events
     summary.ids.extend(r.nct_id for r in batch)

@@ -405,3 +405,26 @@ def test_stopwords_and_scripts_are_treated_alike_on_both_stores(store_url: str) 
     lupus = ids("lupus")
     assert lupus and ids("the lupus") == lupus == ids("lupus of the")
     assert ids("مرض الكلى") == []  # Arabic words are words: searched, found nowhere, no error
+
+
+def test_same_date_conflicts_resolve_alike_in_any_order(tmp_path: Path) -> None:
+    """Two versions of one study with the same dates and other content: the same one is
+    kept whichever comes first (alone or in one file), and the summary says they conflict."""
+    study = json.loads((V2 / "NCT04267848.json").read_text())
+    other = json.loads(json.dumps(study))
+    other["protocolSection"]["identificationModule"]["briefTitle"] = "A retitled version, same dates"
+    (tmp_path / "a.json").write_text(json.dumps(study))
+    (tmp_path / "b.json").write_text(json.dumps(other))
+    (tmp_path / "ab.json").write_text(json.dumps([study, other]))
+    (tmp_path / "ba.json").write_text(json.dumps([other, study]))
+    kept = set()
+    for order in (["a.json", "b.json"], ["b.json", "a.json"], ["ab.json"], ["ba.json"]):
+        url = f"sqlite:///{tmp_path}/{'-'.join(order)}.db"
+        runs = [trialsite("--db", url, "ingest", "file", str(tmp_path / name), "--json") for name in order]
+        assert all(r.code == 0 for r in runs), [r.errors for r in runs]
+        assert sum(json.loads(r.stdout)["conflicting"] for r in runs) == 1
+        shown = json.loads(trialsite("--db", url, "show", "NCT04267848", "--json").stdout)
+        kept.add(shown["brief_title"])
+    assert len(kept) == 1
+    text = trialsite("--db", f"sqlite:///{tmp_path}/x.db", "ingest", "file", str(tmp_path / "ab.json"))
+    assert "1 conflicting version with the same dates as another" in text.stdout
