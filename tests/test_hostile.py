@@ -428,3 +428,61 @@ def test_same_date_conflicts_resolve_alike_in_any_order(tmp_path: Path) -> None:
     assert len(kept) == 1
     text = trialsite("--db", f"sqlite:///{tmp_path}/x.db", "ingest", "file", str(tmp_path / "ab.json"))
     assert "1 conflicting version with the same dates as another" in text.stdout
+
+
+FULL_DISK = """import sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+@event.listens_for(Engine, "connect")
+def _small_disk(dbapi_connection, record):
+    pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+    dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 40}")
+
+from cli import main
+sys.argv = ["trialsite", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_quarantine(tmp_path: Path) -> None:
+    """SQLite told the disk holds 40 more pages ("database or disk is full") mid-load: a store
+    fault, not the records' — one Error line, exit 1, no quarantine row; the same load on a
+    store with room then stores everything."""
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    assert trialsite("--db", url, "db", "upgrade").code == 0
+    export = V2 / "nsclcbench_ctg-studies_100.json"
+    ran = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, "--db", url, "ingest", "file", str(export), "--no-geocode"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    errors = [line for line in ran.stderr.splitlines() if line.strip()]
+    assert ran.returncode == 1, ran.stderr
+    assert len(errors) == 1 and errors[0].startswith("Error: ") and "full" in errors[0], errors
+    engine = open_store(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(QUARANTINE)).scalar_one() == 0
+    finally:
+        engine.dispose()
+    again = trialsite("--db", url, "ingest", "file", str(export), "--no-geocode", "--json")
+    assert again.code == 0 and json.loads(again.stdout)["quarantined"] == 0
+
+
+def test_an_unwritable_cache_folder_is_one_error_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRIALSITE_GAZETTEER"}
+    env["XDG_CACHE_HOME"] = "/proc/trialsite-cannot-write-here"
+    ran = subprocess.run(
+        [str(TRIALSITE), "--db", f"sqlite:///{tmp_path}/x.db", "geocode", "Palencia"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("Error")]
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    assert errors == [errors[0]] and "cannot write the offline gazetteer" in errors[0]
+    assert "XDG_CACHE_HOME" in errors[0]

@@ -22,19 +22,22 @@ gazetteer_app = typer.Typer(help="The offline gazetteer (GeoNames data, CC-BY 4.
 def open_gazetteer() -> Any:
     """The local gazetteer, built on first use with a progress bar (about a minute, once)."""
     from ingest.places.gazetteer.build import default_gazetteer_path
-    from ingest.places.gazetteer.lookup import Gazetteer
+    from ingest.places.gazetteer.lookup import Gazetteer, GazetteerError
 
     path = Path(os.environ.get("TRIALSITE_GAZETTEER") or default_gazetteer_path())
-    if path.exists():
-        return Gazetteer.open(path)
-    err.print(f"building the offline gazetteer at {path} (once)…")
-    with Progress(
-        TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
-    ) as bar:
-        task = bar.add_task("build", total=None)
-        return Gazetteer.open(
-            path, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    try:
+        if path.exists():
+            return Gazetteer.open(path)
+        err.print(f"building the offline gazetteer at {path} (once)…", markup=False, soft_wrap=True)
+        with Progress(
+            TextColumn("gazetteer"), BarColumn(), TaskProgressColumn(), console=err, transient=True
+        ) as bar:
+            task = bar.add_task("build", total=None)
+            return Gazetteer.open(
+                path, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    except GazetteerError as exc:
+        fail(str(exc))
 
 
 @gazetteer_app.command("build")

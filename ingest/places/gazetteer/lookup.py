@@ -105,7 +105,13 @@ class Gazetteer:
             if not target.exists():
                 if not build_if_missing:
                     raise GazetteerError(f"no gazetteer at {target}; run `trialsite gazetteer build`")
-                build_gazetteer(target, progress=progress)
+                try:
+                    build_gazetteer(target, progress=progress)
+                except OSError as exc:
+                    raise GazetteerError(
+                        f"cannot write the offline gazetteer at {target} ({exc.strerror or exc}): "
+                        "set XDG_CACHE_HOME to a writable folder, or TRIALSITE_GAZETTEER to a file path"
+                    ) from None
             conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
             try:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'version.build'").fetchone()
