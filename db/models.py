@@ -257,6 +257,8 @@ class IngestRun(SQLModel, table=True):
     older: int = 0
     quarantined: int = 0
     status: str = Field(default="running", max_length=20)
+    pid: int | None = None  # the process running it, on ``host``: a dead one is marked interrupted
+    host: str | None = Field(default=None, max_length=200)
 
 
 class GeocodeCache(SQLModel, table=True):

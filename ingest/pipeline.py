@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,7 @@ from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, insert, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.models import IngestRun
@@ -26,6 +28,7 @@ from db.upsert import PreparedRecord, prepare_record, quarantine_record, upsert_
 from ingest.criteria import parse_criteria
 from ingest.criteria.needs import with_needs
 from ingest.files.reader import RawItem, decode_item
+from ingest.liveness import process_alive
 from ingest.mesh import add_mesh_ancestors
 from ingest.record import NormalizedTrial, RecordError, Site
 from ingest.sources import parse_item
@@ -38,6 +41,24 @@ RUN = IngestRun.__table__  # type: ignore[attr-defined]
 # while it runs: set at every stored batch) is older than this was killed: the next load
 # marks it ``interrupted``. Longer than one registry request may take with its retries.
 STALE_RUN = timedelta(minutes=30)
+
+
+def mark_dead_runs(conn: Connection) -> None:
+    """Mark ``interrupted`` the runs still ``running`` whose process is gone (same host) or
+    whose heartbeat is older than :data:`STALE_RUN` (another host, or no process recorded)."""
+    now = datetime.now(UTC)
+    rows = conn.execute(
+        select(RUN.c.id, RUN.c.pid, RUN.c.host, func.coalesce(RUN.c.finished_at, RUN.c.started_at)).where(
+            RUN.c.status == "running"
+        )
+    ).all()
+    dead = []
+    for run_id, pid, host, beat in rows:
+        beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
+        if now - beat > STALE_RUN or (pid is not None and not process_alive(pid, host)):
+            dead.append(run_id)
+    if dead:
+        conn.execute(update(RUN).where(RUN.c.id.in_(dead)).values(status="interrupted"))
 
 
 @dataclass
@@ -227,19 +248,18 @@ def ingest_items(
     summary = summary if summary is not None else IngestSummary()
     if resolve is not None:
         workers = 0
-    now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(
-            update(RUN)
-            .where(
-                RUN.c.status == "running",
-                func.coalesce(RUN.c.finished_at, RUN.c.started_at) < now - STALE_RUN,
-            )
-            .values(status="interrupted")
-        )
+        mark_dead_runs(conn)
         summary.run_id = conn.execute(
             insert(RUN).returning(RUN.c.id),
-            {"command": command, "source": source, "started_at": datetime.now(UTC), "status": "running"},
+            {
+                "command": command,
+                "source": source,
+                "started_at": datetime.now(UTC),
+                "status": "running",
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            },
         ).scalar_one()
     batch: list[PreparedRecord] = []
     status = "failed"

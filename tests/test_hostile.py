@@ -486,3 +486,45 @@ def test_an_unwritable_cache_folder_is_one_error_line(tmp_path: Path) -> None:
     assert ran.returncode == 1 and "Traceback" not in ran.stderr
     assert errors == [errors[0]] and "cannot write the offline gazetteer" in errors[0]
     assert "XDG_CACHE_HOME" in errors[0]
+
+
+def test_a_load_killed_with_sigkill_is_marked_interrupted_at_once(store_url: str) -> None:
+    """A load killed a moment ago (its heartbeat fresh) is marked interrupted by the next
+    load on the same host, and `stats` shows it; a live one is left running."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    engine = open_store(store_url)
+    run = IngestRun.__table__  # type: ignore[attr-defined]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = __import__("socket").gethostname()
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(run),
+                [
+                    {
+                        "command": "ingest file",
+                        "started_at": now,
+                        "status": "running",
+                        "pid": gone.pid,
+                        "host": here,
+                    },
+                    {
+                        "command": "ingest file",
+                        "started_at": now,
+                        "status": "running",
+                        "pid": os.getpid(),
+                        "host": here,
+                    },
+                ],
+            )
+        ingest_items(engine, iter_paths([V2 / "dgg32_ctg-studies_10.json"]), command="test")
+        with engine.connect() as conn:
+            statuses = [r[0] for r in conn.execute(select(run.c.status).order_by(run.c.id))]
+    finally:
+        engine.dispose()
+    assert statuses == ["interrupted", "running", "ok"]

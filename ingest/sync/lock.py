@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, text, update
 
 from db.models import SyncLock
+from ingest.liveness import process_alive
 
 LOCK: Table = SyncLock.__table__  # type: ignore[attr-defined]
 STALE_AFTER = timedelta(minutes=10)  # a run beats at every page; a page never takes this long
@@ -33,18 +34,6 @@ class SyncLocked(Exception):
     def __init__(self, holder: str, since: datetime) -> None:
         super().__init__(f"another sync is running: {holder}, since {since.isoformat(timespec='seconds')}")
         self.holder, self.since = holder, since
-
-
-def _alive(pid: int, host: str) -> bool:
-    if host != socket.gethostname():
-        return True  # cannot tell: the heartbeat decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _as_utc(value: Any) -> datetime:
@@ -89,7 +78,7 @@ class Lock:
             row = conn.execute(select(LOCK)).mappings().first()
             if row is not None:
                 fresh = now - _as_utc(row["heartbeat_at"]) < STALE_AFTER
-                if fresh and _alive(row["pid"], row["host"]):
+                if fresh and process_alive(row["pid"], row["host"]):
                     raise SyncLocked(row["holder"], _as_utc(row["since"]))
                 conn.execute(delete(LOCK))
             conn.execute(

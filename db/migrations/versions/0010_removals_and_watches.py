@@ -1,5 +1,6 @@
 """Removals and watches: the registry day a trial left the registry, saved watches, the
-trials each matches now, and the alerts a sync raised for them.
+trials each matches now, and the alerts a sync raised for them; the process running each
+ingest run (a load killed mid-run is marked interrupted at once by the next, on its host).
 
 Revision ID: 0010
 Revises: 0009
@@ -20,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("trial", sa.Column("removed_from_registry", sa.String(length=10), nullable=True))
     op.add_column("sync_run", sa.Column("removed", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("ingest_run", sa.Column("pid", sa.Integer(), nullable=True))
+    op.add_column("ingest_run", sa.Column("host", sa.String(length=200), nullable=True))
     op.create_table(
         "watch",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -70,3 +73,5 @@ def downgrade() -> None:
     # Plain ALTER on both dialects: a batch rebuild of ``trial`` would drop SQLite's triggers.
     op.execute("ALTER TABLE trial DROP COLUMN removed_from_registry")
     op.execute("ALTER TABLE sync_run DROP COLUMN removed")
+    op.execute("ALTER TABLE ingest_run DROP COLUMN pid")
+    op.execute("ALTER TABLE ingest_run DROP COLUMN host")
