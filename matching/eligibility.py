@@ -73,6 +73,8 @@ class PatientFacts:
     breastfeeding: bool | None = None
     measurements: Sequence[Measurement] = ()
     conditions: Sequence[str] = ()
+    # A condition implied by another (an other name, a broader MeSH term) → the recorded one.
+    condition_origins: Mapping[str, str] = field(default_factory=dict)
     treatments: Sequence[Treatment] = ()
     events: Sequence[Event] = ()
     uses_contraception: bool | None = None
@@ -297,7 +299,8 @@ def _truth(
         names = facts.conditions if kind == "condition" else [t.name for t in facts.treatments]
         found = _matching(terms, names, abbreviations)
         if found:
-            return True, f"{found[0]} on record"
+            recorded = facts.condition_origins.get(found[0], found[0]) if kind == "condition" else found[0]
+            return True, f"{recorded} on record"
         return None, f"no record of {terms[0]}"
     return None, f"rule kind {kind!r} is not evaluated"
 

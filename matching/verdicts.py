@@ -13,18 +13,27 @@ from typing import Any
 
 import orjson
 
+from db.search import words
 from ingest.mesh import ancestors_of
+from matching.conditions import synonym_groups
 from matching.eligibility import Event, Measurement, PatientFacts, Treatment, evaluate_items
 from matching.patient import Patient
 
 
-def implied_conditions(conditions: list[str]) -> tuple[str, ...]:
-    """Her conditions plus the broader ones they imply: lupus nephritis is a form of systemic
-    lupus erythematosus, so "SLE required" is met by a lupus nephritis diagnosis (MeSH tree)."""
-    implied = dict.fromkeys(conditions)
+def implied_conditions(conditions: list[str]) -> dict[str, str]:
+    """Her conditions, their other names and the broader ones they imply, each with the
+    condition as she was recorded: "type 2 diabetes" is also "type 2 diabetes mellitus"
+    (the condition vocabulary), and lupus nephritis is a form of systemic lupus
+    erythematosus, so "SLE required" is met by a lupus nephritis diagnosis (MeSH tree)."""
+    implied: dict[str, str] = {c: c for c in conditions}
     for condition in conditions:
-        implied.update(dict.fromkeys(ancestors_of(condition)))
-    return tuple(implied)
+        names = [condition, *synonym_groups().get(" ".join(words(condition)), ())]
+        for name in names:
+            implied.setdefault(name, condition)
+        for name in names:
+            for ancestor in ancestors_of(name):
+                implied.setdefault(ancestor, condition)
+    return implied
 
 
 def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFacts:
@@ -34,7 +43,8 @@ def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFact
         pregnant=patient.pregnant,
         breastfeeding=patient.breastfeeding,
         measurements=tuple(Measurement(m.name, m.value, m.unit, m.date) for m in patient.measurements),
-        conditions=implied_conditions(patient.conditions),
+        conditions=tuple(implied := implied_conditions(patient.conditions)),
+        condition_origins=implied,
         treatments=tuple(
             Treatment(t.name, t.start, t.end, bool(t.current) if t.current is not None else t.end is None)
             for t in patient.treatments

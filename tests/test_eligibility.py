@@ -293,3 +293,18 @@ def test_evaluation_imports_only_pure_criteria_modules_from_ingest() -> None:
         if alias.name.startswith("ingest")
     }
     assert imported == {"ingest.criteria.catalogue", "ingest.criteria.needs", "ingest.criteria.words"}
+
+
+def test_a_condition_is_met_by_its_other_names_and_said_as_recorded() -> None:
+    """A patient recorded with "type 2 diabetes" meets "Diabetes mellitus": the number stays
+    with its name, and the reason names her condition as it was recorded."""
+    from matching.patient import parse_patient
+    from matching.verdicts import patient_facts
+
+    r = rule("Diabetes mellitus", "inclusion", kind="condition")
+    for recorded in ("type 2 diabetes", "T2DM", "Type 2 Diabetes Mellitus"):
+        verdict = evaluate_rule(r, "inclusion", patient_facts(parse_patient({"conditions": [recorded]})))
+        assert verdict.status == "met", (recorded, verdict.reason)
+        assert verdict.reason.startswith(f"{recorded} on record"), verdict.reason
+    other = evaluate_rule(r, "inclusion", patient_facts(parse_patient({"conditions": ["diabetes insipidus"]})))
+    assert other.status == "unknown" and "2 diabetes" not in other.reason
