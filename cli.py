@@ -78,7 +78,9 @@ def main_options(
 ) -> None:
     """Ingest ClinicalTrials.gov records and match patients to nearby recruiting sites.
 
-    Example: trialsite ingest file studies.json && trialsite stats
+    \b
+    Example:
+      trialsite ingest file studies.json && trialsite stats
     """
     state.db = db
     state.engine = None
@@ -93,7 +95,9 @@ def show(
 ) -> None:
     """Show one stored trial with its sites, conditions and criteria.
 
-    Example: trialsite show NCT04267848 --json
+    \b
+    Example:
+      trialsite show NCT04267848 --json
     """
     from db.queries import get_trial
 
@@ -177,7 +181,9 @@ def _print_trial(t: dict[str, Any]) -> None:
 def stats(as_json: JsonFlag = False) -> None:
     """What the store holds: trials, sites, statuses, quarantine, last ingest.
 
-    Example: trialsite stats --json
+    \b
+    Example:
+      trialsite stats --json
     """
     from db.queries import get_stats
 
@@ -201,7 +207,9 @@ def quarantine(
 ) -> None:
     """List quarantined records with the reason each was refused.
 
-    Example: trialsite quarantine --limit 10
+    \b
+    Example:
+      trialsite quarantine --limit 10
     """
     from db.queries import list_quarantine
 

@@ -36,6 +36,7 @@ class CommandGroup(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        _name_placeholders(self)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:
@@ -56,6 +57,31 @@ class CommandGroup(TyperGroup):
             print_error((format_message() if format_message else str(exc)) + where)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+# Placeholders in --help as words a user would write, not Python types ("<list[str]>").
+_PLACEHOLDERS = {
+    "db": "URL", "near": "PLACE", "location": "PLACE", "radius": "KM", "limit": "N", "age": "YEARS",
+    "since": "DATE", "today": "DATE", "updated_since": "DATE", "page_size": "N", "workers": "N",
+    "rate_limit": "PER_MINUTE", "timeout": "SECONDS", "base_url": "URL", "webhook": "URL",
+    "notify_cmd": "COMMAND", "patient_file": "FILE", "patient": "FILE", "referral": "FILE",
+    "measurement": "NAME=VALUE[ UNIT]", "letter": "FILE", "port": "PORT", "host": "HOST",
+}  # fmt: skip
+
+
+def _name_placeholders(command: Any) -> None:
+    """Give every option and argument without a placeholder one in words (its name)."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) or param.metavar is not None or param.name is None:
+            continue
+        param.metavar = _PLACEHOLDERS.get(param.name, param.name.upper())
+        if param.param_type_name == "argument":
+            # Typer writes a required argument "{NAME}" in the usage line and its Python type
+            # beside it ("NAME <str>"): plain NAME in both, as manual pages write it.
+            param._usage_display_name = lambda p=param: p.metavar if p.required else f"[{p.metavar}]"
+            param.display_type_rich = lambda ctx: ""
+    for sub in getattr(command, "commands", {}).values():
+        _name_placeholders(sub)
 
 
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
@@ -201,7 +227,9 @@ def progress_bar(total: int | None, label: str) -> Progress:
 def db_upgrade() -> None:
     """Apply the store's schema migrations (also done automatically on first use).
 
-    Example: trialsite --db postgresql://postgres@127.0.0.1/test db upgrade
+    \b
+    Example:
+      trialsite --db postgresql://postgres@127.0.0.1/test db upgrade
     """
     from db.engine import open_store
     from db.migrate import current_revision, upgrade

@@ -95,7 +95,9 @@ def ingest_file(
 ) -> None:
     """Load saved registry records: study JSON, website export arrays, folders, bulk zip.
 
-    Example: trialsite ingest file ctg-studies.json.zip --json
+    \b
+    Example:
+      trialsite ingest file ctg-studies.json.zip --json
     """
     from ingest.files.reader import SourceFileError, count_records_hint, iter_paths
     from ingest.pipeline import ingest_items
@@ -165,7 +167,9 @@ def ingest_ctgov(
     (Retry-After honoured up to 120 s); a listing whose page tokens loop stops with
     an error. Studies fetched before a failure are stored, then the error is shown.
 
-    Example: trialsite ingest ctgov --condition "lupus nephritis" --status RECRUITING --limit 200
+    \b
+    Example:
+      trialsite ingest ctgov --condition "lupus nephritis" --status RECRUITING --limit 200
     """
     from ingest.ctgov.client import RegistryClient, RegistryError, RegistryQuery, StudyNotFound
     from ingest.files.reader import JSON, RawItem
@@ -240,7 +244,9 @@ def ingest_page(
 
     A page without an NCT id is stored under a stable id derived from its content,
     or attached to the registry record of the same trial when the store has it.
-    Example: trialsite ingest page saved-trial.html https://example.org/trials/123 --json
+    \b
+    Example:
+      trialsite ingest page saved-trial.html https://example.org/trials/123 --json
     """
     from ingest.pages.load import PageSourceError, ingest_pages
 
@@ -281,8 +287,10 @@ def criteria_parse(
 ) -> None:
     """Split criteria text into inclusion/exclusion items and show the rules found in each.
 
-    Example: trialsite criteria parse criteria.txt
-    Example: echo "Inclusion Criteria: * eGFR >= 30 mL/min/1.73 m2" | trialsite criteria parse -
+    \b
+    Examples:
+      trialsite criteria parse criteria.txt
+      echo "Inclusion Criteria: * eGFR >= 30 mL/min/1.73 m2" | trialsite criteria parse -
     """
     from ingest.pipeline import criteria_rows
 
@@ -312,8 +320,10 @@ def criteria_reparse(
 ) -> None:
     """Re-run the criteria parser over every stored trial (after the parser improves).
 
-    Example: trialsite criteria reparse
-    Example: trialsite criteria reparse --pending --workers 2
+    \b
+    Examples:
+      trialsite criteria reparse
+      trialsite criteria reparse --pending --workers 2
     """
     from db.queries import get_stats
     from ingest.reparse import reparse_criteria

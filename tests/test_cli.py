@@ -397,3 +397,34 @@ def test_deferred_criteria_are_parsed_by_reparse_pending(store_url: str) -> None
         engine.dispose()
     assert stored == pending["items"]
     assert summaries == counted and len(summaries) == 10  # the match's needs rows, written by reparse
+
+
+def _command_paths() -> list[list[str]]:
+    import typer.main
+
+    from cli import app as root
+
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(root), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "trialsite")
+def test_every_help_reads_as_words_with_examples_on_their_own_lines(path: list[str]) -> None:
+    from cli import app as root
+
+    result = CliRunner().invoke(root, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for python_type in ("<str>", "<int", "<float>", "<list", "<path>", "{"):
+        assert python_type not in text, (path, python_type)
+    for line in text.splitlines():
+        # One example a line: never two commands run together by the help formatter.
+        assert line.count("trialsite ") <= 1 or "|" in line or "&&" in line, line
+        assert not line.strip().startswith("Example: trialsite"), line

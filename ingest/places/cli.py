@@ -48,7 +48,9 @@ def gazetteer_build(
 ) -> None:
     """Build the offline gazetteer from GeoNames cities and postal codes (CC-BY 4.0).
 
-    Example: trialsite gazetteer build
+    \b
+    Example:
+      trialsite gazetteer build
     """
     from ingest.places.gazetteer.build import build_gazetteer, default_gazetteer_path
 

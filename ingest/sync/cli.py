@@ -80,7 +80,7 @@ def sync(
       trialsite sync --json                # one summary object (status, mode, counts, resumed, …)
       trialsite sync --status --json       # the last runs: how old is the data?
       trialsite sync --check-removed       # also mark trials the registry no longer lists
-      trialsite sync --notify-cmd 'mail -s "trialsite alert" renal@hospital.example'
+      trialsite sync --notify-cmd 'mail -s "new trial alert" renal@hospital.example'
       trialsite sync --webhook https://chat.example/hooks/trialsite
       trialsite --db postgresql://postgres@127.0.0.1/test sync --full
     """

@@ -46,7 +46,7 @@ def watch_add(
     Examples:
       trialsite watch add palencia-ln --patient sample/patient.json
       trialsite watch add ln-castilla --search "lupus nephritis" --near "Valladolid, Spain" --radius 150
-      trialsite sync --notify-cmd 'mail -s "trialsite alert" renal@hospital.example'
+      trialsite sync --notify-cmd 'mail -s "new trial alert" renal@hospital.example'
     """
     from matching.cli import _patient_data, _resolve_place
     from matching.conditions import ConditionError
