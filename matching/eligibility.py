@@ -30,6 +30,7 @@ from ingest.criteria.catalogue import (
     load_catalogue,
     normalize_unit,
 )
+from ingest.criteria.describe import threshold_statement, window_amount
 from ingest.criteria.needs import alternatives, requires
 from ingest.criteria.words import curated_abbreviations, entry_words, measurement_key, term_words
 
@@ -116,17 +117,13 @@ def _statement(rule: Mapping[str, Any]) -> str:
     """The rule's statement in words: "≥ 10", "between 18 and 65 years", "pregnancy"."""
     kind = rule["kind"]
     if kind in ("threshold", "age"):
-        unit = f" {rule['unit']}" if rule.get("unit") else ""
-        if rule.get("comparator") == "between":
-            return f"between {_fmt(rule['low'])} and {_fmt(rule['high'])}{unit}"
-        return f"{_SYMBOL.get(rule.get('comparator', '='), '=')} {_fmt(rule['value'])}{unit}"
+        return threshold_statement(dict(rule))
     if kind == "time_window":
         window = rule.get("window") or {}
         what = rule.get("event") or "the event"
-        amount = f"{_fmt(window.get('amount', 0))} {window.get('unit', '')}"
         if window.get("direction") == "at_least_ago":
-            return f"{what} at least {amount} ago"
-        return f"{what} within the past {amount}"
+            return f"{what} at least {window_amount(window)} ago"
+        return f"{what} within the past {window_amount(window)}"
     if kind == "sex":
         return str(rule.get("sex"))
     if kind in ("condition", "treatment"):
@@ -330,7 +327,12 @@ def evaluate_rule(
         status = "met"
     else:
         status = "not_met"
-    return Verdict(status, f"{shown} — trial {verb} {_statement(data)}: {status.replace('_', ' ')}")
+    statement = _statement(data)
+    if data.get("applies_if"):
+        statement += f" {data['applies_if']}"
+        if status == "not_met":
+            status = "unknown"  # she may qualify another way: the clinician checks which applies
+    return Verdict(status, f"{shown} — trial {verb} {statement}: {status.replace('_', ' ')}")
 
 
 def _combine(item: Mapping[str, Any], verdicts: list[Verdict], rules: list[Mapping[str, Any]]) -> Status:

@@ -292,7 +292,12 @@ def test_evaluation_imports_only_pure_criteria_modules_from_ingest() -> None:
         for alias in node.names
         if alias.name.startswith("ingest")
     }
-    assert imported == {"ingest.criteria.catalogue", "ingest.criteria.needs", "ingest.criteria.words"}
+    assert imported == {
+        "ingest.criteria.catalogue",
+        "ingest.criteria.describe",  # the words a rule is said in, shared with `criteria parse`
+        "ingest.criteria.needs",
+        "ingest.criteria.words",
+    }
 
 
 def test_a_condition_is_met_by_its_other_names_and_said_as_recorded() -> None:
@@ -306,5 +311,63 @@ def test_a_condition_is_met_by_its_other_names_and_said_as_recorded() -> None:
         verdict = evaluate_rule(r, "inclusion", patient_facts(parse_patient({"conditions": [recorded]})))
         assert verdict.status == "met", (recorded, verdict.reason)
         assert verdict.reason.startswith(f"{recorded} on record"), verdict.reason
-    other = evaluate_rule(r, "inclusion", patient_facts(parse_patient({"conditions": ["diabetes insipidus"]})))
+    other = evaluate_rule(
+        r, "inclusion", patient_facts(parse_patient({"conditions": ["diabetes insipidus"]}))
+    )
     assert other.status == "unknown" and "2 diabetes" not in other.reason
+
+
+SEED_BIOPSY_ITEM = (
+    "Diagnosis of lupus nephritis (LN) using the 2003 classification of the International Society of "
+    "Nephrology and the Society of Renal Pathology, by biopsy performed no more than 6 months before the selection "
+    "visit if they enter from the induction period, and no more than one year if they enter with a "
+    "moderate/severe recurrence."
+)
+
+
+def test_a_conditional_window_is_not_failed_and_no_clause_becomes_a_measurement() -> None:
+    """The seed's biopsy item: "if they enter …" is the condition a window holds under, never
+    the name of a value ("? if they enter not in the patient record — trial requires ≤ 1 year")."""
+    rules = [r.to_dict() for r in parse_rules(SEED_BIOPSY_ITEM, "inclusion", ABBREVIATIONS)]
+    assert not [r for r in rules if r["kind"] == "threshold"], rules
+    window = next(r for r in rules if r["kind"] == "time_window")
+    assert window["applies_if"] == "if they enter from the induction period"
+    eight_months = facts(events=[Event("kidney biopsy", TODAY - timedelta(days=248))])
+    verdict = evaluate_rule(window, "inclusion", eight_months)
+    assert verdict.status == "unknown"  # she may have entered with a recurrence (one year)
+    assert verdict.reason.endswith(
+        "within the past 6 months if they enter from the induction period: unknown"
+    )
+    recent = evaluate_rule(
+        window, "inclusion", facts(events=[Event("kidney biopsy", TODAY - timedelta(days=30))])
+    )
+    assert recent.status == "met"
+
+
+def test_rules_read_as_a_clinician_writes_them() -> None:
+    from ingest.criteria.describe import describe_rule
+
+    bmi = rule("Body mass index >= 30 kilogram/square meter", kind="threshold")
+    assert describe_rule(bmi).startswith("threshold: BMI ≥ 30 kg/m²")
+    assert (
+        "BMI not in the patient record — trial requires ≥ 30 kg/m²"
+        in evaluate_rule(bmi, "inclusion", facts()).reason
+    )
+    platelets = rule("Platelets > 100 x10^9/L", kind="threshold")
+    assert describe_rule(platelets).startswith("threshold: Platelets > 100 ×10⁹/L")
+    egfr = rule("eGFR >= 30 mL/min/1.73 m2", kind="threshold")
+    assert describe_rule(egfr).startswith("threshold: eGFR ≥ 30 mL/min/1.73 m²")
+    dose = rule("Stable dose for at least 12 weeks", kind="threshold")
+    assert describe_rule(dose).startswith("threshold: Stable dose ≥ 12 weeks")
+    assert "None" not in describe_rule(dose)
+    # A value with no name to hold a patient's value against is no rule at all.
+    assert [
+        r
+        for r in parse_rules("* ≥ 30 kilogram/square meter", "inclusion", ABBREVIATIONS)
+        if r.kind == "threshold"
+    ] == []
+    biopsy = rule("Enrolled within 1 year of biopsy", kind="time_window")
+    assert biopsy["event"] == "biopsy"
+    assert describe_rule(biopsy).startswith("time_window: biopsy within the past 1 year ")
+    vaccine = rule("Have been vaccinated against pneumococcus and influenza", kind="treatment")
+    assert vaccine["terms"][0] == "vaccination against pneumococcus and influenza"

@@ -122,6 +122,26 @@ def _spelled_unit(m: re.Match[str]) -> str:
     return "min" if word == "minute" else "ml" if word.startswith("milli") else "m2"
 
 
+# Units as a clinician writes them, by their normalized form (``normalize_unit``).
+_CLINICAL_UNITS = {
+    "kg/m2": "kg/m²", "ml/min/1.73m2": "mL/min/1.73 m²", "ml/min": "mL/min", "10^9/l": "×10⁹/L",
+    "10^12/l": "×10¹²/L", "10^3/ul": "×10³/µL", "/mm3": "/mm³", "/ul": "/µL", "mg/dl": "mg/dL",
+    "g/dl": "g/dL", "g/l": "g/L", "mg/l": "mg/L", "mmol/l": "mmol/L", "umol/l": "µmol/L",
+    "nmol/l": "nmol/L", "pmol/l": "pmol/L", "meq/l": "mEq/L", "ng/ml": "ng/mL", "pg/ml": "pg/mL",
+    "ug/l": "µg/L", "u/l": "U/L", "iu/l": "IU/L", "mmhg": "mmHg", "g/24h": "g/day", "mg/24h": "mg/day",
+    "mg/g": "mg/g", "g/g": "g/g", "mg/mmol": "mg/mmol", "mmol/mol": "mmol/mol", "%": "%", "xuln": "× ULN",
+    "kg": "kg", "cm": "cm", "bpm": "bpm",
+}  # fmt: skip
+
+
+def clinical_unit(unit: str | None) -> str:
+    """A unit as a clinician writes it: "kilogram/square meter" → "kg/m²", "x10^9/L" →
+    "×10⁹/L", "mg/dl" → "mg/dL"; a unit not in the list as written."""
+    if not unit:
+        return ""
+    return _CLINICAL_UNITS.get(normalize_unit(unit), unit)
+
+
 @lru_cache(maxsize=4096)
 def normalize_unit(unit: str) -> str:
     """A comparable key for a unit as written: ``"x 10⁹/L"`` → ``"10^9/l"``, ``"µmol/L"`` → ``"umol/l"``.

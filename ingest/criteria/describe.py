@@ -4,22 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingest.criteria.catalogue import clinical_unit, load_catalogue
+
+SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "=": "="}
+
+
+def measure_name(rule: dict[str, Any]) -> str:
+    """The measurement as a clinician names it: the catalogue's display ("eGFR", "BMI"),
+    else the words the trial used."""
+    variable = load_catalogue().variables.get(rule.get("variable") or "")
+    return variable.display if variable is not None else str(rule.get("variable_text") or "value")
+
+
+def threshold_statement(rule: dict[str, Any]) -> str:
+    """ "≥ 30 kg/m²", "between 18 and 40 kg/m²", "≤ 2 × ULN"."""
+    if rule.get("uln_multiple"):
+        unit = " × ULN"
+    else:
+        unit = f" {clinical_unit(rule.get('unit'))}" if rule.get("unit") else ""
+    if rule.get("comparator") == "between":
+        return f"between {rule.get('low'):g} and {rule.get('high'):g}{unit}"
+    return f"{SYMBOLS.get(rule.get('comparator') or '=', '=')} {rule.get('value'):g}{unit}"
+
+
+def window_amount(window: dict[str, Any]) -> str:
+    """ "1 year", "6 months": singular for one."""
+    count, unit = window.get("amount", 0), str(window.get("unit", ""))
+    return f"{count:g} {unit[:-1] if count == 1 and unit.endswith('s') else unit}"
+
 
 def describe_rule(rule: dict[str, Any]) -> str:
     """One stored rule (its JSON form) as "kind: statement   «text it came from»"."""
     kind = rule["kind"]
     if kind == "threshold":
-        if rule.get("comparator") == "between":
-            what = f"{rule.get('low'):g}–{rule.get('high'):g}"
-        else:
-            what = f"{rule.get('comparator')} {rule.get('value'):g}"
-        unit = " × ULN" if rule.get("uln_multiple") else (f" {rule['unit']}" if rule.get("unit") else "")
-        text = f"{rule.get('variable')} {what}{unit}"
+        text = f"{measure_name(rule)} {threshold_statement(rule)}"
     elif kind == "time_window" and rule.get("window"):
         w = rule["window"]
-        text = (
-            f"{rule.get('event') or 'event'} {w['direction'].replace('_', ' ')} {w['amount']:g} {w['unit']}"
-        )
+        when = "within the past" if w["direction"] == "within_past" else "at least"
+        ago = " ago" if w["direction"] == "at_least_ago" else ""
+        text = f"{rule.get('event') or 'event'} {when} {window_amount(w)}{ago}"
+        if rule.get("applies_if"):
+            text += f" ({rule['applies_if']})"
     elif kind in ("condition", "treatment"):
         text = " / ".join(rule.get("terms") or [rule["text"]])
     else:

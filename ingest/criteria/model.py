@@ -100,6 +100,9 @@ class Rule:
     anchor: str | None = None
     terms: tuple[str, ...] = ()
     note: str | None = None
+    # The condition the rule holds under, as written ("if they enter from the induction
+    # period"): a patient failing the rule may still qualify another way (unknown, not failed).
+    applies_if: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "text": self.text, "span": list(self.span)}

@@ -276,6 +276,9 @@ def find_terms(
         if not terms:
             continue
         kind = phrase_kind(phrase, cue_kind)
+        if cue == "vaccinated against":
+            # What the trial asks for is the vaccination, not the disease it prevents.
+            terms = [f"vaccination against {t}" for t in terms]
         expanded = expand_terms(terms, abbreviations)
         key = (kind, expanded)
         if key in seen:

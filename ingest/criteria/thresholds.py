@@ -581,6 +581,9 @@ def _same_unit(previous: Expr, expr: Expr) -> bool:
     )
 
 
+_CLAUSE_NAME_RE = re.compile(r"(?i)(?:if|when|unless|while|they|who|which|that|whose|where)\b")
+
+
 def _unknown(doc: ItemText, expr: Expr, floor: int) -> list[Rule]:
     """A threshold on something the catalogue does not know: keep the name as written.
 
@@ -596,7 +599,10 @@ def _unknown(doc: ItemText, expr: Expr, floor: int) -> list[Rule]:
         return []
     phrase = _left_phrase(text, floor, expr.start)
     name, start = phrase if phrase else (None, expr.start)
-    if name is not None and _NOT_A_QUANTITY_RE.search(name):
+    if name is not None and (
+        _NOT_A_QUANTITY_RE.search(name) or not any(c.isalpha() for c in name) or _CLAUSE_NAME_RE.match(name)
+    ):
+        # "* ≥ 30 kg/m²", "if they enter … no more than one year": no name to hold a value against.
         return []
     counted = _COUNTED_RE.match(doc.low, expr.end)
     if (
@@ -626,6 +632,8 @@ def _unknown(doc: ItemText, expr: Expr, floor: int) -> list[Rule]:
             name = (("grade " if expr.hint == "grade" else "") + right.group(1).strip()).strip()
         elif expr.hint == "grade":
             name = "grade"
+    if name is not None and _CLAUSE_NAME_RE.match(name):
+        return []  # "no more than one year if they enter …": a clause, not a measurement's name
     if expr.origin == "range" and expr.unit is None and not (name and _MEASURE_NOUN_RE.search(name)):
         return []
     measurable = expr.unit is not None or (

@@ -63,7 +63,7 @@ _FUTURE_RE = re.compile(
 _PERIOD_RE = re.compile(r"\s+period\b")
 _TIME_GATE_RE = re.compile(r"year|month|week|day|hour|yr|wk|mos|mths|hrs")
 _ANCHOR_RE = re.compile(
-    r"\s*(?:period\s+)?(?:before|prior\s+to|preceding|from|of|to)\s+(?P<anchor>(?:the\s+)?[^,;.()]{1,60}?)"
+    r"\s*(?:period\s+)?(?P<prep>before|prior\s+to|preceding|from|of|to)\s+(?P<anchor>(?:the\s+)?[^,;.()]{1,60}?)"
     r"(?=\s+(?:if|and|or|unless|except|for|with|in|when|while|until)\b|[,;.()]|$)"
 )
 _LEAD_RE = re.compile(
@@ -92,6 +92,17 @@ _VERB_AND_RE = re.compile(
 )
 
 EVENT_CHARS = 400
+# "within 1 year of biopsy": after "of", the event itself unless it is a study's own
+# reference point ("within 28 days of randomization").
+# A window that holds only under a condition: "… before the selection visit if they enter
+# from the induction period, and no more than one year if they enter with a recurrence".
+_APPLIES_IF_RE = re.compile(
+    r"\s*,?\s*(?P<cond>(?:only\s+)?(?:if|when|in\s+case)\s+[^,;.()]{3,100}?)(?=\s*(?:,|;|\.|\)|$|\s+and\s+|\s+or\s+))"
+)
+_STUDY_POINT_RE = re.compile(
+    r"(?<![a-z])(?:screening|randomi[sz]ation|enrol?ment|enrol?ling|study|trial|visit|consent|baseline|dos(?:e|ing)|"
+    r"day\s+1|first|start|entry|registration|inclusion|treatment\s+initiation|signing)(?![a-z])"
+)
 
 
 def _clean_event(raw: str) -> str:
@@ -201,16 +212,27 @@ def find_windows(
         )
         stop = max(stop, anchor_match.end()) if anchor_match else stop
         left, right = doc.clause(begin, end)
-        # An event is a phrase: reading at most EVENT_CHARS of its clause keeps a long
-        # run-on item linear (each window used to clean the whole clause before it).
-        event = _clean_event(doc.text[max(left, begin - EVENT_CHARS) : begin])
-        event_start = doc.text.find(event, left, begin) if event else -1
-        if not event:
-            event = _clean_event(doc.text[stop : min(right, stop + EVENT_CHARS)])
+        if (
+            anchor_match is not None
+            and anchor
+            and anchor_match.group("prep") == "of"
+            and not _STUDY_POINT_RE.search(anchor.lower())
+        ):
+            # "within 1 year of biopsy": the biopsy is the event, dated from now.
+            event, anchor, event_start = _clean_event(anchor), None, begin
+        else:
+            # An event is a phrase: reading at most EVENT_CHARS of its clause keeps a long
+            # run-on item linear (each window used to clean the whole clause before it).
+            event = _clean_event(doc.text[max(left, begin - EVENT_CHARS) : begin])
+            event_start = doc.text.find(event, left, begin) if event else -1
+            if not event:
+                event = _clean_event(doc.text[stop : min(right, stop + EVENT_CHARS)])
         span_start = event_start if event_start >= 0 else begin
+        applies = _APPLIES_IF_RE.match(low, stop)
         rules.append(
             Rule(
                 kind="time_window",
+                applies_if=doc.text[applies.start("cond") : applies.end("cond")] if applies else None,
                 text=doc.text[span_start:stop],
                 span=(span_start, stop),
                 negated=doc.negated(begin, stop),

@@ -62,7 +62,12 @@ def gazetteer_build(
         stats = build_gazetteer(
             target, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
-    out.print(f"gazetteer written to {target}: {stats}", markup=False)
+    out.print(
+        f"Gazetteer written to {target}: {stats.places:,} places with {stats.names:,} names, "
+        f"{stats.postal_codes:,} postal codes and {stats.admin_regions:,} regions "
+        f"({stats.size_bytes / 1e6:,.0f} MB, built in {stats.seconds:.0f} s).",
+        markup=False,
+    )
     out.print("Contains GeoNames data (https://www.geonames.org), licensed CC-BY 4.0.")
 
 
