@@ -56,6 +56,11 @@ class CriterionVerdict(Verdict):
     position: int
     section: str
     text: str
+    category: Literal["clinical", "administrative", "empty"] = Field(
+        "clinical",
+        description="administrative: consent, compliance, language, visits — confirmed at screening, "
+        "not counted among the clinical criteria to check; empty: an item that states nothing ('-').",
+    )
 
 
 class Check(Verdict):
@@ -76,7 +81,10 @@ class Match(Open):
     checks: list[Check] = Field(description="Age and sex against the trial's limits.")
     criteria: list[CriterionVerdict] = Field(description="Every criterion item's verdict.")
     failed_criteria: list[CriterionVerdict] = []
-    unknown_criteria: list[CriterionVerdict] = Field([], description="Criteria still to check.")
+    unknown_criteria: list[CriterionVerdict] = Field([], description="Clinical criteria still to check.")
+    administrative_criteria: list[CriterionVerdict] = Field(
+        [], description="Administrative items (consent, compliance, visits): confirm at screening."
+    )
 
 
 class PlaceView(Open):

@@ -54,5 +54,11 @@ def result_lines(rank: int, m: dict[str, Any], *, miles: bool) -> list[str]:
         lines.extend(f"     ? {v['reason']}" for v in unknown[:SHOWN_CRITERIA])
         if len(unknown) > SHOWN_CRITERIA:
             lines.append(f"     … {len(unknown) - SHOWN_CRITERIA} more to check (--json for all)")
+        administrative = m.get("administrative_criteria") or []
+        if administrative:
+            lines.append(
+                f"   confirm at screening: {len(administrative)} administrative "
+                f"{'item' if len(administrative) == 1 else 'items'} (consent, compliance, visits)"
+            )
     lines.append(f"   why: {m['why']}")
     return lines

@@ -236,7 +236,9 @@ def rank_key(match: dict[str, Any]) -> tuple[bool, int, float, str]:
     0.1 km); the trial id makes the order total, so a limited match is a prefix of it."""
     distance = match["nearest_site"]["distance_km"]
     nearest = distance if distance is not None else float("inf")
-    return bool(match["failed_criteria"]), len(match["unknown_criteria"]), nearest, match["nct_id"]
+    # Every unknown item counts (administrative ones too), as the needs bounds count them.
+    unknowns = sum(1 for v in match["criteria"] if v["status"] == "unknown")
+    return bool(match["failed_criteria"]), unknowns, nearest, match["nct_id"]
 
 
 def nearest_shown(candidate: Candidate) -> float:
@@ -360,7 +362,8 @@ def result_view(
         "checks": _demographics(trial, patient),
         "criteria": verdicts,
         "failed_criteria": failed,
-        "unknown_criteria": unknown,
+        "unknown_criteria": [v for v in unknown if v.get("category", "clinical") == "clinical"],
+        "administrative_criteria": [v for v in verdicts if v.get("category") == "administrative"],
         "relevance": round(candidate.relevance, 3),
     }
 

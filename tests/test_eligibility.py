@@ -371,3 +371,33 @@ def test_rules_read_as_a_clinician_writes_them() -> None:
     assert describe_rule(biopsy).startswith("time_window: biopsy within the past 1 year ")
     vaccine = rule("Have been vaccinated against pneumococcus and influenza", kind="treatment")
     assert vaccine["terms"][0] == "vaccination against pneumococcus and influenza"
+
+
+def test_administrative_items_are_apart_from_the_clinical_ones_to_check() -> None:
+    from ingest.criteria import parse_criteria
+    from matching.patient import parse_patient
+    from matching.verdicts import evaluate_trial_criteria
+
+    text = (
+        "Inclusion Criteria:\n* Written informed consent\n* Willing and able to comply with study procedures\n"
+        "* Able to read and write Spanish\n* eGFR >= 30 mL/min/1.73 m2\n* -\n"
+        "Exclusion Criteria:\n* Participation in another clinical trial within 30 days\n"
+        "* Any condition that, in the investigator's opinion, makes participation unsafe\n* Pregnancy\n"
+    )
+    rows = [
+        {"position": i, "section": it.section, "text": it.text, "rules": [r.to_dict() for r in it.rules]}
+        for i, it in enumerate(parse_criteria(text))
+    ]
+    verdicts = evaluate_trial_criteria(rows, parse_patient({"age": 40}))
+    by_text = {v["text"]: v for v in verdicts}
+    for admin in (
+        "Written informed consent",
+        "Willing and able to comply with study procedures",
+        "Able to read and write Spanish",
+        "Any condition that, in the investigator's opinion, makes participation unsafe",
+    ):
+        assert by_text[admin]["category"] == "administrative", admin
+        assert by_text[admin]["reason"] == "confirm at screening"
+    assert by_text["eGFR >= 30 mL/min/1.73 m2"]["category"] == "clinical"
+    assert by_text["Pregnancy"]["category"] == "clinical"
+    assert by_text["-"]["category"] == "empty"
