@@ -105,6 +105,9 @@ def show(
     if trial is None:
         fail(f"{nct_id} is not in the store (load it with: trialsite ingest ctgov --ids {nct_id})")
     if as_json:
+        from ingest.criteria.needs import with_needs_view
+
+        with_needs_view(trial["criteria"])
         print_json(trial)
         return
     _print_trial(trial)

@@ -27,6 +27,7 @@ from db.migrate import current_revision, head_revision
 from db.queries import get_stats, get_trial, list_changes
 from db.search import OPEN_TRIAL_STATUSES
 from db.upsert import TRIAL
+from ingest.criteria.needs import with_needs_view
 from ingest.ctgov.query import OVERALL_STATUSES
 from ingest.places.distance import haversine_km
 from ingest.places.gazetteer.build import default_gazetteer_path
@@ -240,6 +241,7 @@ class Service:
                 )
             trial["sites"].sort(key=lambda s: (s["distance_km"] is None, s["distance_km"] or 0.0))
             trial["near"] = place.to_dict()
+        with_needs_view(trial["criteria"])
         return trial
 
     def changes(

@@ -300,7 +300,9 @@ def criteria_parse(
         fail(f"{source}: {exc.strerror or exc}")
     items = criteria_rows(text)
     if as_json:
-        print_json(items)
+        from ingest.criteria.needs import with_needs_view
+
+        print_json(with_needs_view([dict(item) for item in items]))
     elif not items:
         out.print("no criteria items found")
     else:

@@ -428,3 +428,18 @@ def test_every_help_reads_as_words_with_examples_on_their_own_lines(path: list[s
         # One example a line: never two commands run together by the help formatter.
         assert line.count("trialsite ") <= 1 or "|" in line or "&&" in line, line
         assert not line.strip().startswith("Example: trialsite"), line
+
+
+def test_criteria_json_gives_needs_as_a_documented_structure() -> None:
+    from cli import app as root
+
+    text = "Inclusion Criteria:\n* eGFR >= 30 mL/min/1.73 m2\n* Biopsy-proven lupus nephritis\n"
+    result = CliRunner().invoke(root, ["criteria", "parse", "-", "--json"], input=text)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)
+    assert "&" not in json.dumps([i["needs"] for i in items])  # no storage encoding
+    egfr = items[0]["needs"]
+    assert egfr["combine"] == "all"
+    assert {"kind": "measurement", "variable": "egfr"} in egfr["rules"][0]["decided_by_any_of"]
+    words = [f["words"] for f in items[1]["needs"]["rules"][0]["decided_by_any_of"] if f["kind"] == "condition"]
+    assert any({"lupus", "nephritis"} <= set(w) for w in words)

@@ -107,3 +107,44 @@ def with_needs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row["needs"] = item_needs(row)
     return rows
+
+
+_FACT_KINDS = {"m": "measurement", "w": "measurement_named", "c": "condition", "t": "treatment", "h": "event"}
+
+
+def needs_view(stored: str | None) -> dict[str, Any] | None:
+    """The stored form as the documented JSON structure (``criteria parse --json``, ``show
+    --json``, the API): ``{"combine": "all" | "any", "rules": [{"decided_by_any_of": [fact],
+    "never_met": bool}]}``, each fact ``{"kind": "age" | "sex" | "pregnant" | "breastfeeding" |
+    "contraception"}``, ``{"kind": "measurement", "variable": "egfr"}``, ``{"kind":
+    "measurement_named", "name": "sledai2k"}`` or ``{"kind": "condition" | "treatment" |
+    "event", "words": ["lupus", "nephritis"]}``. None when not computed."""
+    if stored is None:
+        return None
+    if not stored:
+        return {"combine": "all", "rules": []}
+    rules = []
+    for group in stored[1:].split(";"):
+        never = group.startswith("!")
+        facts: list[dict[str, Any]] = []
+        for fact in (f for f in group.lstrip("!").split(",") if f):
+            prefix, sep, value = fact.partition(":")
+            kind = _FACT_KINDS.get(prefix) if sep else None
+            if kind is None:
+                facts.append({"kind": fact})
+            elif kind == "measurement":
+                facts.append({"kind": kind, "variable": value})
+            elif kind == "measurement_named":
+                facts.append({"kind": kind, "name": value})
+            else:
+                facts.append({"kind": kind, "words": value.split("+")})
+        rules.append({"decided_by_any_of": facts, "never_met": never})
+    return {"combine": "any" if stored[0] == "|" else "all", "rules": rules}
+
+
+def with_needs_view(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Criterion rows for output: ``needs`` in its documented structure, in place."""
+    for item in items:
+        if "needs" in item:
+            item["needs"] = needs_view(item["needs"])
+    return items
