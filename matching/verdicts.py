@@ -14,9 +14,8 @@ from typing import Any
 
 import orjson
 
-from db.search import words
 from ingest.mesh import ancestors_of
-from matching.conditions import synonym_groups
+from matching.conditions import condition_keys, synonym_groups
 from matching.eligibility import Event, Measurement, PatientFacts, Treatment, evaluate_items
 from matching.patient import Patient
 
@@ -28,7 +27,9 @@ def implied_conditions(conditions: list[str]) -> dict[str, str]:
     erythematosus, so "SLE required" is met by a lupus nephritis diagnosis (MeSH tree)."""
     implied: dict[str, str] = {c: c for c in conditions}
     for condition in conditions:
-        names = [condition, *synonym_groups().get(" ".join(words(condition)), ())]
+        names = [condition]
+        for key in condition_keys(condition):  # as written, unqualified, in English
+            names.extend((key, *synonym_groups().get(key, ())))
         for name in names:
             implied.setdefault(name, condition)
         for name in names:

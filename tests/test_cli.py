@@ -441,5 +441,7 @@ def test_criteria_json_gives_needs_as_a_documented_structure() -> None:
     egfr = items[0]["needs"]
     assert egfr["combine"] == "all"
     assert {"kind": "measurement", "variable": "egfr"} in egfr["rules"][0]["decided_by_any_of"]
-    words = [f["words"] for f in items[1]["needs"]["rules"][0]["decided_by_any_of"] if f["kind"] == "condition"]
+    words = [
+        f["words"] for f in items[1]["needs"]["rules"][0]["decided_by_any_of"] if f["kind"] == "condition"
+    ]
     assert any({"lupus", "nephritis"} <= set(w) for w in words)

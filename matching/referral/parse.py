@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from ingest.criteria.catalogue import load_catalogue
-from matching.conditions import synonym_groups
+from matching.conditions import CONDITION_NAMES, synonym_groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,79 +93,6 @@ _HYPOTHETICAL_RE = re.compile(
 # cut short by the end of the clause).
 _WINDOW = 60
 
-# Spanish (and common English) names → a name in the synonym groups.
-_EXTRA_CONDITIONS: dict[str, str] = {
-    "nefritis lúpica": "lupus nephritis",
-    "nefritis lupica": "lupus nephritis",
-    "nefropatía lúpica": "lupus nephritis",
-    "lupus eritematoso sistémico": "systemic lupus erythematosus",
-    "nefropatía iga": "iga nephropathy",
-    "nefropatia iga": "iga nephropathy",
-    "iga nephropathy": "iga nephropathy",
-    "igan": "iga nephropathy",
-    "enfermedad renal crónica": "chronic kidney disease",
-    "enfermedad renal cronica": "chronic kidney disease",
-    "insuficiencia renal crónica": "chronic kidney disease",
-    "erc": "chronic kidney disease",
-    "eskd": "end stage renal disease",
-    "esrd": "end stage renal disease",
-    "end-stage kidney disease": "end stage renal disease",
-    "enfermedad renal terminal": "end stage renal disease",
-    "diabetes mellitus tipo 2": "type 2 diabetes",
-    "diabetes tipo 2": "type 2 diabetes",
-    "diabetes": "diabetes mellitus",
-    "hipertensión arterial": "hypertension",
-    "hipertensión": "hypertension",
-    "hypertension": "hypertension",
-    "glomeruloesclerosis focal y segmentaria": "focal segmental glomerulosclerosis",
-    "fsgs": "focal segmental glomerulosclerosis",
-    "poliquistosis renal autosómica dominante": "polycystic kidney disease",
-    "poliquistosis renal": "polycystic kidney disease",
-    "ahus": "atypical hemolytic uremic syndrome",
-    "síndrome hemolítico urémico atípico": "atypical hemolytic uremic syndrome",
-    "nefropatía membranosa": "membranous nephropathy",
-    "nefropatía diabética": "diabetic nephropathy",
-    "vasculitis anca": "anca associated vasculitis",
-    "artritis reumatoide": "rheumatoid arthritis",
-    "insuficiencia cardiaca": "heart failure",
-    "insuficiencia cardíaca": "heart failure",
-    "cáncer de mama": "breast cancer",
-    "asma": "asthma",
-    "obesidad": "obesity",
-    "síndrome nefrótico": "nephrotic syndrome",
-    "nephrotic syndrome": "nephrotic syndrome",
-    "membranous nephropathy": "membranous nephropathy",
-    "anca vasculitis": "anca associated vasculitis",
-    "enfermedad de parkinson": "parkinson disease",
-    "enfermedad de crohn": "crohn disease",
-    "enfermedad de alzheimer": "alzheimer disease",
-    "colitis ulcerosa": "ulcerative colitis",
-    "esclerosis múltiple": "multiple sclerosis",
-    "esclerosis lateral amiotrófica": "amyotrophic lateral sclerosis",
-    "mieloma múltiple": "multiple myeloma",
-    "vih": "human immunodeficiency virus",
-    "epoc": "chronic obstructive pulmonary disease",
-    "fibrilación auricular": "atrial fibrillation",
-    "cardiopatía isquémica": "coronary artery disease",
-    "enfermedad coronaria": "coronary artery disease",
-    "infarto de miocardio": "myocardial infarction",
-    "insuficiencia renal aguda": "acute kidney injury",
-    "fracaso renal agudo": "acute kidney injury",
-    "lesión renal aguda": "acute kidney injury",
-    "trasplante renal": "kidney transplantation",
-    "diabetes tipo 1": "type 1 diabetes",
-    "diabetes mellitus tipo 1": "type 1 diabetes",
-    "depresión mayor": "major depressive disorder",
-    "trastorno depresivo mayor": "major depressive disorder",
-    "apnea obstructiva del sueño": "obstructive sleep apnea",
-    "cáncer de pulmón no microcítico": "non small cell lung cancer",
-    "leucemia mieloide aguda": "acute myeloid leukemia",
-    "leucemia linfática crónica": "chronic lymphocytic leukemia",
-    "hepatocarcinoma": "hepatocellular carcinoma",
-    "carcinoma hepatocelular": "hepatocellular carcinoma",
-    "lumbalgia": "low back pain",
-    "autismo": "autism spectrum disorder",
-}
 
 # Treatments: drug classes and names common in referral letters (English and Spanish forms).
 _TREATMENTS: dict[str, str] = {
@@ -238,7 +165,7 @@ def _condition_index() -> tuple[re.Pattern[str], dict[str, str]]:
     canonical: dict[str, str] = {}
     for name, group in synonym_groups().items():
         canonical.setdefault(name, group[0])
-    for written, target in _EXTRA_CONDITIONS.items():
+    for written, target in CONDITION_NAMES.items():
         key = " ".join(re.findall(r"\w+", target.lower()))
         canonical[written] = synonym_groups().get(key, (target,))[0]
         canonical.setdefault(key, canonical[written])
