@@ -11,6 +11,7 @@ import typer
 
 from db.cli import JsonFlag, fail, get_engine, out, print_json
 from ingest.places.cli import open_gazetteer
+from ingest.places.distance import KM_PER_MILE
 from matching.conditions import ConditionError
 
 LimitOption = Annotated[
@@ -23,6 +24,58 @@ LimitOption = Annotated[
     ),
 ]
 TABLE_LIMIT = 20
+DEFAULT_RADIUS_KM = 100.0
+NearOption = Annotated[
+    str | None,
+    typer.Option(
+        "--near", "--location", help='Where the patient lives: a place, a postal code or "lat,lon".'
+    ),
+]
+RadiusOption = Annotated[
+    float | None,
+    typer.Option(
+        "--radius",
+        min=0.1,
+        max=20000,
+        help="Radius around --near in km, or in miles with --miles (default 100 km).",
+    ),
+]
+MilesFlag = Annotated[
+    bool,
+    typer.Option("--miles", help="Read --radius and print every distance in miles (JSON keeps km, adds mi)."),
+]
+PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
+
+
+def radius_km(radius: float | None, near: str | None, miles: bool) -> float | None:
+    """--radius in km (None: not given); an error without --near."""
+    if radius is None:
+        return None
+    if near is None:
+        fail('--radius needs --near (a place, a postal code or "lat,lon")')
+    return radius * KM_PER_MILE if miles else radius
+
+
+def checked_values(option: str, given: list[str] | None, known: tuple[str, ...]) -> tuple[str, ...]:
+    """Filter values upper-cased and checked, each unknown one an error with a suggestion."""
+    import difflib
+    import re
+
+    def squeezed(text: str) -> str:
+        return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+    by_key = {squeezed(k): k for k in known}
+    out = []
+    for value in given or []:
+        folded = value.strip().upper().replace(" ", "_").replace("-", "_")
+        if squeezed(value) in by_key:  # "phase 2", "Early phase 1", "not-yet-recruiting"
+            out.append(by_key[squeezed(value)])
+            continue
+        guesses = [k for k in known if folded and k.endswith(folded) and folded.isdigit()]
+        guesses += difflib.get_close_matches(folded, known, n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(dict.fromkeys(guesses))}?" if guesses else ""
+        fail(f"{option} {value!r} is not one of {', '.join(known)}{hint}")
+    return tuple(out)
 
 
 CsvFlag = Annotated[
@@ -51,8 +104,8 @@ def match(
     ] = None,
     age: Annotated[float | None, typer.Option("--age", help="Age in years.")] = None,
     sex: Annotated[str | None, typer.Option("--sex", help="female or male.")] = None,
-    location: Annotated[str | None, typer.Option("--location", help='Place or "lat,lon".')] = None,
-    radius: Annotated[float | None, typer.Option("--radius", help="Radius in km (default 100).")] = None,
+    location: NearOption = None,
+    radius: RadiusOption = None,
     condition: Annotated[
         list[str] | None, typer.Option("--condition", help="Condition (repeatable).")
     ] = None,
@@ -63,7 +116,7 @@ def match(
     eligible_only: Annotated[
         bool, typer.Option("--eligible-only", help="Hide likely ineligible trials.")
     ] = False,
-    miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
+    miles: MilesFlag = False,
     limit: LimitOption = None,
     today: Annotated[
         str | None, typer.Option("--today", help="Evaluate time windows as of YYYY-MM-DD.")
@@ -105,14 +158,17 @@ def match(
             if patient_file is not None:
                 raise ValueError("give --patient or --referral, not both")
             data = _referral_data(referral)
-        for key, value in (("age", age), ("sex", sex), ("location", location), ("radius_km", radius)):
+        if radius is not None and location is None and "location" not in data:
+            raise ValueError('--radius needs --near (a place, a postal code or "lat,lon")')
+        km = radius * KM_PER_MILE if (radius is not None and miles) else radius
+        for key, value in (("age", age), ("sex", sex), ("location", location), ("radius_km", km)):
             if value is not None:
                 data[key] = value
         if condition:
             data["conditions"] = [*data.get("conditions", []), *condition]
         if measurement:
             data["measurements"] = [*data.get("measurements", []), *map(_parse_measurement, measurement)]
-        patient = parse_patient(data, source=patient_file or "options")
+        patient = parse_patient(data, source=patient_file or "options", strict_units=referral is None)
         as_of = date.fromisoformat(today) if today else None
     except (PatientError, ValueError, OSError) as exc:
         fail(str(exc))
@@ -193,7 +249,7 @@ def referral_parse(
 
     try:
         result = parse_referral(_read_letter(letter))
-        parse_patient(result.patient, source="letter")
+        parse_patient(result.patient, source="letter", strict_units=False)
     except (PatientError, ValueError, OSError) as exc:
         fail(str(exc))
     if as_json:
@@ -235,17 +291,18 @@ def _resolve_place(patient: Any) -> Any:
 
 def search(
     condition: Annotated[str, typer.Argument(help="Condition, e.g. 'lupus nephritis' or 'SLE'.")],
-    near: Annotated[str | None, typer.Option("--near", help='Place or "lat,lon".')] = None,
-    radius: Annotated[float, typer.Option("--radius", help="Radius in km around --near.")] = 100.0,
+    near: NearOption = None,
+    radius: RadiusOption = None,
     status: Annotated[
-        list[str] | None, typer.Option("--status", help="Trial status (repeatable; default: the open ones).")
+        list[str] | None,
+        typer.Option("--status", help="Trial status, e.g. RECRUITING (repeatable; default: the open ones)."),
     ] = None,
     phase: Annotated[
-        list[str] | None, typer.Option("--phase", help="PHASE1…PHASE4, EARLY_PHASE1 (repeatable).")
+        list[str] | None, typer.Option("--phase", help="EARLY_PHASE1, PHASE1 … PHASE4 or NA (repeatable).")
     ] = None,
     age: Annotated[float | None, typer.Option("--age", help="Only trials taking this age (years).")] = None,
     sex: Annotated[str | None, typer.Option("--sex", help="Only trials taking female or male.")] = None,
-    miles: Annotated[bool, typer.Option("--miles", help="Distances in miles.")] = False,
+    miles: MilesFlag = False,
     limit: LimitOption = None,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
@@ -258,23 +315,24 @@ def search(
       trialsite search "kidney disease" --near 02115 --csv > trials.csv
     """
     from db.search import OPEN_TRIAL_STATUSES
+    from ingest.ctgov.query import OVERALL_STATUSES
     from matching.patient import PatientError, parse_patient
     from matching.search import SearchQuery, search_trials
 
+    km = radius_km(radius, near, miles) or DEFAULT_RADIUS_KM
+    statuses = checked_values("--status", status, tuple(sorted(OVERALL_STATUSES))) or OPEN_TRIAL_STATUSES
+    phases = checked_values("--phase", phase, PHASES)
     try:
-        person = parse_patient(
-            {"age": age, "sex": sex, "location": near, "radius_km": radius}, source="options"
-        )
+        person = parse_patient({"age": age, "sex": sex, "location": near, "radius_km": km}, source="options")
     except PatientError as exc:
         fail(str(exc))
     place = _resolve_place(person)
-    statuses = tuple(s.upper() for s in status) if status else OPEN_TRIAL_STATUSES
     query = SearchQuery(
         condition,
         place,
-        radius,
+        km,
         statuses,
-        tuple(phase or ()),
+        phases,
         person.age,
         person.sex,
         _limit(limit, as_json or as_csv),

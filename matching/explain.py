@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingest.places.distance import KM_PER_MILE
 from matching.match import MatchOutcome
 
 SHOWN_CRITERIA = 5  # per kind; --json has them all
@@ -17,13 +18,14 @@ def outcome_lines(outcome: MatchOutcome, *, miles: bool, title: str) -> list[str
     lines: list[str] = []
     if outcome.place:
         place = outcome.place
-        lines.append(
-            f"{title} near {place.name} ({place.lat:.3f}, {place.lon:.3f}) within {outcome.radius_km:g} km"
-        )
+        radius = outcome.radius_km or 0.0
+        within = f"{radius / KM_PER_MILE:.4g} mi" if miles else f"{radius:g} km"
+        lines.append(f"{title} near {place.name} ({place.lat:.3f}, {place.lon:.3f}) within {within}")
         if place.note:
             lines.append(f"  place: {place.note}")
+    lines.extend(f"  note: {note}" for note in outcome.notes)
     if not outcome.matches:
-        lines.append(f"no matches: {outcome.hint}")
+        lines.append(f"no matches: {outcome.hint or 'nothing matched'}")
         return lines
     for rank, match in enumerate(outcome.matches, 1):
         lines.append("")
@@ -40,7 +42,9 @@ def result_lines(rank: int, m: dict[str, Any], *, miles: bool) -> list[str]:
     lines = [
         f"{rank}. {m['nct_id']}  {m['title']}{flag}",
         f"   {m['overall_status']}" + (f" — {m['status_note']}" if m["status_note"] else ""),
-        f"   nearest open site: {where}{away} ({site['status'] or 'status not given'})",
+        # Without a place there is no "nearest": the first open site, and how many there are.
+        f"   {'nearest open site' if distance is not None else 'open site'}: {where}{away} "
+        f"({site['status'] or 'status not given'})",
     ]
     for c in site["contacts"][:2]:
         lines.append("   contact: " + ", ".join(str(c[k]) for k in ("name", "phone", "email") if c.get(k)))

@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Connection
 
 from db.rows import parse_needs_summary
+from ingest.places.distance import KM_PER_MILE
 from matching.candidates import (
     Candidate,
     Near,
@@ -37,7 +38,6 @@ from matching.patient import Coordinates, Patient
 from matching.verdicts import evaluate_trial_criteria, patient_facts, trial_statuses
 
 DAYS_PER_YEAR = 365.25
-KM_PER_MILE = 1.609344
 # A flag, not a filter: the patient can be referred but not enrolled yet, or only by invitation.
 STATUS_NOTES = {
     "NOT_YET_RECRUITING": "not yet recruiting: the site can take a referral for when it opens",
@@ -73,9 +73,11 @@ class MatchOutcome:
     removed: Counter[str]
     considered: int
     hint: str | None = None
+    notes: list[str] = field(default_factory=list)  # what reading the patient assumed
 
     def to_dict(self, *, miles: bool = False) -> dict[str, Any]:
         return {
+            "notes": self.notes,
             "place": self.place.to_dict() if self.place else None,
             "radius_km": self.radius_km,
             "considered": self.considered,
@@ -184,7 +186,9 @@ def match_trials(
     else:
         matches = _evaluated(conn, kept, patient, near, miles, today, removed if eligible_only else None)
     matches.sort(key=rank_key)
-    outcome = MatchOutcome(matches[:limit], place, radius, removed, len(candidates))
+    outcome = MatchOutcome(
+        matches[:limit], place, radius, removed, len(candidates), notes=list(patient.notes)
+    )
     if not matches:
         outcome.hint = no_match_hint(conn, patient, alternatives, outcome)
     return outcome
@@ -343,7 +347,8 @@ def result_view(
     if patient.conditions:
         why.append(f"condition matches {', '.join(patient.conditions)}")
     if nearest["distance_km"] is not None:
-        why.append(f"open site {nearest['distance_km']:g} km away")
+        away = f"{nearest['distance_mi']:g} mi" if miles else f"{nearest['distance_km']:g} km"
+        why.append(f"open site {away} away")
     why.append(f"trial is {status.lower().replace('_', ' ')}")
     if not nearest["contacts"]:
         nearest["contacts"] = _json(trial["central_contacts"]) or []

@@ -16,7 +16,15 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class Coordinates(BaseModel):
@@ -104,6 +112,14 @@ class Patient(BaseModel):
         bool | None, Field(description="True for a healthy volunteer (trials closed to them are removed).")
     ] = None
 
+    # What reading the record assumed ("eGFR 45: no unit given, read as mL/min/1.73 m²"):
+    # shown with the answer, never part of the schema.
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        return self._notes
+
     @field_validator("age", "radius_km", mode="before")
     @classmethod
     def _no_booleans(cls, value: Any) -> Any:
@@ -184,18 +200,23 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return path or "patient"
 
 
-def parse_patient(data: Any, *, source: str = "patient") -> Patient:
-    """Validate a decoded patient JSON object; raises :class:`PatientError` naming the field."""
+def parse_patient(data: Any, *, source: str = "patient", strict_units: bool = True) -> Patient:
+    """Validate a decoded patient JSON object; raises :class:`PatientError` naming the field
+    (``strict_units=False``: a unit a measurement's variable does not know is a note)."""
     if not isinstance(data, dict):
         raise PatientError(f"{source}: a patient must be a JSON object, got {type(data).__name__}")
     try:
         # Strictly as JSON: "34" is not a number, 0 is not false (the schema says so).
-        return Patient.model_validate_json(orjson.dumps(data), strict=True)
+        patient = Patient.model_validate_json(orjson.dumps(data), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = _where(first["loc"])
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
         raise PatientError(f"{source}: field {where}: {_message(first, where)}{more}", where) from None
+    from matching.units import resolve_units
+
+    patient._notes = resolve_units(patient, source=source, strict=strict_units)
+    return patient
 
 
 def patient_schema() -> dict[str, Any]:

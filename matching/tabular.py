@@ -11,6 +11,8 @@ import io
 import re
 from typing import Any
 
+from ingest.places.distance import KM_PER_MILE
+
 COLUMNS = (
     "rank",
     "nct_id",
@@ -33,7 +35,6 @@ COLUMNS = (
     "contact_email",
     "registry_url",
 )
-KM_PER_MILE = 1.609344
 
 
 def outcome_rows(outcome: dict[str, Any]) -> list[dict[str, Any]]:

@@ -47,3 +47,57 @@ def test_qualifiers_and_spanish_names_keep_a_condition_findable(sample_url: str)
         assert ids(sample_url, "search", written, *near)[:1] == [SEED_PAGE_ID], written
     patient = ["match", "--age", "34", "--sex", "female", "--location", "Palencia, Spain"]
     assert ids(sample_url, *patient, "--condition", "nefritis lúpica clase IV")[:1] == [SEED_PAGE_ID]
+
+
+def test_miles_are_read_and_printed_as_miles(sample_url: str) -> None:
+    args = ["search", "lupus nephritis", "--near", "Palencia, Spain", "--radius", "30", "--miles"]
+    text = run(sample_url, *args).stdout
+    assert "within 30 mi" in text and "26.5 mi" in text and " km" not in text
+    # 30 miles reach Valladolid (42.7 km); 30 km would not.
+    assert ids(sample_url, *args)[:1] == [SEED_PAGE_ID]
+    assert ids(sample_url, *args[:-1]) == []
+    data = json.loads(run(sample_url, *args, "--json").stdout)
+    site = data["matches"][0]["nearest_site"]
+    assert (site["distance_km"], site["distance_mi"]) == (42.7, 26.5) and data["radius_km"] == pytest.approx(
+        48.28, 0.01
+    )
+
+
+def test_options_are_checked_with_suggestions(sample_url: str) -> None:
+    for args, message in (
+        (["search", "lupus", "--radius", "50"], "--radius needs --near"),
+        (["match", "--age", "30", "--radius", "50"], "--radius needs --near"),
+        (["search", "lupus", "--phase", "2"], "did you mean PHASE2?"),
+        (["search", "lupus", "--status", "recruting"], "did you mean RECRUITING"),
+    ):
+        result = run(sample_url, *args)
+        assert result.exit_code == 1 and message in result.stderr, (args, result.output)
+    assert ids(sample_url, "search", "lupus", "--status", "recruiting", "--phase", "phase 2") is not None
+
+
+def test_units_without_a_unit_or_with_an_unknown_one_are_said(sample_url: str) -> None:
+    patient = [
+        "match",
+        "--age",
+        "34",
+        "--sex",
+        "female",
+        "--near",
+        "Palencia, Spain",
+        "--condition",
+        "lupus nephritis",
+    ]
+    read = run(sample_url, *patient, "--measurement", "eGFR=45")
+    assert read.exit_code == 0 and "note: eGFR 45: no unit given, read as mL/min/1.73 m²" in read.stdout
+    bananas = run(sample_url, *patient, "--measurement", "eGFR=45 bananas")
+    assert bananas.exit_code == 1
+    assert (
+        "measurements[0].unit" in bananas.stderr
+        and "bananas" in bananas.stderr
+        and "mL/min/1.73 m²" in bananas.stderr
+    )
+
+
+def test_no_place_no_nearest_site(sample_url: str) -> None:
+    text = run(sample_url, "search", "lupus nephritis").stdout
+    assert "nearest open site" not in text and "open site: " in text

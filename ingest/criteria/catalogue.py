@@ -25,10 +25,10 @@ DATA_DIR = Path(__file__).with_name("data")
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 _POWER_RE = re.compile(r"^(?:x|\*)?10(?:\^|\*\*|\*|e|exp)?\(?(\d{1,2})\)?(/.+)$")
-_PER_DAY_RE = re.compile(r"/(?:24-?h(?:ours?|rs?|r)?|24-?hours?|day|d)$")
+_PER_DAY_RE = re.compile(r"/(?:24-?h(?:ours?|rs?|r|oras)?|24-?hours?|day|d|d[ií]a|24-?horas)$")
 _PER_RE = re.compile(r"(?:^|\s+)per\s+", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
-_CELLS_RE = re.compile(r"cells?(?=/)")
+_CELLS_RE = re.compile(r"(?:cells?|c[eé]lulas?)(?=/)")
 _SPELLED_RE = re.compile(r"milli(?:lit(?:er|re)s?)|minute|squaremet(?:er|re)s?|met(?:er|re)s?squared?")
 _GRAMS_RE = re.compile(r"^(milli)?grams?(?=/|$)")
 _PREDICTED_RE = re.compile(r"^%(?:of)?(?:the)?predicted(?:value)?$")
@@ -124,7 +124,7 @@ def _spelled_unit(m: re.Match[str]) -> str:
 
 # Units as a clinician writes them, by their normalized form (``normalize_unit``).
 _CLINICAL_UNITS = {
-    "kg/m2": "kg/m²", "ml/min/1.73m2": "mL/min/1.73 m²", "ml/min": "mL/min", "10^9/l": "×10⁹/L",
+    "kg/m2": "kg/m²", "ml/min/1.73m2": "mL/min/1.73 m²", "ml/min": "mL/min", "ml/s/1.73m2": "mL/s/1.73 m²", "10^9/l": "×10⁹/L",
     "10^12/l": "×10¹²/L", "10^3/ul": "×10³/µL", "/mm3": "/mm³", "/ul": "/µL", "mg/dl": "mg/dL",
     "g/dl": "g/dL", "g/l": "g/L", "mg/l": "mg/L", "mmol/l": "mmol/L", "umol/l": "µmol/L",
     "nmol/l": "nmol/L", "pmol/l": "pmol/L", "meq/l": "mEq/L", "ng/ml": "ng/mL", "pg/ml": "pg/mL",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
+KM_PER_MILE = 1.609344  # the international mile
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
