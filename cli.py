@@ -103,7 +103,16 @@ def show(
 
     trial = get_trial(get_engine(), nct_id)
     if trial is None:
-        fail(f"{nct_id} is not in the store (load it with: trialsite ingest ctgov --ids {nct_id})")
+        wanted = nct_id.strip().upper()
+        if wanted.isdigit() and len(wanted) <= 8:
+            wanted = f"NCT{int(wanted):08d}"  # "05923112" → NCT05923112
+            trial = get_trial(get_engine(), wanted)
+        if trial is None and wanted.startswith("NCT") and wanted[3:].isdigit() and len(wanted) == 11:
+            fail(f"{nct_id} is not in the store (load it with: trialsite ingest ctgov --ids {wanted})")
+        if trial is None:
+            fail(
+                f"{nct_id} is not in the store: give an NCT number (NCT01234567) or a stored page id (PAGE-…)"
+            )
     if as_json:
         from ingest.criteria.needs import with_needs_view
 
@@ -139,10 +148,7 @@ def _print_trial(t: dict[str, Any]) -> None:
         ("ages", ages),
         ("sex", t["sex"]),
         ("healthy volunteers", {True: "yes", False: "no"}.get(t["healthy_volunteers"])),
-        (
-            "start",
-            f"{t['start_date']} ({(t['start_date_type'] or '').lower()})" if t["start_date"] else None,
-        ),
+        ("start", _dated(t["start_date"], t["start_date_type"])),
         ("completion", _dated(t["completion_date"], t["completion_date_type"])),
         ("enrollment", str(t["enrollment"]) if t["enrollment"] is not None else None),
         ("lead sponsor", t["lead_sponsor"]),
@@ -156,9 +162,10 @@ def _print_trial(t: dict[str, Any]) -> None:
             facts.add_row(label, value)
     out.print(facts)
     if t["sites"]:
-        table = Table(title=f"{len(t['sites'])} sites", show_lines=False)
+        count = len(t["sites"])
+        table = Table(title=f"{count} site" if count == 1 else f"{count} sites", show_lines=False)
         for col in ("facility", "city", "country", "status", "lat, lon", "contact"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # wrapped, never cut (e-mail addresses)
         for s in t["sites"][:50]:
             contact = (s["contacts"] or [{}])[0]
             table.add_row(
@@ -200,7 +207,16 @@ def stats(as_json: JsonFlag = False) -> None:
         out.print(f"  {status_name}: {count}")
     out.print(f"quarantined records: {data['quarantined']}")
     out.print(f"change events: {data['change_events']}")
-    out.print(f"last ingest: {data['last_ingest'] or 'never'} ({data['last_ingest_command'] or '-'})")
+    if data["last_ingest"] is None:
+        out.print("last ingest: never")
+    else:
+        counts = data["last_ingest_counts"]
+        out.print(
+            f"last ingest: {data['last_ingest_status']} — {data['last_ingest_command']}, finished "
+            f"{data['last_ingest']}; {counts['seen']} seen, {counts['inserted']} inserted, "
+            f"{counts['updated']} updated, {counts['quarantined']} quarantined",
+            markup=False,
+        )
 
 
 @app.command("quarantine")
@@ -257,11 +273,23 @@ def changes(
     if not rows:
         out.print("no change events")
     for r in rows:
-        what = r["field"] or ""
+        what = f" {r['field']}" if r["field"] else ""
+        when = str(r.get("detected_at") or "")[:10]
+        if r["kind"] == "record":  # the raw record's paths that changed, one a line
+            paths = str(r["new_value"] or "").splitlines()
+            out.print(f"{when} {r['nct_id']} source record: {len(paths)} {'field' if len(paths) == 1 else 'fields'} changed", markup=False)
+            for path in paths:
+                out.print(f"    {path}", markup=False)
+            continue
         out.print(
-            f"{r['nct_id']} {r['kind']} {what}: {r['old_value']!s:.60} → {r['new_value']!s:.60}",
+            f"{when} {r['nct_id']} {r['kind']}{what}: {_value(r['old_value'])} → {_value(r['new_value'])}",
             markup=False,
         )
+
+
+def _value(value: object) -> str:
+    """A change's value whole (the terminal wraps it), on one line."""
+    return "(none)" if value is None else " ".join(str(value).split())
 
 
 MAX_LIMIT = 1_000_000

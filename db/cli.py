@@ -156,6 +156,14 @@ def report_unexpected(exc: BaseException) -> int:
     return 1
 
 
+def store_location() -> str:
+    """The store as a user named it: a SQLite file's path, else the URL without its password."""
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        return str(engine.url.database or ":memory:")
+    return engine.url.render_as_string(hide_password=True)
+
+
 def get_engine(*, bulk_writes: bool = False) -> Engine:
     """The command's store; ``bulk_writes``: for a load (SQLite then reads it without a memory map).
 

@@ -74,7 +74,16 @@ def get_stats(engine: Engine) -> dict[str, Any]:
         quarantined = conn.execute(select(func.count()).select_from(QUARANTINE)).scalar_one()
         changes = conn.execute(select(func.count()).select_from(CHANGE)).scalar_one()
         last = conn.execute(
-            select(RUN.c.finished_at, RUN.c.command, RUN.c.source)
+            select(
+                RUN.c.finished_at,
+                RUN.c.command,
+                RUN.c.source,
+                RUN.c.status,
+                RUN.c.seen,
+                RUN.c.inserted,
+                RUN.c.updated,
+                RUN.c.quarantined,
+            )
             .where(RUN.c.finished_at.is_not(None))
             .order_by(RUN.c.id.desc())
             .limit(1)
@@ -88,6 +97,18 @@ def get_stats(engine: Engine) -> dict[str, Any]:
         "change_events": changes,
         "last_ingest": last.finished_at.isoformat() if last else None,
         "last_ingest_command": f"{last.command} {last.source or ''}".strip() if last else None,
+        # ok, partial (some records quarantined), failed, interrupted, running
+        "last_ingest_status": last.status if last else None,
+        "last_ingest_counts": (
+            {
+                "seen": last.seen,
+                "inserted": last.inserted,
+                "updated": last.updated,
+                "quarantined": last.quarantined,
+            }
+            if last
+            else None
+        ),
     }
 
 

@@ -73,6 +73,8 @@ class IngestSummary:
     change_events: int = 0
     run_id: int | None = None
     ids: list[str] = field(default_factory=list)  # ids stored or confirmed, in order seen
+    inserted_ids: list[str] = field(default_factory=list)
+    updated_ids: list[str] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)  # origin, nct_id, reason
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +89,8 @@ class IngestSummary:
             "change_events": self.change_events,
             "run_id": self.run_id,
             "ids": self.ids,
+            "inserted_ids": self.inserted_ids,
+            "updated_ids": self.updated_ids,
             "quarantine": self.quarantine,
         }
 
@@ -360,6 +364,8 @@ def _flush(engine: Engine, batch: list[PreparedRecord], summary: IngestSummary) 
         conn.execute(update(RUN).where(RUN.c.id == summary.run_id).values(finished_at=datetime.now(UTC)))
     summary.inserted += len(outcome.inserted)
     summary.updated += len(outcome.updated)
+    summary.inserted_ids.extend(outcome.inserted)
+    summary.updated_ids.extend(outcome.updated)
     summary.unchanged += len(outcome.unchanged)
     summary.stale += len(outcome.stale)
     summary.conflicting += len(outcome.conflicts)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from db.cli import JsonFlag, fail, get_engine, out, print_json
+from db.cli import JsonFlag, fail, get_engine, out, print_json, store_location
 from ingest.places.cli import open_gazetteer
 from ingest.places.distance import KM_PER_MILE
 from matching.conditions import ConditionError
@@ -94,6 +94,10 @@ def _print_outcome(outcome: Any, *, miles: bool, as_json: bool, as_csv: bool, ti
     elif as_csv:
         sys.stdout.write(outcome_csv(outcome.to_dict(miles=miles)))
     else:
+        from matching.match import EMPTY_STORE_HINT
+
+        if outcome.hint == EMPTY_STORE_HINT:
+            outcome.hint = EMPTY_STORE_HINT.replace("the store", f"the store at {store_location()}", 1)
         for line in outcome_lines(outcome, miles=miles, title=title):
             out.print(line, markup=False)
 

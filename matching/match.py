@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from db.rows import parse_needs_summary
 from ingest.places.distance import KM_PER_MILE
@@ -373,10 +373,21 @@ def result_view(
     }
 
 
+EMPTY_STORE_HINT = (
+    "the store holds no trials: load some with `trialsite ingest …` (or `make run` for the sample)"
+)
+
+
+def store_is_empty(conn: Connection) -> bool:
+    return conn.execute(text("SELECT 1 FROM trial LIMIT 1")).first() is None
+
+
 def no_match_hint(
     conn: Connection, patient: Patient, alternatives: list[list[str]] | None, outcome: MatchOutcome
 ) -> str:
     """Say which filter removed the most trials and what to widen."""
+    if store_is_empty(conn):
+        return EMPTY_STORE_HINT
     if alternatives is not None and not outcome.considered:
         conditions = ", ".join(patient.conditions)
         mentioned, open_ones = condition_presence(conn, alternatives)

@@ -21,7 +21,15 @@ from matching.candidates import (
     without_cyclic_gc,
 )
 from matching.conditions import check_conditions, expand_conditions
-from matching.match import MatchOutcome, Place, hard_filter, result_view, within
+from matching.match import (
+    EMPTY_STORE_HINT,
+    MatchOutcome,
+    Place,
+    hard_filter,
+    result_view,
+    store_is_empty,
+    within,
+)
 from matching.patient import Patient
 
 
@@ -95,7 +103,9 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
         len(candidates),
     )
     if not kept:
-        if not candidates:
+        if store_is_empty(conn):
+            outcome.hint = EMPTY_STORE_HINT
+        elif not candidates:
             outcome.hint = (
                 f"no {'/'.join(s.lower() for s in query.statuses)} trial in the store mentions {query.condition}"
                 + (f" with a site within {query.radius_km:g} km" if query.place else "")

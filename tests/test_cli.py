@@ -94,7 +94,7 @@ def test_ingest_file_then_show_and_stats(store_url: str) -> None:
     assert after["sites_with_coordinates"] == stats["sites_with_coordinates"] + geocoded["geocoded"]
 
     human = run("--db", store_url, "show", "NCT05923112")
-    assert human.exit_code == 0 and "NCT05923112" in human.output and "sites" in human.output
+    assert human.exit_code == 0 and "NCT05923112" in human.output and "1 site" in human.output
 
 
 def test_missing_trial_and_missing_file_are_one_clear_line(store_url: str) -> None:

@@ -101,3 +101,40 @@ def test_units_without_a_unit_or_with_an_unknown_one_are_said(sample_url: str) -
 def test_no_place_no_nearest_site(sample_url: str) -> None:
     text = run(sample_url, "search", "lupus nephritis").stdout
     assert "nearest open site" not in text and "open site: " in text
+
+
+def test_store_facts_read_whole(store_url: str, tmp_path: Any) -> None:
+    """stats says how the last load ended; ingest --json names what it inserted and
+    updated; changes shows whole values; show takes a bare number and counts "1 site"."""
+    from tests.conftest import V2
+
+    study = json.loads((V2 / "NCT04267848.json").read_text())
+    first = tmp_path / "v1.json"
+    first.write_text(json.dumps(study))
+    loaded = run(store_url, "ingest", "file", str(first), "--json", "--no-geocode")
+    assert json.loads(loaded.stdout)["inserted_ids"] == ["NCT04267848"]
+    status = study["protocolSection"]["statusModule"]
+    status["lastUpdatePostDateStruct"] = {"date": "2026-12-02", "type": "ACTUAL"}
+    long_reason = "The sponsor stopped enrolment after an interim analysis of the first cohort " * 2
+    status["whyStopped"] = long_reason.strip()
+    second = tmp_path / "v2.json"
+    second.write_text(json.dumps(study))
+    updated = json.loads(run(store_url, "ingest", "file", str(second), "--json", "--no-geocode").stdout)
+    assert updated["updated_ids"] == ["NCT04267848"] and updated["inserted_ids"] == []
+    changes = run(store_url, "changes", "NCT04267848").stdout
+    assert long_reason.strip() in changes  # whole, not cut at 60 characters
+    assert not [line for line in changes.splitlines() if line.strip() in {"p", "r"}]
+    stats = run(store_url, "stats").stdout
+    assert "last ingest: ok — ingest file" in stats and "1 updated" in stats
+    shown = run(store_url, "show", "04267848")
+    assert shown.exit_code == 0 and "NCT04267848" in shown.stdout
+    sites = len(json.loads(run(store_url, "show", "NCT04267848", "--json").stdout)["sites"])
+    assert (f"{sites} site\n" if sites == 1 else f"{sites} sites") in shown.stdout
+    assert "1 sites" not in shown.stdout and "()" not in shown.stdout
+
+
+def test_an_empty_store_says_so(engine: Any, store_url: str) -> None:
+    for args in (["search", "lupus nephritis"], ["match", "--age", "30", "--condition", "lupus nephritis"]):
+        result = run(store_url, *args)
+        assert result.exit_code == 0 and "holds no trials" in result.stdout, result.output
+        assert "mentions" not in result.stdout
