@@ -277,7 +277,10 @@ def changes(
         when = str(r.get("detected_at") or "")[:10]
         if r["kind"] == "record":  # the raw record's paths that changed, one a line
             paths = str(r["new_value"] or "").splitlines()
-            out.print(f"{when} {r['nct_id']} source record: {len(paths)} {'field' if len(paths) == 1 else 'fields'} changed", markup=False)
+            out.print(
+                f"{when} {r['nct_id']} source record: {len(paths)} {'field' if len(paths) == 1 else 'fields'} changed",
+                markup=False,
+            )
             for path in paths:
                 out.print(f"    {path}", markup=False)
             continue

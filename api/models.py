@@ -201,10 +201,19 @@ def patient_request_body() -> dict[str, Any]:
     }
 
 
+class Evidence(Open):
+    """Where a fact of a referral letter came from: the field it fills and the words, by offset."""
+
+    field: str
+    text: str
+    start: int
+    end: int
+
+
 def extra_schemas() -> dict[str, Any]:
     """Components the operations reference by hand: the patient (and its parts), problems."""
     schemas: dict[str, Any] = {}
-    for model in (Patient, Problem):
+    for model in (Patient, Problem, Evidence):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

@@ -28,7 +28,7 @@ from db.queries import get_stats, get_trial, list_changes
 from db.search import OPEN_TRIAL_STATUSES
 from db.upsert import TRIAL
 from ingest.criteria.needs import with_needs_view
-from ingest.ctgov.query import OVERALL_STATUSES
+from ingest.ctgov.query import OVERALL_STATUSES, PHASES
 from ingest.places.distance import haversine_km
 from ingest.places.gazetteer.build import default_gazetteer_path
 from ingest.places.gazetteer.lookup import Gazetteer
@@ -37,9 +37,10 @@ from ingest.sync.runner import get_watermark, list_runs
 from matching.conditions import ConditionError, check_conditions
 from matching.match import MatchOutcome, Place, match_trials, place_from_patient
 from matching.patient import Patient, PatientError, parse_patient
+from matching.referral import parse_referral
 from matching.search import SearchQuery, search_trials
 
-PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
+MAX_LETTER_CHARS = 200_000  # a referral letter is a few pages
 # The registry's statuses (ingest.ctgov.query's list), the open ones first.
 STATUSES = (*OPEN_TRIAL_STATUSES, *sorted(OVERALL_STATUSES - set(OPEN_TRIAL_STATUSES)))
 
@@ -142,6 +143,29 @@ class Service:
         except ConditionError as exc:
             raise bad_input(exc.field, exc.detail) from None
         return patient
+
+    def referral(self, text: str) -> dict[str, Any]:
+        """A referral letter read into a patient profile for review (``trialsite referral parse
+        --json``): the patient, the words each fact came from, what was ignored and why, and
+        warnings. Nothing of the letter is kept."""
+        if not text.strip():
+            raise bad_input("body", "the letter is empty: paste the referral letter's text")
+        if len(text) > MAX_LETTER_CHARS:
+            raise ProblemError(
+                413,
+                "Letter too long",
+                f"body: a letter of {len(text):,} characters is longer than {MAX_LETTER_CHARS:,}",
+                field="body",
+            )
+        result = parse_referral(text)
+        answer = result.as_json()
+        try:
+            patient = parse_patient(result.patient, source="letter", strict_units=False)
+        except PatientError as exc:
+            answer["warnings"].append(str(exc))
+        else:
+            answer["warnings"].extend(patient.notes)
+        return answer
 
     def match(
         self,

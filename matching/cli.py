@@ -44,7 +44,6 @@ MilesFlag = Annotated[
     bool,
     typer.Option("--miles", help="Read --radius and print every distance in miles (JSON keeps km, adds mi)."),
 ]
-PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 
 
 def radius_km(radius: float | None, near: str | None, miles: bool) -> float | None:
@@ -319,13 +318,13 @@ def search(
       trialsite search "kidney disease" --near 02115 --csv > trials.csv
     """
     from db.search import OPEN_TRIAL_STATUSES
-    from ingest.ctgov.query import OVERALL_STATUSES
+    from ingest.ctgov.query import OVERALL_STATUSES, PHASES
     from matching.patient import PatientError, parse_patient
     from matching.search import SearchQuery, search_trials
 
     km = radius_km(radius, near, miles) or DEFAULT_RADIUS_KM
     statuses = checked_values("--status", status, tuple(sorted(OVERALL_STATUSES))) or OPEN_TRIAL_STATUSES
-    phases = checked_values("--phase", phase, PHASES)
+    phases = checked_values("--phase", phase, PHASES)  # the registry's
     try:
         person = parse_patient({"age": age, "sex": sex, "location": near, "radius_km": km}, source="options")
     except PatientError as exc:

@@ -452,3 +452,44 @@ def test_patient_details_reach_neither_the_store_nor_the_log(
     logged = "\n".join(r.getMessage() for r in server)
     assert "POST /api/v1/match 200" in logged
     assert "Zebrafish" not in logged and "Palencia" not in logged
+
+
+SEED_LETTER = (Path(__file__).resolve().parent.parent / "sample" / "referral.txt").read_text(encoding="utf-8")
+
+
+def test_a_referral_letter_is_read_for_review_never_matched(client: TestClient) -> None:
+    """POST /api/v1/referral/parse answers what `trialsite referral parse --json` does, from
+    text/plain or JSON; /match/letter fills the form and shows the evidence without matching."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    plain = client.post(
+        "/api/v1/referral/parse", content=SEED_LETTER.encode(), headers={"content-type": "text/plain"}
+    )
+    assert plain.status_code == 200, plain.text
+    parsed = plain.json()
+    cli = CliRunner().invoke(app, ["referral", "parse", "-", "--json"], input=SEED_LETTER)
+    assert parsed == json.loads(cli.stdout)
+    assert parsed["patient"]["age"] == 34 and parsed["patient"]["sex"] == "female"
+    assert "lupus nephritis" in parsed["patient"]["conditions"]
+    assert any(e["field"] == "location" and "Palencia" in e["text"] for e in parsed["evidence"])
+    as_json = client.post("/api/v1/referral/parse", json={"text": SEED_LETTER})
+    assert as_json.json() == parsed
+    assert_problem(
+        client.post("/api/v1/referral/parse", content=b"  ", headers={"content-type": "text/plain"}),
+        422,
+        "body",
+    )
+    assert_problem(client.post("/api/v1/referral/parse", json={"letter": "x"}), 422, "body")
+    long = client.post(
+        "/api/v1/referral/parse", content=b"a" * 300_000, headers={"content-type": "text/plain"}
+    )
+    assert_problem(long, 413, "body")
+
+    page = client.post("/match/letter", data={"letter": SEED_LETTER})
+    assert page.status_code == 200
+    html = page.text
+    assert 'id="age" name="age" value="34"' in html and 'value="Palencia, Spain"' in html
+    assert "lupus nephritis" in html and "Read from the letter" in html
+    assert 'id="results"' not in html and SEED_PAGE_ID not in html  # nothing matched yet

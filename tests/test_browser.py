@@ -181,3 +181,29 @@ def test_docs_load_without_off_site_assets(page: Watched, server: LiveServer) ->
     page.page.goto(f"{server.base_url}/docs")
     assert "POST /api/v1/match" in page.page.locator("main").inner_text()
     page.clean()
+
+
+def test_a_pasted_referral_letter_fills_the_form_for_review(page: Watched, server: LiveServer) -> None:
+    letter = (Path(__file__).resolve().parent.parent / "sample" / "referral.txt").read_text(encoding="utf-8")
+    page.page.goto(f"{server.base_url}/match")
+    page.page.get_by_text("Paste a referral letter to fill the form").click()
+    page.page.get_by_label("Referral letter (English or Spanish)", exact=False).fill(letter)
+    page.page.get_by_role("button", name="Read the letter").click()
+    page.page.wait_for_selector("#letter-read")
+    assert "?" not in page.page.url and "Palencia" not in page.page.url  # the letter went by POST
+    # Filled for review, and nothing matched yet.
+    assert page.page.get_by_label("Age (years)").input_value() == "34"
+    assert page.page.get_by_label("Sex").input_value() == "female"
+    assert (
+        page.page.get_by_label('Lives in (city, postal code or "lat,lon")').input_value() == "Palencia, Spain"
+    )
+    assert "lupus nephritis" in page.page.get_by_label("Conditions (one per line)").input_value()
+    assert page.page.locator("ol.results").count() == 0
+    evidence = page.page.locator("#letter-read").inner_text()
+    assert "34-year-old" in evidence and "Palencia" in evidence and "rheumatoid arthritis" in evidence
+    page.shot(f"letter-read-{label(page)}")
+    page.page.get_by_role("button", name="Find trials").click()
+    page.page.wait_for_selector("ol.results")
+    first = page.page.locator("ol.results > li").first.inner_text()
+    assert "Mesenchymal Stem Cells" in first and "42.7 km" in first
+    page.clean()

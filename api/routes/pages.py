@@ -179,6 +179,51 @@ async def match_results(request: Request) -> HTMLResponse:
     return _page(request, "match.html", context)
 
 
+def letter_form(patient: dict[str, Any]) -> dict[str, Any]:
+    """A letter's patient profile as the match form's values, for the clinician to review."""
+
+    def text(value: Any) -> str:
+        return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+    pregnant = patient.get("pregnant")
+    return {
+        "age": text(patient.get("age")),
+        "birth_date": text(patient.get("birth_date")),
+        "sex": text(patient.get("sex")),
+        "location": text(patient.get("location")),
+        "radius_km": text(patient.get("radius_km") or 100),
+        "pregnant": "" if pregnant is None else ("yes" if pregnant else "no"),
+        "conditions": "\n".join(patient.get("conditions") or []),
+        "measurements": [
+            {"name": m.get("name", ""), "value": text(m.get("value")), "unit": text(m.get("unit"))}
+            for m in patient.get("measurements") or []
+        ],
+        "treatments": [
+            {"name": t.get("name", ""), "start": text(t.get("start")), "end": text(t.get("end"))}
+            for t in patient.get("treatments") or []
+        ],
+        "events": [
+            {"name": e.get("name", ""), "date": text(e.get("date"))} for e in patient.get("events") or []
+        ],
+    }
+
+
+@router.post("/match/letter", response_class=HTMLResponse)
+async def match_from_letter(request: Request) -> HTMLResponse:
+    """Read a pasted referral letter into the match form, for review: never matches."""
+    form = await request.form()
+    letter = str(form.get("letter") or "")
+    context: dict[str, Any] = {"letter": letter, "form": _blank_rows({"radius_km": "100"})}
+    try:
+        parsed = await run_in_store(_service(request).referral, letter)
+    except ProblemError as exc:
+        context["letter_error"] = exc.detail
+        return _page(request, "match.html", context, exc.status)
+    context["form"] = _blank_rows(letter_form(parsed["patient"]))
+    context["letter_parse"] = parsed
+    return _page(request, "match.html", context)
+
+
 @router.post("/match/summary", response_class=HTMLResponse)
 async def referral_summary(request: Request) -> HTMLResponse:
     """One trial's referral summary for the patient the form describes (print stylesheet)."""

@@ -108,6 +108,76 @@ async def post_match(
     return await answer(request, outcome.to_dict(miles=miles), format, "matches")
 
 
+LETTER_BODY = {
+    "required": True,
+    "description": 'The referral letter: its text as `text/plain` (UTF-8), or JSON `{"text": "…"}`.',
+    "content": {
+        "text/plain": {
+            "schema": {"type": "string", "maxLength": 200_000},
+            "example": "34-year-old woman from Palencia, Spain, biopsy-proven class IV lupus nephritis in "
+            "March 2026, SLEDAI-2K 12, eGFR 68 mL/min/1.73 m2, on mycophenolate.",
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["text"],
+                "properties": {"text": {"type": "string", "maxLength": 200_000}},
+                "additionalProperties": False,
+            }
+        },
+    },
+}
+REFERRAL_SCHEMA = {
+    "type": "object",
+    "required": ["patient", "evidence", "ignored", "warnings"],
+    "properties": {
+        "patient": {"$ref": "#/components/schemas/Patient"},
+        "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
+        "ignored": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+@router.post(
+    "/api/v1/referral/parse",
+    tags=["match"],
+    summary="Read a referral letter into a patient profile, for review before matching",
+    description=(
+        "English or Spanish. The answer is `trialsite referral parse --json`: the patient JSON that "
+        "`/api/v1/match` takes, each fact beside the words it came from (`evidence`: field, text, "
+        "start, end), what was set aside and why (`ignored`: negated, family history, hypothetical) "
+        "and `warnings`. It never matches: review the profile, then POST it to `/api/v1/match`. "
+        "Nothing of the letter is stored or logged."
+    ),
+    openapi_extra={"requestBody": LETTER_BODY},
+    responses={
+        200: {
+            "description": "The profile read.",
+            "content": {"application/json": {"schema": REFERRAL_SCHEMA}},
+        },
+        **error_responses(400, 413, 422),
+    },
+    response_class=JSONResponse,
+)
+async def post_referral_parse(request: Request) -> Response:
+    raw = await request.body()
+    if "json" in request.headers.get("content-type", ""):
+        data = await read_json_body(request)
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str) or set(data) != {"text"}:
+            raise ProblemError(422, "Invalid input", 'body: expected {"text": "the letter"}', field="body")
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProblemError(
+                400, "Invalid input", "body: the letter is not UTF-8 text", field="body"
+            ) from None
+    parsed = await run_in_store(service(request).referral, text)
+    return await json_response(parsed)
+
+
 @router.get(
     "/api/v1/search",
     tags=["search"],

@@ -21,6 +21,8 @@ DEFAULT_PAGE_SIZE = 100
 NCT_ID_RE = re.compile(r"^NCT\d{8}$")
 
 # The spec's `Status` enum, accepted by filter.overallStatus.
+# The registry's study phases (``phases`` in API v2), in order.
+PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 OVERALL_STATUSES = frozenset(
     {
         "ACTIVE_NOT_RECRUITING",
