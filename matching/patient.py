@@ -108,6 +108,9 @@ class Patient(BaseModel):
     events: list[Event] = []
     pregnant: Annotated[bool | None, Field(description="Currently pregnant.")] = None
     breastfeeding: Annotated[bool | None, Field(description="Currently breastfeeding.")] = None
+    contraception: Annotated[
+        bool | None, Field(description="Uses effective contraception (true), or does not (false).")
+    ] = None
     healthy_volunteer: Annotated[
         bool | None, Field(description="True for a healthy volunteer (trials closed to them are removed).")
     ] = None
@@ -166,6 +169,7 @@ _EXPECTED = {
     "conditions": "a list of condition names",
     "pregnant": "true or false",
     "breastfeeding": "true or false",
+    "contraception": "true or false",
     "healthy_volunteer": "true or false",
 }
 

@@ -52,6 +52,7 @@ def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFact
             for t in patient.treatments
         ),
         events=tuple(Event(e.name, e.date) for e in patient.events),
+        uses_contraception=patient.contraception,
         today=today or date.today(),
     )
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
@@ -129,3 +131,54 @@ def test_match_referral_puts_the_seed_trial_first_at_rio_hortega(store: tuple[st
         catch_exceptions=False,
     )
     assert all("MSV-allo" not in m["title"] for m in json.loads(wider.output)["matches"])
+
+
+@pytest.mark.parametrize(
+    ("letter", "events", "treatments", "contraception"),
+    [
+        (
+            "Date: 2026-11-20\n52-year-old man from Boston, MA. Kidney biopsy 3 months ago showed FSGS. "
+            "Started tacrolimus two weeks ago. No contraception.",
+            [{"name": "kidney biopsy", "date": "2026-08-20"}],
+            [{"name": "tacrolimus", "start": "2026-11-06"}],
+            False,
+        ),
+        (
+            "Valladolid, 20 de noviembre de 2026\nMujer de 45 años, residente en Palencia. Biopsia renal "
+            "hace 2 meses con nefritis lúpica clase IV. Inició micofenolato hace 3 semanas. Usa "
+            "anticonceptivos orales.",
+            [{"name": "kidney biopsy", "date": "2026-09-20"}],
+            [{"name": "mycophenolate", "start": "2026-10-30"}],
+            True,
+        ),
+        (
+            "20 November 2026\n38-year-old woman from Leeds. IgA nephropathy; kidney biopsy last year. "
+            "She uses effective contraception.",
+            [{"name": "kidney biopsy", "date": "2025-11-20"}],
+            [],
+            True,
+        ),
+    ],
+)
+def test_relative_dates_count_back_from_the_letter_and_contraception_is_read(
+    letter: str, events: list[dict[str, str]], treatments: list[dict[str, str]], contraception: bool
+) -> None:
+    patient = parse_referral(letter, today=date(2030, 1, 1)).patient  # the letter's date wins
+    assert patient.get("events", []) == events
+    assert patient.get("treatments", []) == treatments
+    assert patient["contraception"] is contraception
+    assert parse_patient(patient).contraception is contraception
+
+
+def test_relative_dates_without_a_letter_date_count_from_today() -> None:
+    patient = parse_referral("40-year-old man. Kidney biopsy 2 weeks ago.", today=date(2026, 12, 5)).patient
+    assert patient["events"] == [{"name": "kidney biopsy", "date": "2026-11-21"}]
+
+
+def test_a_recorded_contraception_meets_the_seed_trials_item() -> None:
+    from matching.eligibility import evaluate_rule
+    from matching.verdicts import patient_facts
+
+    rule = {"kind": "contraception", "text": "contraception", "span": [0, 13]}
+    facts = patient_facts(parse_patient({"contraception": True}))
+    assert evaluate_rule(rule, "inclusion", facts).status == "met"

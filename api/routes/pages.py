@@ -102,7 +102,7 @@ def form_patient(form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
     (``parse_patient``), so a wrong value is named the same way."""
     text = {
         k: str(form.get(k) or "").strip()
-        for k in ("age", "birth_date", "sex", "location", "radius_km", "pregnant")
+        for k in ("age", "birth_date", "sex", "location", "radius_km", "pregnant", "contraception")
     }
     conditions = [line.strip() for line in str(form.get("conditions") or "").splitlines() if line.strip()]
     measurements = _rows(form, "measurement", ("name", "value", "unit"))
@@ -122,8 +122,9 @@ def form_patient(form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
     for key in ("birth_date", "sex", "location"):
         if text[key]:
             data[key] = text[key]
-    if text["pregnant"] in {"yes", "no"}:
-        data["pregnant"] = text["pregnant"] == "yes"
+    for key in ("pregnant", "contraception"):
+        if text[key] in {"yes", "no"}:
+            data[key] = text[key] == "yes"
     if conditions:
         data["conditions"] = conditions
     if measurements:
@@ -185,14 +186,18 @@ def letter_form(patient: dict[str, Any]) -> dict[str, Any]:
     def text(value: Any) -> str:
         return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
-    pregnant = patient.get("pregnant")
+    def yes_no(key: str) -> str:
+        value = patient.get(key)
+        return "" if value is None else ("yes" if value else "no")
+
     return {
         "age": text(patient.get("age")),
         "birth_date": text(patient.get("birth_date")),
         "sex": text(patient.get("sex")),
         "location": text(patient.get("location")),
         "radius_km": text(patient.get("radius_km") or 100),
-        "pregnant": "" if pregnant is None else ("yes" if pregnant else "no"),
+        "pregnant": yes_no("pregnant"),
+        "contraception": yes_no("contraception"),
         "conditions": "\n".join(patient.get("conditions") or []),
         "measurements": [
             {"name": m.get("name", ""), "value": text(m.get("value")), "unit": text(m.get("unit"))}

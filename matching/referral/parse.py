@@ -8,8 +8,10 @@ earlier in the same clause (sentence part up to ``;``/``.``/``but``) discards th
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -308,9 +310,78 @@ _EVENTS = {
     "flare": r"flare|brote",
     "dialysis start": r"started (?:haemo|hemo)?dialysis|inici[oó] (?:hemo)?di[aá]lisis",
 }
+_STARTED_RE = re.compile(
+    r"(?i)\b(?:start(?:ed|ing)|began|commenced|initiated|inici[oó]|comenz[oó]|empez[oó])\b"
+)
+_CONTRACEPTION_RE = re.compile(
+    r"(?i)\b(?:(?P<none>no (?:uses? )?(?:effective )?contracepti(?:on|ve)s?|sin anticoncepci[oó]n|no usa anticonceptivos?)"
+    r"|(?:effective |oral |hormonal )?contracepti(?:on|ves?)|(?:the )?pill|iud|intrauterine device|"
+    r"anticonceptiv[oa]s?(?: orales)?|anticoncepci[oó]n|diu)\b"
+)
 _EVENT_RE = re.compile(
     r"(?i)\b(?:" + "|".join(f"(?P<e{i}>{p})" for i, p in enumerate(_EVENTS.values())) + r")"
 )
+
+
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "un": 1, "una": 1, "uno": 1, "dos": 2,
+    "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10,
+    "once": 11, "doce": 12,
+}  # fmt: skip
+_COUNT = r"\d{1,3}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_UNIT = r"days?|weeks?|months?|years?|d[ií]as?|semanas?|mes(?:es)?|años?"
+# "3 months ago", "two weeks ago", "hace 2 meses", "last year", "el mes pasado".
+_RELATIVE_RE = re.compile(
+    rf"(?i)\b(?:(?P<n>{_COUNT})\s+(?P<unit>{_UNIT})\s+ago|hace\s+(?P<n2>{_COUNT})\s+(?P<unit2>{_UNIT})"
+    r"|last\s+(?P<unit3>week|month|year)|(?:la|el)\s+(?P<unit4>semana|mes|año)\s+pasad[oa])\b"
+)
+# The letter's own date, near its top: "Date: 2026-11-20", "Fecha: 20/11/2026",
+# "20 November 2026", "November 20, 2026", "Valladolid, 20 de noviembre de 2026".
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_LETTER_DATE_RE = re.compile(
+    r"(?i)(?:\b(?P<iso>(?:19|20)\d\d-\d\d-\d\d)\b"
+    r"|\b(?P<d>\d{1,2})[/.](?P<m>\d{1,2})[/.](?P<y>(?:19|20)\d\d)\b"
+    rf"|\b(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:de\s+)?(?P<month>{_MONTH_NAMES})\.?,?\s+(?:de\s+|del\s+)?(?P<y2>(?:19|20)\d\d)\b"
+    rf"|\b(?P<month2>{_MONTH_NAMES})\.?\s+(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y3>(?:19|20)\d\d)\b)"
+)
+
+
+def letter_date(text: str) -> dt.date | None:
+    """The date the letter gives itself in its first lines, if any."""
+    m = _LETTER_DATE_RE.search(text[:400])
+    if m is None:
+        return None
+    try:
+        if m.group("iso"):
+            return dt.date.fromisoformat(m.group("iso"))
+        if m.group("d"):
+            return dt.date(int(m.group("y")), int(m.group("m")), int(m.group("d")))
+        if m.group("d2"):
+            return dt.date(int(m.group("y2")), _MONTHS[m.group("month").lower()], int(m.group("d2")))
+        return dt.date(int(m.group("y3")), _MONTHS[m.group("month2").lower()], int(m.group("d3")))
+    except ValueError:
+        return None
+
+
+def _ago(reference: dt.date, count: int, unit: str) -> dt.date:
+    unit = unit.lower()
+    if unit.startswith(("d",)):
+        return reference - dt.timedelta(days=count)
+    if unit.startswith(("w", "s")):
+        return reference - dt.timedelta(weeks=count)
+    months = count * (12 if unit.startswith(("y", "a")) else 1)
+    index = reference.year * 12 + reference.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(reference.day, 28)
+    return dt.date(year, month + 1, day)
+
+
+def relative_date(m: re.Match[str], reference: dt.date) -> dt.date:
+    written = m.group("n") or m.group("n2")
+    count = (int(written) if written.isdigit() else _NUMBER_WORDS[written.lower()]) if written else 1
+    unit = m.group("unit") or m.group("unit2") or m.group("unit3") or m.group("unit4") or "day"
+    return _ago(reference, count, unit)
 
 
 def _date(m: re.Match[str]) -> str:
@@ -321,9 +392,25 @@ def _date(m: re.Match[str]) -> str:
     return f"{int(m.group('bare')):04d}-01-01"
 
 
-def _events(text: str, out: Parse) -> list[dict[str, Any]]:
-    import datetime as dt
+def _when(text: str, start: int, stop: int, reference: dt.date) -> tuple[str, int] | None:
+    """The first date written (absolute or relative) in ``text[start:stop]``: ISO, its end."""
+    found: list[tuple[int, str, int]] = []
+    absolute = _DATE_RE.search(text, start, stop)
+    if absolute is not None:
+        with suppress(ValueError):  # "2026-02-30": no date
+            found.append(
+                (absolute.start(), dt.date.fromisoformat(_date(absolute)).isoformat(), absolute.end())
+            )
+    relative = _RELATIVE_RE.search(text, start, stop)
+    if relative is not None:
+        found.append((relative.start(), relative_date(relative, reference).isoformat(), relative.end()))
+    if not found:
+        return None
+    _, iso, end = min(found)
+    return iso, end
 
+
+def _events(text: str, out: Parse, reference: dt.date) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     names = list(_EVENTS)
     for m in _EVENT_RE.finditer(text):
@@ -331,17 +418,14 @@ def _events(text: str, out: Parse) -> list[dict[str, Any]]:
             continue
         name = next(names[i] for i in range(len(names)) if m.group(f"e{i}"))
         _, hi = _clause(text, m.start(), m.end())
-        when = _DATE_RE.search(text, m.end(), min(hi, m.end() + 60))
+        when = _when(text, m.end(), min(hi, m.end() + 60), reference)
         if when is None:
             continue
-        try:
-            date = dt.date.fromisoformat(_date(when)).isoformat()
-        except ValueError:
-            continue
+        date, end = when
         if any(e["name"] == name for e in events):
             continue
         events.append({"name": name, "date": date})
-        out.evidence.append(Evidence("events", text[m.start() : when.end()], m.start(), when.end()))
+        out.evidence.append(Evidence("events", text[m.start() : end], m.start(), end))
     return events
 
 
@@ -405,10 +489,12 @@ def _age_and_sex(text: str, out: Parse) -> None:
         out.evidence.append(Evidence("sex", written, start, end))
 
 
-def parse_referral(text: str) -> Parse:
+def parse_referral(text: str, *, today: dt.date | None = None) -> Parse:
     """Read one letter; the patient dict validates against ``trialsite match --schema``."""
     out = Parse()
     patient = out.patient
+    # Relative dates ("3 months ago", "hace 2 meses") count back from the letter's own date.
+    reference = letter_date(text) or (today or dt.date.today())
 
     _age_and_sex(text, out)
 
@@ -496,12 +582,19 @@ def parse_referral(text: str) -> Parse:
             out.ignored.append(Evidence(f"treatments ({why})", m.group(0), m.start(), m.end()))
             continue
         if all(t["name"] != name for t in treatments):
-            treatments.append({"name": name})
+            treatment: dict[str, Any] = {"name": name}
+            # "started tacrolimus two weeks ago", "inició micofenolato hace 3 semanas"
+            lo, hi = _clause(text, m.start(), m.end())
+            started = _STARTED_RE.search(text, max(lo, m.start() - 30), m.start())
+            when = _when(text, m.end(), min(hi, m.end() + 50), reference) if started else None
+            if when is not None:
+                treatment["start"] = when[0]
+            treatments.append(treatment)
         out.evidence.append(Evidence("treatments", m.group(0), m.start(), m.end()))
     if treatments:
         patient["treatments"] = treatments
 
-    events = _events(text, out)
+    events = _events(text, out, reference)
     if events:
         patient["events"] = events
 
@@ -514,6 +607,16 @@ def parse_referral(text: str) -> Parse:
         else:
             continue
         out.evidence.append(Evidence("pregnant", m.group(0), m.start(), m.end()))
+        break
+    for m in _CONTRACEPTION_RE.finditer(text):
+        why = _context(text, m.start(), m.end())
+        if m.group("none") or why == "negated":
+            patient["contraception"] = False
+        elif why is None:
+            patient["contraception"] = True
+        else:
+            continue
+        out.evidence.append(Evidence("contraception", m.group(0), m.start(), m.end()))
         break
     for m in re.finditer(r"(?i)\b(?:breast-?feeding|lactating|lactancia|lactando)\b", text):
         why = _context(text, m.start(), m.end())
