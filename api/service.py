@@ -152,7 +152,7 @@ class Service:
             raise bad_input("body", "the letter is empty: paste the referral letter's text")
         if len(text) > MAX_LETTER_CHARS:
             raise ProblemError(
-                413,
+                422,
                 "Letter too long",
                 f"body: a letter of {len(text):,} characters is longer than {MAX_LETTER_CHARS:,}",
                 field="body",

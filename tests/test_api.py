@@ -485,7 +485,7 @@ def test_a_referral_letter_is_read_for_review_never_matched(client: TestClient) 
     long = client.post(
         "/api/v1/referral/parse", content=b"a" * 300_000, headers={"content-type": "text/plain"}
     )
-    assert_problem(long, 413, "body")
+    assert_problem(long, 422, "body")
 
     page = client.post("/match/letter", data={"letter": SEED_LETTER})
     assert page.status_code == 200

@@ -113,7 +113,7 @@ LETTER_BODY = {
     "description": 'The referral letter: its text as `text/plain` (UTF-8), or JSON `{"text": "…"}`.',
     "content": {
         "text/plain": {
-            "schema": {"type": "string", "maxLength": 200_000},
+            "schema": {"type": "string"},
             "example": "34-year-old woman from Palencia, Spain, biopsy-proven class IV lupus nephritis in "
             "March 2026, SLEDAI-2K 12, eGFR 68 mL/min/1.73 m2, on mycophenolate.",
         },
@@ -121,7 +121,7 @@ LETTER_BODY = {
             "schema": {
                 "type": "object",
                 "required": ["text"],
-                "properties": {"text": {"type": "string", "maxLength": 200_000}},
+                "properties": {"text": {"type": "string"}},
                 "additionalProperties": False,
             }
         },
