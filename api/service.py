@@ -35,7 +35,7 @@ from ingest.places.gazetteer.lookup import Gazetteer
 from ingest.places.resolution import GazetteerError, PlaceNotFound, Resolution
 from ingest.sync.runner import get_watermark, list_runs
 from matching.conditions import ConditionError, check_conditions
-from matching.match import MatchOutcome, Place, match_trials, place_from_patient
+from matching.match import MatchOutcome, Place, match_trials, place_from_patient, place_from_resolution
 from matching.patient import Patient, PatientError, parse_patient
 from matching.referral import parse_referral
 from matching.search import SearchQuery, search_trials
@@ -108,14 +108,7 @@ class Service:
             ) from None
         except GazetteerError as exc:
             raise bad_input(field_name, str(exc)) from None
-        return Place(
-            resolution.lat,
-            resolution.lon,
-            resolution.name,
-            resolution.country_code,
-            resolution.note,
-            [a.name + (f", {a.country_code}" if a.country_code else "") for a in resolution.alternatives],
-        )
+        return place_from_resolution(resolution)
 
     def geocode(self, query: str) -> dict[str, Any]:
         query = query.strip()

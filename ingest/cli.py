@@ -139,9 +139,12 @@ def ingest_ctgov(
         typer.Option("--status", help="Overall status, e.g. RECRUITING (repeatable)."),
     ] = None,
     near: Annotated[
-        str | None, typer.Option("--near", help="LAT,LON centre for a geographic search.")
+        str | None,
+        typer.Option("--near", help='Centre of a geographic search: a place, a postal code or "lat,lon".'),
     ] = None,
-    radius: Annotated[float, typer.Option("--radius", help="Radius in km around --near.")] = 50.0,
+    radius: Annotated[
+        float | None, typer.Option("--radius", min=0.1, help="Radius in km around --near (default 100).")
+    ] = None,
     updated_since: Annotated[
         str | None,
         typer.Option("--updated-since", help="Only studies updated on or after YYYY-MM-DD."),
@@ -176,7 +179,9 @@ def ingest_ctgov(
     from ingest.pipeline import IngestSummary, ingest_items
 
     try:
-        centre = _parse_lat_lon(near) if near else None
+        if radius is not None and near is None:
+            raise ValueError('--radius needs --near (a place, a postal code or "lat,lon")')
+        centre = _centre(near) if near else None
         id_list = [i.strip() for chunk in (ids or []) for i in chunk.split(",") if i.strip()]
         query = RegistryQuery(
             condition=condition,
@@ -184,7 +189,7 @@ def ingest_ctgov(
             location=location,
             overall_status=tuple(status or ()),
             near=centre,
-            radius_km=radius,
+            radius_km=radius or 100.0,
             updated_since=updated_since,
             limit=limit,
             page_size=page_size,
@@ -264,12 +269,22 @@ def ingest_page(
     raise typer.Exit(_report(summary, as_json))
 
 
-def _parse_lat_lon(text: str) -> tuple[float, float]:
+def _centre(text: str) -> tuple[float, float]:
+    """--near as coordinates: "lat,lon" as given, a place or postal code through the gazetteer."""
     try:
         lat_text, lon_text = text.split(",")
         return float(lat_text), float(lon_text)
     except ValueError:
-        raise ValueError(f"--near must be LAT,LON in decimal degrees, got {text!r}") from None
+        pass
+    from ingest.places.cli import open_gazetteer
+    from ingest.places.resolution import GazetteerError
+
+    try:
+        with open_gazetteer() as gazetteer:
+            found = gazetteer.resolve(text)
+    except GazetteerError as exc:
+        raise ValueError(f"--near: {exc}") from None
+    return found.lat, found.lon
 
 
 def print_items(items: list[dict[str, Any]]) -> None:

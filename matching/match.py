@@ -52,7 +52,7 @@ class Place:
     name: str
     country_code: str | None = None
     note: str | None = None
-    alternatives: list[str] = field(default_factory=list)
+    alternatives: list[dict[str, Any]] = field(default_factory=list)  # as geocode --json gives them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -420,12 +420,19 @@ def place_from_patient(patient: Patient, resolve: Any) -> Place | None:
         return Place(
             patient.location.lat, patient.location.lon, f"{patient.location.lat},{patient.location.lon}"
         )
-    resolution = resolve(patient.location)
+    return place_from_resolution(resolve(patient.location))
+
+
+def place_from_resolution(resolution: Any) -> Place:
+    """A gazetteer resolution as the answer's place; its alternatives in ``geocode --json``'s
+    shape (one shape everywhere)."""
+    from dataclasses import asdict
+
     return Place(
         resolution.lat,
         resolution.lon,
         resolution.name,
         resolution.country_code,
         resolution.note,
-        [a.name + (f", {a.country_code}" if a.country_code else "") for a in resolution.alternatives],
+        [asdict(a) for a in resolution.alternatives],
     )

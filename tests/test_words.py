@@ -138,3 +138,18 @@ def test_an_empty_store_says_so(engine: Any, store_url: str) -> None:
         result = run(store_url, *args)
         assert result.exit_code == 0 and "holds no trials" in result.stdout, result.output
         assert "mentions" not in result.stdout
+
+
+def test_ingest_ctgov_near_takes_a_place_and_the_one_default_radius(engine: Any, store_url: str) -> None:
+    from tests.registry_server import load_studies, serve_registry
+
+    with serve_registry(load_studies()) as server:
+        base = ["ingest", "ctgov", "--base-url", server.base_url, "--rate-limit", "0", "--no-geocode"]
+        named = run(store_url, *base, "--near", "Valladolid, Spain", "--limit", "2")
+        assert named.exit_code == 0, named.output
+        geo = server.requests_to("/studies")[-1].params["filter.geo"]
+        assert geo.startswith("distance(41.6") and geo.endswith(",100km)")
+        lone = run(store_url, *base, "--radius", "50")
+        assert lone.exit_code == 1 and "--radius needs --near" in lone.stderr
+        unknown = run(store_url, *base, "--near", "Vallladolidd")
+        assert unknown.exit_code == 1 and "--near: no place found" in unknown.stderr
