@@ -55,6 +55,9 @@ _AGE_RE = re.compile(
     r"|\b(\d{1,3})\s*años\b"
     r"|\bedad\s*:?\s*(\d{1,3})\b"
     r"|\b(\d{1,3})[\s\-]*(?:years?|yrs?)\s+(?=(?:man|woman|male|female|boy|girl|gentleman|lady)\b)"
+    # "Mrs Garcia, 71, from Houston", "Sr. Pérez Gómez, 58,"
+    r"|\b(?:mrs?|ms|miss|mx|sra?|srta|don|do[ñn]a)\.?\s+[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+)?,\s*(\d{1,3})\b"
+    r"(?!\s*(?:mg|g|ml|mmol|%|/|\.\d|,\d))"
 )
 # Ages of infants: "3-day-old", "5 months old", "15-week-old", "7 meses".
 _INFANT_AGE_RE = re.compile(
