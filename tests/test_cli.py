@@ -260,8 +260,10 @@ def test_ingest_ctgov_missing_id_is_one_line_and_the_rest_load(store_url: str) -
 
 
 def test_bad_options_are_refused_before_any_request(store_url: str) -> None:
-    result = run("--db", store_url, "ingest", "ctgov", "--near", "41.6;-4.7")
-    assert result.exit_code == 1 and result.stderr.startswith("Error: --near must be LAT,LON")
+    result = run("--db", store_url, "ingest", "ctgov", "--near", "Vallladolidd de los Montes")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: --near: no place found")
+    result = run("--db", store_url, "ingest", "ctgov", "--near", "91.0,-4.7")
+    assert result.exit_code == 1 and "latitude" in result.stderr
     result = run("--db", store_url, "ingest", "ctgov", "--updated-since", "2024-13-01")
     assert result.exit_code == 1 and result.stderr.startswith("Error: ")
 
