@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.models import IngestRun
 from db.rows import SITE_COLUMNS, Values
+from db.state import as_utc
 from db.upsert import PreparedRecord, prepare_record, quarantine_record, upsert_batch
 from ingest.criteria import parse_criteria
 from ingest.criteria.needs import with_needs
@@ -54,8 +55,7 @@ def mark_dead_runs(conn: Connection) -> None:
     ).all()
     dead = []
     for run_id, pid, host, beat in rows:
-        beat = beat if beat.tzinfo else beat.replace(tzinfo=UTC)
-        if now - beat > STALE_RUN or (pid is not None and not process_alive(pid, host)):
+        if now - as_utc(beat) > STALE_RUN or (pid is not None and not process_alive(pid, host)):
             dead.append(run_id)
     if dead:
         conn.execute(update(RUN).where(RUN.c.id.in_(dead)).values(status="interrupted"))

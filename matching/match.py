@@ -45,6 +45,11 @@ STATUS_NOTES = {
 }
 
 
+def status_words(status: str | None, missing: str = "status not given") -> str:
+    """A registry status as words a person reads: ACTIVE_NOT_RECRUITING → "active not recruiting"."""
+    return (status or missing).replace("_", " ").lower()
+
+
 @dataclass
 class Place:
     lat: float

@@ -69,6 +69,15 @@ def stored(store_url: str) -> int:
         engine.dispose()
 
 
+def quarantined(store_url: str) -> int:
+    engine = open_store(store_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(QUARANTINE)).scalar_one())
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def studies() -> list[dict[str, Any]]:
     return load_studies()
@@ -188,12 +197,7 @@ def test_a_read_only_store_is_one_line_and_leaves_no_quarantine(tmp_path: Path) 
         pytest.skip("root writes read-only files")
     assert ran.code == 1
     assert len(ran.errors) == 1 and ran.errors[0].startswith("Error: ")
-    engine = open_store(url)
-    try:
-        with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(QUARANTINE)).scalar_one() == 0
-    finally:
-        engine.dispose()
+    assert quarantined(url) == 0
 
 
 @pytest.mark.parametrize(
@@ -462,12 +466,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_quarantine(tmp_path: Path) -> Non
     errors = [line for line in ran.stderr.splitlines() if line.strip()]
     assert ran.returncode == 1, ran.stderr
     assert len(errors) == 1 and errors[0].startswith("Error: ") and "full" in errors[0], errors
-    engine = open_store(url)
-    try:
-        with engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(QUARANTINE)).scalar_one() == 0
-    finally:
-        engine.dispose()
+    assert quarantined(url) == 0
     again = trialsite("--db", url, "ingest", "file", str(export), "--no-geocode", "--json")
     assert again.code == 0 and json.loads(again.stdout)["quarantined"] == 0
 

@@ -21,13 +21,14 @@ from starlette.datastructures import FormData
 from api.responses import run_in_store
 from api.service import STATUSES, ProblemError, Service
 from ingest.criteria.describe import describe_rule
+from matching.match import status_words
 from matching.tabular import registry_url
 
 HERE = FilePath(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["registry_url"] = registry_url
 templates.env.filters["describe_rule"] = describe_rule
-templates.env.filters["status_words"] = lambda s: (s or "status not given").replace("_", " ").lower()
+templates.env.filters["status_words"] = status_words
 router = APIRouter(include_in_schema=False)
 MEASUREMENT_ROWS = 4
 TREATMENT_ROWS = 3

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, text, update
 
 from db.models import SyncLock
+from db.state import as_utc
 from ingest.liveness import process_alive
 
 LOCK: Table = SyncLock.__table__  # type: ignore[attr-defined]
@@ -34,11 +35,6 @@ class SyncLocked(Exception):
     def __init__(self, holder: str, since: datetime) -> None:
         super().__init__(f"another sync is running: {holder}, since {since.isoformat(timespec='seconds')}")
         self.holder, self.since = holder, since
-
-
-def _as_utc(value: Any) -> datetime:
-    stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -60,7 +56,7 @@ class Lock:
                 row = conn.execute(select(LOCK)).mappings().first()
                 conn.close()
                 raise SyncLocked(
-                    row["holder"] if row else "another session", _as_utc(row["since"]) if row else now
+                    row["holder"] if row else "another session", as_utc(row["since"]) if row else now
                 )
             lock._conn = conn
             with engine.begin() as tx:
@@ -77,9 +73,9 @@ class Lock:
             conn.execute(update(LOCK).values(id=LOCK.c.id))
             row = conn.execute(select(LOCK)).mappings().first()
             if row is not None:
-                fresh = now - _as_utc(row["heartbeat_at"]) < STALE_AFTER
+                fresh = now - as_utc(row["heartbeat_at"]) < STALE_AFTER
                 if fresh and process_alive(row["pid"], row["host"]):
-                    raise SyncLocked(row["holder"], _as_utc(row["since"]))
+                    raise SyncLocked(row["holder"], as_utc(row["since"]))
                 conn.execute(delete(LOCK))
             conn.execute(
                 insert(LOCK).values(id=1, holder=lock.holder, pid=pid, host=host, since=now, heartbeat_at=now)

@@ -21,13 +21,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, update
 
-from db.models import ChangeEvent, SyncState
+from db.models import ChangeEvent
+from db.state import get_state, set_state
 from db.upsert import TRIAL
 from ingest.ctgov.client import PageProgress, RegistryClient
 from ingest.ctgov.query import RegistryQuery
 
 CHANGE: Table = ChangeEvent.__table__  # type: ignore[attr-defined]
-STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
 CHECKED = "removal_checked"  # sync_state: the registry day of the last completed check
 CHECK_EVERY = timedelta(days=7)
 MASS_SHARE = 0.05
@@ -68,7 +68,7 @@ def registry_ids(
 def check_due(conn: Connection, registry_day: date, first_success: str | None) -> bool:
     """Is an automatic check due: the last one (or, never checked, the first succeeded
     sync) older than :data:`CHECK_EVERY` by the registry's own clock?"""
-    last = conn.execute(select(STATE.c.value).where(STATE.c.key == CHECKED)).scalar() or first_success
+    last = get_state(conn, CHECKED) or first_success
     if not last:
         return False
     return registry_day - date.fromisoformat(last[:10]) >= CHECK_EVERY
@@ -106,11 +106,7 @@ def apply_listing(
     check.restored = restore(
         conn, (r.nct_id for r in rows if r.removed_from_registry and r.nct_id.upper() in listed), run_id
     )
-    exists = conn.execute(select(STATE.c.key).where(STATE.c.key == CHECKED)).first()
-    if exists:
-        conn.execute(update(STATE).where(STATE.c.key == CHECKED).values(value=day))
-    else:
-        conn.execute(insert(STATE).values(key=CHECKED, value=day))
+    set_state(conn, CHECKED, day)
     return check
 
 

@@ -25,7 +25,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, insert, select, update
 
-from db.models import IngestRun, SyncRun, SyncState
+from db.models import IngestRun, SyncRun
+from db.state import get_state, set_state
 from db.upsert import PreparedRecord, quarantine_record, upsert_batch
 from ingest.ctgov.client import RegistryClient, RegistryError
 from ingest.ctgov.query import RegistryQuery
@@ -43,7 +44,6 @@ from ingest.sync.removal import (
 )
 
 RUNS: Table = SyncRun.__table__  # type: ignore[attr-defined]
-STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
 INGEST_RUNS: Table = IngestRun.__table__  # type: ignore[attr-defined]
 WATERMARK = "watermark"
 CHANGED_IDS_SHOWN = 1000
@@ -96,8 +96,7 @@ def day_before(timestamp: str) -> date:
 
 def get_watermark(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        value: str | None = conn.execute(select(STATE.c.value).where(STATE.c.key == WATERMARK)).scalar()
-        return value
+        return get_state(conn, WATERMARK)
 
 
 def list_runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
@@ -164,7 +163,7 @@ def _run(
                     update(INGEST_RUNS).where(INGEST_RUNS.c.id == ingest_run_id).values(status="interrupted")
                 )
         last = conn.execute(select(RUNS).order_by(RUNS.c.id.desc()).limit(1)).mappings().first()
-        watermark = conn.execute(select(STATE.c.value).where(STATE.c.key == WATERMARK)).scalar()
+        watermark = get_state(conn, WATERMARK)
     base_requests = client.requests_made
     resume = (
         last if last and not full and last["status"] in ("interrupted", "failed") and last["pages"] else None
@@ -342,11 +341,7 @@ def _finish(engine: Engine, summary: SyncSummary, ingest_run_id: int, requests: 
         )
         if summary.status == "succeeded" and summary.watermark:
             # Only a succeeded run moves the watermark.
-            exists = conn.execute(select(STATE.c.key).where(STATE.c.key == WATERMARK)).first()
-            if exists:
-                conn.execute(update(STATE).where(STATE.c.key == WATERMARK).values(value=summary.watermark))
-            else:
-                conn.execute(insert(STATE).values(key=WATERMARK, value=summary.watermark))
+            set_state(conn, WATERMARK, summary.watermark)
 
 
 def _check_removals(

@@ -492,6 +492,23 @@ def _age_and_sex(text: str, out: Parse) -> None:
         out.evidence.append(Evidence("sex", written, start, end))
 
 
+_PREGNANT_RE = re.compile(r"(?i)\b(?:pregnan(?:t|cy)|embarazada|embarazo|gestante)\b")
+_BREASTFEEDING_RE = re.compile(r"(?i)\b(?:breast-?feeding|lactating|lactancia|lactando)\b")
+
+
+def _yes_no(text: str, out: Parse, field_name: str, pattern: re.Pattern[str]) -> None:
+    """The first mention that is the patient's own: negated is false ("not pregnant", "no
+    contraception"), plain is true; family or hypothetical mentions say nothing."""
+    for m in pattern.finditer(text):
+        why = _context(text, m.start(), m.end())
+        if why not in (None, "negated"):
+            continue
+        said_no = why == "negated" or bool(m.groupdict().get("none"))
+        out.patient[field_name] = not said_no
+        out.evidence.append(Evidence(field_name, m.group(0), m.start(), m.end()))
+        return
+
+
 def parse_referral(text: str, *, today: dt.date | None = None) -> Parse:
     """Read one letter; the patient dict validates against ``trialsite match --schema``."""
     out = Parse()
@@ -601,32 +618,9 @@ def parse_referral(text: str, *, today: dt.date | None = None) -> Parse:
     if events:
         patient["events"] = events
 
-    for m in re.finditer(r"(?i)\b(?:pregnan(?:t|cy)|embarazada|embarazo|gestante)\b", text):
-        why = _context(text, m.start(), m.end())
-        if why == "negated":
-            patient["pregnant"] = False
-        elif why is None:
-            patient["pregnant"] = True
-        else:
-            continue
-        out.evidence.append(Evidence("pregnant", m.group(0), m.start(), m.end()))
-        break
-    for m in _CONTRACEPTION_RE.finditer(text):
-        why = _context(text, m.start(), m.end())
-        if m.group("none") or why == "negated":
-            patient["contraception"] = False
-        elif why is None:
-            patient["contraception"] = True
-        else:
-            continue
-        out.evidence.append(Evidence("contraception", m.group(0), m.start(), m.end()))
-        break
-    for m in re.finditer(r"(?i)\b(?:breast-?feeding|lactating|lactancia|lactando)\b", text):
-        why = _context(text, m.start(), m.end())
-        if why in (None, "negated"):
-            patient["breastfeeding"] = why is None
-            out.evidence.append(Evidence("breastfeeding", m.group(0), m.start(), m.end()))
-            break
+    _yes_no(text, out, "pregnant", _PREGNANT_RE)
+    _yes_no(text, out, "contraception", _CONTRACEPTION_RE)
+    _yes_no(text, out, "breastfeeding", _BREASTFEEDING_RE)
 
     if "age" not in patient:
         out.warnings.append("age: not found (give --age)")

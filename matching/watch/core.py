@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, union, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, union
 
-from db.models import Alert, ChangeEvent, SyncState, Watch, WatchHit
+from db.models import Alert, ChangeEvent, Watch, WatchHit
+from db.state import as_utc, get_state, set_state
 from db.upsert import TRIAL
-from matching.match import Place, match_trials
+from matching.match import Place, match_trials, status_words
 from matching.patient import parse_patient
 from matching.search import SearchQuery, search_trials
 
@@ -30,7 +31,6 @@ WATCH: Table = Watch.__table__  # type: ignore[attr-defined]
 HIT: Table = WatchHit.__table__  # type: ignore[attr-defined]
 ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
 CHANGE: Table = ChangeEvent.__table__  # type: ignore[attr-defined]
-STATE: Table = SyncState.__table__  # type: ignore[attr-defined]
 EVALUATED = "watches_evaluated_at"  # sync_state: when the last evaluation started
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -69,7 +69,7 @@ def add_watch(
             "kind": "patient" if patient is not None else "search",
             "patient": patient,
             "condition": condition,
-            "place": _place_dict(place),
+            "place": place.to_dict() if place is not None else None,
             "radius_km": radius_km,
             "created_at": now,
         },
@@ -146,11 +146,11 @@ def evaluate_watches(
     return the alerts (each difference from a watch's hits, once)."""
     watches = [dict(r) for r in conn.execute(select(WATCH).order_by(WATCH.c.id)).mappings()]
     started = datetime.now(UTC)
-    mark = conn.execute(select(STATE.c.value).where(STATE.c.key == EVALUATED)).scalar()
-    _set_mark(conn, started, exists=mark is not None)
+    mark = get_state(conn, EVALUATED)
+    set_state(conn, EVALUATED, started.isoformat())
     if not watches:
         return []
-    since = datetime.fromisoformat(mark) if mark else min(_utc(w["created_at"]) for w in watches)
+    since = datetime.fromisoformat(mark) if mark else min(as_utc(w["created_at"]) for w in watches)
     changed = changed_since(conn, since)
     if not changed:
         return []
@@ -223,10 +223,6 @@ def changed_since(conn: Connection, since: datetime) -> list[str]:
 # -- what an alert says -------------------------------------------------------------------
 
 
-def _status_words(value: str | None) -> str:
-    return (value or "unknown").lower().replace("_", " ")
-
-
 def _reasons(conn: Connection, ids: list[str], since: datetime) -> dict[str, list[str]]:
     """What happened to each trial since ``since``, in words, from its change events (and
     whether it is new)."""
@@ -241,10 +237,10 @@ def _reasons(conn: Connection, ids: list[str], since: datetime) -> dict[str, lis
     )
     for nct_id, kind, field_name, old, new_value in events:
         text = {
-            "status": f"trial status {_status_words(new_value)} (was {_status_words(old)})",
-            "site_added": f"site added: {field_name} ({_status_words(new_value)})",
+            "status": f"trial status {status_words(new_value)} (was {status_words(old)})",
+            "site_added": f"site added: {field_name} ({status_words(new_value)})",
             "site_removed": f"site removed: {field_name}",
-            "site_status": f"site {field_name}: {_status_words(new_value)} (was {_status_words(old)})",
+            "site_status": f"site {field_name}: {status_words(new_value)} (was {status_words(old)})",
             "criteria": "eligibility criteria changed",
             "removed": f"no longer listed by the registry (checked {new_value})",
             "restored": "listed by the registry again",
@@ -299,12 +295,6 @@ def _trial_details(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]
 # -- plumbing -----------------------------------------------------------------------------
 
 
-def _place_dict(place: Place | None) -> dict[str, Any] | None:
-    if place is None:
-        return None
-    return {"lat": place.lat, "lon": place.lon, "name": place.name, "country_code": place.country_code}
-
-
 def _watch_view(watch: dict[str, Any], matching_now: int) -> dict[str, Any]:
     place = watch.get("place") or {}
     patient = watch.get("patient") or {}
@@ -320,18 +310,7 @@ def _watch_view(watch: dict[str, Any], matching_now: int) -> dict[str, Any]:
     }
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
-    return _utc(value).isoformat() if isinstance(value, datetime) else str(value)
-
-
-def _set_mark(conn: Connection, when: datetime, *, exists: bool) -> None:
-    if exists:
-        conn.execute(update(STATE).where(STATE.c.key == EVALUATED).values(value=when.isoformat()))
-    else:
-        conn.execute(insert(STATE).values(key=EVALUATED, value=when.isoformat()))
+    return as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
