@@ -329,6 +329,7 @@ def search(
         person = parse_patient({"age": age, "sex": sex, "location": near, "radius_km": km}, source="options")
     except PatientError as exc:
         fail(str(exc))
+    engine = get_engine()  # a missing store is said before a place is looked up
     place = _resolve_place(person)
     query = SearchQuery(
         condition,
@@ -341,7 +342,7 @@ def search(
         _limit(limit, as_json or as_csv),
         miles,
     )
-    with get_engine().connect() as conn:
+    with engine.connect() as conn:
         try:
             outcome = search_trials(conn, query)
         except ConditionError as exc:

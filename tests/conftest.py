@@ -93,7 +93,7 @@ def engine(store_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session", autouse=True)
 def gazetteer_path() -> Path:
-    """The offline gazetteer, built once per machine into the user cache (about a minute),
+    """The offline gazetteer, built once per machine into the user cache (about 30 s),
     and named in TRIALSITE_GAZETTEER for the CLI and ingest under test."""
     from ingest.places.gazetteer.build import default_gazetteer_path
     from ingest.places.gazetteer.lookup import Gazetteer

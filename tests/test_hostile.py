@@ -487,6 +487,51 @@ def test_an_unwritable_cache_folder_is_one_error_line(tmp_path: Path) -> None:
     assert "XDG_CACHE_HOME" in errors[0]
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("search", "lupus nephritis", "--near", "Palencia, Spain"), ("watch", "add", "w", "--search", "lupus", "--near", "Palencia")],
+)
+def test_a_missing_store_is_said_before_the_gazetteer_is_built(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    """A mistyped --db is an error at once, not after half a minute of building places."""
+    env = {**os.environ, "TRIALSITE_GAZETTEER": str(tmp_path / "not-built.sqlite")}
+    ran = subprocess.run(
+        [str(TRIALSITE), "--db", f"sqlite:///{tmp_path}/missing.db", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert ran.returncode == 1 and ran.stderr.startswith("Error: --db: no store at"), ran.stderr
+    assert not (tmp_path / "not-built.sqlite").exists() and "building" not in ran.stderr
+
+
+def test_the_gazetteer_first_build_stays_under_500_mb(gazetteer_path: Path, tmp_path: Path) -> None:
+    """The heaviest command on a new machine: every process it starts stays under 500 MB,
+    and what it builds holds what the session's gazetteer holds, table by table."""
+    import sqlite3
+
+    target = tmp_path / "gazetteer.sqlite"
+    ran = trialsite("gazetteer", "build", "--path", str(target), timeout=600)
+    assert ran.code == 0 and "Traceback" not in "\n".join(ran.errors)
+    assert ran.stdout.startswith(f"Gazetteer written to {target}:")
+    assert ran.rss_mb < 500, f"peak RSS {ran.rss_mb:.0f} MB"
+    tables = ("places", "names", "postal", "postal_regions", "admin1", "admin1_names", "suggest")
+    built, reference = sqlite3.connect(target), sqlite3.connect(gazetteer_path)
+    try:
+        for table in tables:
+            query = (
+                f"SELECT count(*), total(length(name)) FROM {table}"
+                if table != "postal"
+                else ("SELECT count(*), total(lat) + total(lon) FROM postal")
+            )
+            assert built.execute(query).fetchone() == reference.execute(query).fetchone(), table
+    finally:
+        built.close()
+        reference.close()
+
+
 def test_a_load_killed_with_sigkill_is_marked_interrupted_at_once(store_url: str) -> None:
     """A load killed a moment ago (its heartbeat fresh) is marked interrupted by the next
     load on the same host, and `stats` shows it; a live one is left running."""

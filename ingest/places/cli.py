@@ -20,7 +20,7 @@ gazetteer_app = typer.Typer(help="The offline gazetteer (GeoNames data, CC-BY 4.
 
 
 def open_gazetteer() -> Any:
-    """The local gazetteer, built on first use with a progress bar (about a minute, once)."""
+    """The local gazetteer, built on first use with a progress bar (about 30 s, once)."""
     from ingest.places.gazetteer.build import default_gazetteer_path
     from ingest.places.gazetteer.lookup import Gazetteer, GazetteerError
 

@@ -69,8 +69,9 @@ def watch_add(
         )
     except (PatientError, ValueError, OSError) as exc:
         fail(str(exc))
+    engine = get_engine()  # a missing store is said before a place is looked up
     place = _resolve_place(person)
-    with get_engine().begin() as conn:
+    with engine.begin() as conn:
         try:
             view = add_watch(
                 conn,

