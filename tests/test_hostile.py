@@ -489,7 +489,10 @@ def test_an_unwritable_cache_folder_is_one_error_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [("search", "lupus nephritis", "--near", "Palencia, Spain"), ("watch", "add", "w", "--search", "lupus", "--near", "Palencia")],
+    [
+        ("search", "lupus nephritis", "--near", "Palencia, Spain"),
+        ("watch", "add", "w", "--search", "lupus", "--near", "Palencia"),
+    ],
 )
 def test_a_missing_store_is_said_before_the_gazetteer_is_built(
     command: tuple[str, ...], tmp_path: Path
