@@ -25,6 +25,7 @@ from db.cli import (
     out,
     print_json,
     report_unexpected,
+    shown_time,
     state,
 )
 from ingest.cli import criteria_app, ingest_app, print_items
@@ -213,7 +214,7 @@ def stats(as_json: JsonFlag = False) -> None:
         counts = data["last_ingest_counts"]
         out.print(
             f"last ingest: {data['last_ingest_status']} — {data['last_ingest_command']}, finished "
-            f"{data['last_ingest']}; {counts['seen']} seen, {counts['inserted']} inserted, "
+            f"{shown_time(data['last_ingest'])}; {counts['seen']} seen, {counts['inserted']} inserted, "
             f"{counts['updated']} updated, {counts['quarantined']} quarantined",
             markup=False,
         )

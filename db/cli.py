@@ -206,6 +206,15 @@ def _check_store_url(creating: bool) -> None:
         fail(f"--db: no store at {url.database} (create one with trialsite ingest or trialsite db upgrade)")
 
 
+def shown_time(value: Any) -> str:
+    """A stored time as people read it: "2026-12-05 11:44 UTC" ("-" when there is none)."""
+    from db.state import as_utc
+
+    if value is None or value == "":
+        return "-"
+    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(
         orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"

@@ -142,7 +142,7 @@ def match(
     Examples:
       trialsite match --patient patient.json
       trialsite match --patient patient.json --json --miles
-      trialsite match --age 34 --sex female --location "Palencia, Spain" --condition "lupus nephritis"
+      trialsite match --age 34 --sex female --near "Palencia, Spain" --condition "lupus nephritis"
       trialsite match --patient patient.json --csv > matches.csv
       trialsite match --schema        # the patient file's JSON Schema
       trialsite match --referral letter.txt --radius 150
@@ -259,12 +259,26 @@ def referral_parse(
         print_json(result.as_json())
         return
     for item in result.evidence:
-        out.print(f"{item.field:<14} {item.text!r}", markup=False)
+        value = _read_as(item.field, result.patient)
+        out.print(
+            f"{item.field:<14} {value + '  ' if value else ''}«{' '.join(item.text.split())}»", markup=False
+        )
     for item in result.ignored:
-        out.print(f"ignored: {item.field:<24} {item.text!r}", markup=False)
+        out.print(f"ignored: {item.field:<24} «{' '.join(item.text.split())}»", markup=False)
     for warning in result.warnings:
         out.print(f"warning: {warning}", markup=False)
     out.print("patient: " + orjson.dumps(result.patient).decode(), markup=False)
+
+
+def _read_as(field: str, patient: dict[str, Any]) -> str:
+    """A one-valued fact as it was read ("no" for "Not pregnant", "34 years"); lists of
+    conditions, measurements and the like are their own words."""
+    value = patient.get(field)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field == "age" and isinstance(value, int | float):
+        return f"{value:g} years"
+    return str(value) if field == "sex" and value else ""
 
 
 def _parse_measurement(text: str) -> dict[str, Any]:

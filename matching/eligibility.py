@@ -31,7 +31,7 @@ from ingest.criteria.catalogue import (
     normalize_unit,
 )
 from ingest.criteria.describe import threshold_statement, window_amount
-from ingest.criteria.needs import alternatives, requires
+from ingest.criteria.needs import alternatives, requires, unread_options
 from ingest.criteria.words import curated_abbreviations, entry_words, measurement_key, term_words
 
 Status = Literal["met", "not_met", "unknown"]
@@ -309,11 +309,14 @@ def evaluate_rule(
     *,
     catalogue: Catalogue | None = None,
     abbreviations: Mapping[str, str] | None = None,
+    other_options: bool = False,
 ) -> Verdict:
     """One rule against the patient: met / not_met / unknown, with a one-line reason.
 
     For an exclusion item the verdict is about eligibility: an exclusion whose
-    statement holds for the patient is ``not_met``.
+    statement holds for the patient is ``not_met``. ``other_options``: the item offers,
+    joined by "or", options no rule reads (:func:`~ingest.criteria.needs.unread_options`),
+    so this rule failing is not the item failing.
     """
     data = _as_dict(rule)
     catalogue = catalogue or load_catalogue()
@@ -330,8 +333,10 @@ def evaluate_rule(
     statement = _statement(data)
     if data.get("applies_if"):
         statement += f" {data['applies_if']}"
-        if status == "not_met":
-            status = "unknown"  # she may qualify another way: the clinician checks which applies
+    if other_options:
+        statement += ", or another option the item lists"
+    if (data.get("applies_if") or other_options) and status == "not_met":
+        status = "unknown"  # she may qualify another way: the clinician checks which applies
     return Verdict(status, f"{shown} — trial {verb} {statement}: {status.replace('_', ' ')}")
 
 
@@ -369,10 +374,17 @@ def evaluate_items(
                                    "no checkable rule in this item: needs review", ()))  # fmt: skip
             continue
         verdicts = [
-            evaluate_rule(r, section, facts, catalogue=catalogue, abbreviations=abbreviations) for r in rules
+            evaluate_rule(
+                r, section, facts, catalogue=catalogue, abbreviations=abbreviations, other_options=o
+            )
+            for r, o in zip(rules, unread_options(item, rules), strict=True)
         ]
         status = _combine(item, verdicts, rules)
         deciding = next((v for v in verdicts if v.status == status), verdicts[0])
-        reason = deciding.reason if len(verdicts) == 1 else f"{deciding.reason} ({len(verdicts)} rules)"
+        reason = (
+            deciding.reason
+            if len(verdicts) == 1
+            else f"{deciding.reason} (one of {len(verdicts)} checks in this item)"
+        )
         out.append(ItemVerdict(item.get("position", len(out)), section, status, reason, tuple(verdicts)))
     return out

@@ -81,10 +81,12 @@ class MatchOutcome:
     notes: list[str] = field(default_factory=list)  # what reading the patient assumed
 
     def to_dict(self, *, miles: bool = False) -> dict[str, Any]:
+        radius_mi = {"radius_mi": round(self.radius_km / KM_PER_MILE, 2)} if miles and self.radius_km else {}
         return {
             "notes": self.notes,
             "place": self.place.to_dict() if self.place else None,
             "radius_km": self.radius_km,
+            **radius_mi,
             "considered": self.considered,
             "removed_by": dict(self.removed),
             "hint": self.hint,
@@ -350,7 +352,12 @@ def result_view(
     status = trial["overall_status"]
     why = []
     if patient.conditions:
-        why.append(f"condition matches {', '.join(patient.conditions)}")
+        named = patient.conditions
+        why.append(
+            f"condition matches {named[0]}"
+            if len(named) == 1
+            else f"condition matches one of {', '.join(named)}"
+        )
     if nearest["distance_km"] is not None:
         away = f"{nearest['distance_mi']:g} mi" if miles else f"{nearest['distance_km']:g} km"
         why.append(f"open site {away} away")

@@ -401,3 +401,24 @@ def test_administrative_items_are_apart_from_the_clinical_ones_to_check() -> Non
     assert by_text["eGFR >= 30 mL/min/1.73 m2"]["category"] == "clinical"
     assert by_text["Pregnancy"]["category"] == "clinical"
     assert by_text["-"]["category"] == "empty"
+
+
+def test_an_option_the_parser_did_not_read_keeps_the_item_open(seed_items: list[CriterionItem]) -> None:
+    """ "No response or partial response …, or moderate/severe recurrence": the recurrence is
+    one way in, not a requirement; a failed threshold beside an unread option does not fail it."""
+    (recurrence,) = evaluate_items([seed_items[3]], facts(conditions=["lupus nephritis"]))
+    assert recurrence.status == "unknown"
+    assert recurrence.reason.endswith(
+        "trial requires recurrence of lupus nephritis, or another option the item lists: unknown"
+    )
+    (item,) = parse_criteria("* eGFR ≥ 30 mL/min/1.73 m2 or on maintenance dialysis")
+    low = facts(measurements=[Measurement("eGFR", 20, "mL/min/1.73m2")])
+    (verdict,) = evaluate_items([item], low)
+    assert verdict.status == "unknown" and "or another option the item lists" in verdict.reason
+    (read_both,) = parse_criteria("* Creatinine < 1.5 mg/dL, or creatinine clearance > 50 mL/min")
+    neither = facts(measurements=[Measurement("creatinine", 2.0, "mg/dL"), Measurement("CrCl", 40, "mL/min")])
+    assert evaluate_items([read_both], neither)[0].status == "not_met"  # both options read: it fails
+    (exclusion,) = parse_criteria(
+        "Exclusion Criteria:\n\n* eGFR < 30 mL/min/1.73 m2, or any other kidney disease\n"
+    )
+    assert evaluate_items([exclusion], low)[0].status == "not_met"  # an exclusion of either excludes

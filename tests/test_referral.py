@@ -109,7 +109,11 @@ def test_referral_parse_command(tmp_path: Path) -> None:
     assert data["patient"]["age"] == 34
     assert {"field", "text", "start", "end"} <= set(data["evidence"][0])
     human = CliRunner().invoke(app, ["referral", "parse", str(SEED_LETTER)], catch_exceptions=False)
-    assert "'34-year-old'" in human.output
+    lines = human.output.splitlines()
+    assert "age            34 years  «34-year-old»" in lines
+    # a fact said "no" is shown as read, beside words that hold the negation
+    assert "pregnant       no  «Not pregnant»" in lines
+    assert "ignored: conditions (family)      «rheumatoid arthritis»" in lines
     missing = CliRunner().invoke(app, ["referral", "parse", str(tmp_path / "none.txt")])
     assert missing.exit_code == 1
     assert missing.output.startswith("Error: ")

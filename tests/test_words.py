@@ -6,6 +6,7 @@ says so."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,6 +62,7 @@ def test_miles_are_read_and_printed_as_miles(sample_url: str) -> None:
     assert (site["distance_km"], site["distance_mi"]) == (42.7, 26.5) and data["radius_km"] == pytest.approx(
         48.28, 0.01
     )
+    assert data["radius_mi"] == 30 and data["units"] == "mi"  # JSON keeps km and adds miles
 
 
 def test_options_are_checked_with_suggestions(sample_url: str) -> None:
@@ -126,6 +128,7 @@ def test_store_facts_read_whole(store_url: str, tmp_path: Any) -> None:
     assert not [line for line in changes.splitlines() if line.strip() in {"p", "r"}]
     stats = run(store_url, "stats").stdout
     assert "last ingest: ok — ingest file" in stats and "1 updated" in stats
+    assert re.search(r"finished \d{4}-\d\d-\d\d \d\d:\d\d UTC;", stats), stats  # not an ISO stamp to the µs
     shown = run(store_url, "show", "04267848")
     assert shown.exit_code == 0 and "NCT04267848" in shown.stdout
     sites = len(json.loads(run(store_url, "show", "NCT04267848", "--json").stdout)["sites"])

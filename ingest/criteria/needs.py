@@ -20,6 +20,7 @@ trial *requires* that statement when ``(section == "inclusion") != negated``
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -57,6 +58,93 @@ def alternatives(item: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) ->
     spans = sorted(tuple(r.get("span", (0, 0))) for r in rules)
     between = " ".join(text[spans[i][1] : spans[i + 1][0]] for i in range(len(spans) - 1))
     return re.search(r"\bor\b", between) is not None
+
+
+# An "or" that joins clauses (", or", "; or") or adjoins a rule's words ("eGFR ≥ 30 or on
+# dialysis"), and a word long enough to name something (not "or", "a", "the").
+_CLAUSE_OR = re.compile(r"(?:^|[,;])\s*(?:and/)?or\b|\bor\s*$", re.IGNORECASE)
+_NAMING_WORD = re.compile(r"[^\W\d_]{4,}")
+# Words that compare or join rather than name ("18 years or older", "or equal to")
+_NOT_NAMING = frozenset(
+    [
+        "older",
+        "younger",
+        "greater",
+        "higher",
+        "lower",
+        "more",
+        "less",
+        "fewer",
+        "above",
+        "below",
+        "over",
+        "under",
+        "equal",
+        "than",
+        "later",
+        "earlier",
+        "longer",
+        "shorter",
+        "both",
+        "either",
+        "other",
+        "those",
+        "which",
+        "with",
+        "have",
+        "been",
+        "from",
+        "into",
+        "without",
+        "within",
+        "prior",
+        "after",
+        "before",
+        "during",
+    ]
+)
+
+
+def unread_options(item: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Per rule: does the item offer, beside it and joined by "or", an option no rule reads?
+
+    "No response or partial response to standard treatment, or moderate/severe recurrence
+    of lupus nephritis" gives one rule (the recurrence): a patient without a recurrence may
+    still qualify by the option before it, so that rule alone can never fail the item.
+    Only inclusion items are concerned (an exclusion of "A or B" excludes either), and only
+    where the rules read are not already alternatives of each other (:func:`alternatives`:
+    there the "or" is read).
+    """
+    text = str(item.get("text", ""))
+    section = str(item.get("section", "inclusion"))
+    if section != "inclusion" or alternatives(item, rules):
+        return [False] * len(rules)
+    spans = [tuple(r.get("span") or (0, 0)) for r in rules]
+    bounds = sorted({0, len(text), *(edge for span in spans for edge in span)})
+    pieces = list(itertools.pairwise(bounds))
+    covered = [any(a <= lo and hi <= b for a, b in spans if a < b) for lo, hi in pieces]
+    out: list[bool] = []
+    for rule, (start, end) in zip(rules, spans, strict=True):
+        if not requires(section, rule) or start >= end:
+            out.append(False)
+            continue
+        # the uncovered text on each side of the rule, up to the next rule's words
+        before = after = ""
+        for (lo, hi), is_covered in zip(pieces, covered, strict=True):
+            if hi <= start:
+                before = "" if is_covered else before + text[lo:hi]
+            elif lo >= end:
+                if is_covered:
+                    break
+                after += text[lo:hi]
+        out.append(
+            any(
+                _CLAUSE_OR.search(gap)
+                and any(w.lower() not in _NOT_NAMING for w in _NAMING_WORD.findall(_CLAUSE_OR.sub(" ", gap)))
+                for gap in (before, after)
+            )
+        )
+    return out
 
 
 def _terms(rule: Mapping[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from db.cli import JsonFlag, err, fail, get_engine, out, print_json, progress_bar
+from db.cli import JsonFlag, err, fail, get_engine, out, print_json, progress_bar, shown_time
 from ingest.ctgov.client import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
@@ -100,8 +100,8 @@ def sync(
         out.print(f"watermark: {report['watermark'] or 'none (no sync has succeeded yet)'}", markup=False)
         for run in runs:
             out.print(
-                f"#{run['id']} {run['mode']} {run['status']}: started {run['started_at']}, "
-                f"finished {run['finished_at'] or '-'}; {run['seen']} seen, {run['inserted']} inserted, "
+                f"#{run['id']} {run['mode']} {run['status']}: started {shown_time(run['started_at'])}, "
+                f"finished {shown_time(run['finished_at'])}; {run['seen']} seen, {run['inserted']} inserted, "
                 f"{run['updated']} updated, {run['quarantined']} quarantined, {run['removed']} removed"
                 + (f"; resumed run #{run['resumed_from']}" if run["resumed_from"] else "")
                 + (f"; error: {run['error']}" if run["error"] else ""),

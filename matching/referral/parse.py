@@ -505,7 +505,14 @@ def _yes_no(text: str, out: Parse, field_name: str, pattern: re.Pattern[str]) ->
             continue
         said_no = why == "negated" or bool(m.groupdict().get("none"))
         out.patient[field_name] = not said_no
-        out.evidence.append(Evidence(field_name, m.group(0), m.start(), m.end()))
+        start, end = m.start(), m.end()
+        if why == "negated":  # the words shown hold the negation: "not pregnant", not "pregnant"
+            lo, hi = _clause(text, start, end)
+            cues = list(_NEGATION_RE.finditer(text, max(lo, start - _WINDOW), start))
+            after = _NEGATED_AFTER_RE.match(text[end:hi])
+            start = cues[-1].start() if cues else start
+            end = end + after.end() if after and not cues else end
+        out.evidence.append(Evidence(field_name, text[start:end], start, end))
         return
 
 
@@ -526,7 +533,7 @@ def parse_referral(text: str, *, today: dt.date | None = None) -> Parse:
             Evidence("location", place, m_place.start("place"), m_place.start("place") + len(place))
         )
     else:
-        out.warnings.append("location: no place found (give --location)")
+        out.warnings.append("location: no place found (give --near PLACE)")
 
     pattern, canonical = _condition_index()
     conditions: list[str] = []
