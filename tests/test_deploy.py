@@ -47,3 +47,20 @@ def test_the_deployed_command_lines_parse() -> None:
         known = CliRunner().invoke(app, ["sync", "--help"]).stdout
         for option in (w for w in words[2:] if w.startswith("--")):
             assert option in known, option
+
+
+def test_the_readme_seed_scenario_is_what_the_commands_print(tmp_path: Path) -> None:
+    """The README's first console block, run on an empty store, prints what the README shows."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n(\$ trialsite ingest page .*?)```", readme, flags=re.S)
+    assert block is not None
+    url = f"sqlite:///{tmp_path}/seed.db"
+    shown: list[str] = []
+    for chunk in re.split(r"^\$ ", block.group(1), flags=re.M)[1:]:
+        command, _, expected = chunk.partition("\n")
+        args = shlex.split(command)[1:]
+        result = CliRunner().invoke(app, ["--db", url, *args], catch_exceptions=False, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        shown.append(command)
+        assert result.stdout.rstrip("\n").splitlines() == expected.rstrip("\n").splitlines(), command
+    assert len(shown) == 2

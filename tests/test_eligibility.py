@@ -422,3 +422,19 @@ def test_an_option_the_parser_did_not_read_keeps_the_item_open(seed_items: list[
         "Exclusion Criteria:\n\n* eGFR < 30 mL/min/1.73 m2, or any other kidney disease\n"
     )
     assert evaluate_items([exclusion], low)[0].status == "not_met"  # an exclusion of either excludes
+
+
+def test_what_an_if_clause_names_is_not_required(seed_items: list[CriterionItem]) -> None:
+    """ "… no more than one year if they enter with a moderate/severe recurrence": the
+    recurrence says when the one-year window applies; the trial does not require one."""
+    biopsy = seed_items[2]
+    assert [r.kind for r in biopsy.rules] == ["condition", "time_window"]
+    recent = facts(
+        conditions=["lupus nephritis"], events=[Event("kidney biopsy", TODAY - timedelta(days=60))]
+    )
+    (verdict,) = evaluate_items([biopsy], recent)
+    assert verdict.status == "met" and "recurrence" not in verdict.reason
+    (gilbert,) = parse_criteria(
+        "* Total bilirubin ≤ 1.5 × ULN, unless related to documented Gilbert's syndrome"
+    )
+    assert [r.kind for r in gilbert.rules] == ["threshold"]

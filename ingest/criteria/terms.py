@@ -297,7 +297,23 @@ def find_terms(
         )
     if not rules or rules[0].span[0] > 40:
         rules[:0] = _bare_phrase(doc, abbreviations, avoid)
-    return rules
+    # "… no more than one year if they enter with a moderate/severe recurrence": what an
+    # if-clause names is when another part applies, not something the trial requires.
+    return [rule for rule in rules if not _in_if_clause(low, rule.span[0])]
+
+
+_IF_CLAUSE_RE = re.compile(r"\b(?:if|when|unless|in\s+case\s+of)\b[^,;.:()\n]{0,50}$")
+# "Patients are excluded if they have …", "eligible when …": there the clause is the criterion.
+_CRITERION_VERB_RE = re.compile(r"(?:excluded|included|eligible|ineligible|exclude|include)\s*$")
+
+
+def _in_if_clause(low: str, start: int) -> bool:
+    """Does the phrase at ``start`` sit in an if-clause in the middle of a sentence?"""
+    m = _IF_CLAUSE_RE.search(low, max(0, start - 60), start)
+    if m is None:
+        return False
+    before = low[: m.start()].rstrip()
+    return bool(before) and before[-1] not in ".;:\n*•" and not _CRITERION_VERB_RE.search(before)
 
 
 # Starts with a character class so that ``re`` only tries it at spaces and brackets.
