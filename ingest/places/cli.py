@@ -43,14 +43,20 @@ def open_gazetteer() -> Any:
 @gazetteer_app.command("build")
 def gazetteer_build(
     path: Annotated[
-        Path | None, typer.Option("--path", help="Where to write it (default: user cache).")
+        Path | None,
+        typer.Option("--path", metavar="FILE", help="Where to write it (default: the cache folder above)."),
     ] = None,
 ) -> None:
     """Build the offline gazetteer from GeoNames cities and postal codes (CC-BY 4.0).
 
+    Done once, and on first use by any command that looks up a place: about 30 s and
+    about 320 MB of memory, one process. Written to $TRIALSITE_GAZETTEER when set, else
+    $XDG_CACHE_HOME/trialsite/ (~/.cache/trialsite/).
+
     \b
-    Example:
+    Examples:
       trialsite gazetteer build
+      trialsite gazetteer build --path /srv/trialsite/gazetteer.sqlite
     """
     from ingest.places.gazetteer.build import build_gazetteer, default_gazetteer_path
 
