@@ -30,7 +30,13 @@ from ingest.criteria.catalogue import (
     load_catalogue,
     normalize_unit,
 )
-from ingest.criteria.describe import threshold_statement, window_amount
+from ingest.criteria.describe import (
+    ROMAN_CLASSES,
+    measure_name,
+    roman_numeral,
+    threshold_statement,
+    window_amount,
+)
 from ingest.criteria.needs import alternatives, requires, unread_options
 from ingest.criteria.words import curated_abbreviations, entry_words, measurement_key, term_words
 
@@ -116,6 +122,8 @@ def _fmt(value: float) -> str:
 def _statement(rule: Mapping[str, Any]) -> str:
     """The rule's statement in words: "≥ 10", "between 18 and 65 years", "pregnancy"."""
     kind = rule["kind"]
+    if kind == "threshold" and rule.get("variable") in ROMAN_CLASSES:
+        return f"{measure_name(dict(rule))} {threshold_statement(dict(rule))}"  # "NYHA class III–IV"
     if kind in ("threshold", "age"):
         return threshold_statement(dict(rule))
     if kind == "time_window":
@@ -191,6 +199,8 @@ def _threshold_truth(rule: Mapping[str, Any], facts: PatientFacts, catalogue: Ca
     if measurement is None:
         return None, f"{label} not in the patient record"
     shown = f"{label} {_fmt(measurement.value)}{' ' + measurement.unit if measurement.unit else ''}"
+    if name in ROMAN_CLASSES:
+        shown = f"{label} {roman_numeral(measurement.value)}"
     comparator = rule.get("comparator", "=")
     if rule.get("uln_multiple"):
         values = _rule_values(rule, canonical=False)

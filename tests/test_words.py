@@ -156,3 +156,56 @@ def test_ingest_ctgov_near_takes_a_place_and_the_one_default_radius(engine: Any,
         assert lone.exit_code == 1 and "--radius needs --near" in lone.stderr
         unknown = run(store_url, *base, "--near", "Vallladolidd")
         assert unknown.exit_code == 1 and "--near: no place found" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("criteria", "shown"),
+    [
+        ("Inclusion Criteria:\n* Type 2 diabetes\n", "condition: Type 2 diabetes / T2D"),
+        ("Exclusion Criteria:\n* History of type 1 diabetes\n", "condition: type 1 diabetes / T1D"),
+        (
+            "Exclusion Criteria:\n* Type 1 or type 2 diabetes\n",
+            "condition: Type 1 diabetes / T1D / type 2 diabetes / T2D",
+        ),
+        (
+            "Inclusion Criteria:\n* CKD stage 3 or 4\n",
+            "condition: CKD stage 3 / chronic kidney disease stage 3 / CKD stage 4 / chronic kidney disease stage 4",
+        ),
+        (
+            "Inclusion Criteria:\n* Chronic kidney disease stage 3, 4 or 5\n",
+            "condition: Chronic kidney disease stage 3 / Chronic kidney disease stage 4 / "
+            "Chronic kidney disease stage 5",
+        ),
+        (
+            "Exclusion Criteria:\n* Grade 3 or 4 neuropathy\n",
+            "condition: Grade 3 neuropathy / Grade 4 neuropathy",
+        ),
+        ("Inclusion Criteria:\n* NYHA class III or IV heart failure\n", "threshold: NYHA class III–IV"),
+    ],
+)
+def test_a_number_that_belongs_to_a_name_stays_with_it(criteria: str, shown: str) -> None:
+    """ "type 2", "stage 3 or 4", "grade 3 or 4 neuropathy", "NYHA class III": never "2 diabetes"."""
+    result = CliRunner().invoke(app, ["criteria", "parse", "-"], input=criteria)
+    assert result.exit_code == 0
+    rules = [
+        line.strip().removeprefix("→ ").split("   «")[0] for line in result.stdout.splitlines() if "→" in line
+    ]
+    assert rules == [shown]
+
+
+def test_roman_and_arabic_class_numbers_are_the_same_words() -> None:
+    """A patient's "type 2 diabetes" holds the words of a trial's "type II diabetes mellitus"."""
+    from datetime import date
+
+    from ingest.criteria import parse_criteria
+    from matching.eligibility import Measurement, PatientFacts, evaluate_items
+
+    (item,) = parse_criteria("Inclusion Criteria:\n* Diagnosis of type II diabetes mellitus\n")
+    facts = PatientFacts(today=date(2026, 1, 1), conditions=["type 2 diabetes mellitus"])
+    assert evaluate_items([item], facts)[0].status == "met"
+    (nyha,) = parse_criteria("Inclusion Criteria:\n* NYHA class III or IV heart failure\n")
+    class_two = PatientFacts(today=date(2026, 1, 1), measurements=[Measurement("NYHA class", 2)])
+    assert (
+        evaluate_items([nyha], class_two)[0].reason
+        == "NYHA class II — trial requires NYHA class III–IV: not met"
+    )

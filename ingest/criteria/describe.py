@@ -22,9 +22,31 @@ def threshold_statement(rule: dict[str, Any]) -> str:
         unit = " × ULN"
     else:
         unit = f" {clinical_unit(rule.get('unit'))}" if rule.get("unit") else ""
+    if rule.get("variable") in ROMAN_CLASSES:
+        if rule.get("comparator") == "between":
+            return (
+                f"{roman_numeral(rule.get('low'))}–{roman_numeral(rule.get('high'))}"  # "NYHA class III–IV"
+            )
+        if rule.get("comparator") in (None, "="):
+            return roman_numeral(rule.get("value"))
+    number = roman_numeral if rule.get("variable") in ROMAN_CLASSES else _plain
     if rule.get("comparator") == "between":
-        return f"between {rule.get('low'):g} and {rule.get('high'):g}{unit}"
-    return f"{SYMBOLS.get(rule.get('comparator') or '=', '=')} {rule.get('value'):g}{unit}"
+        return f"between {number(rule.get('low'))} and {number(rule.get('high'))}{unit}"
+    return f"{SYMBOLS.get(rule.get('comparator') or '=', '=')} {number(rule.get('value'))}{unit}"
+
+
+# Classes clinicians write in Roman numerals: "NYHA class III", not "NYHA class 3".
+ROMAN_CLASSES = frozenset(["nyha"])
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+
+
+def _plain(value: Any) -> str:
+    return f"{value:g}"
+
+
+def roman_numeral(value: Any) -> str:
+    """3 → "III" (1 to 4, the classes clinicians write so); anything else as a number."""
+    return _ROMAN.get(int(value), f"{value:g}") if float(value).is_integer() else f"{value:g}"
 
 
 def window_amount(window: dict[str, Any]) -> str:

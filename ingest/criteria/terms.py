@@ -80,10 +80,11 @@ _STOP_RE = re.compile(
 _SPLIT_RE = re.compile(r"\s*(?:,\s*(?:and/or|or|and)?|\band/or\b|\bor\b|\bnor\b|\s/\s)\s*", re.IGNORECASE)
 _DETERMINER_RE = re.compile(
     r"^(?:(?:a|an|the|any|all|other|another|some|their|his|her|its|prior|previous|current|currently|known|"
-    r"documented|confirmed|active|history\s+of|evidence\s+of|type|diagnosis\s+of|diagnosed|clinical|clinically|"
+    r"documented|confirmed|active|history\s+of|evidence\s+of|type(?!\s+(?:\d|[ivx]+\b))|diagnosis\s+of|diagnosed|"
+    r"clinical|clinically|"
     r"significant|of|with|and|having|has|have|been|be|had|being|use\s+of|treatment\s+with|therapy\s+with|used|"
     r"received|receiving|taken|taking|undergone|using|at\s+least\s+(?:one|1)|one\s+or\s+more|more\s+than\s+one|"
-    r"a\s+diagnosis\s+of|suspected|presumed|possible|probable)\s+)+",
+    r"a\s+diagnosis\s+of|suspected|presumed|possible|probable|experiencing|suffering\s+from)\s+)+",
     re.IGNORECASE,
 )
 _TRAILING = ("and", "or", "of", "the", "a", "an", "with", "any", "in", "at", "to", "be", "is", "are", "as", "for", "by")  # fmt: skip
@@ -176,7 +177,7 @@ _SEVERITY_RE = re.compile(r"(?:mild|moderate|severe)(?:\s*(?:-|to)\s*(?:moderate
 
 def _split(phrase: str) -> list[str]:
     """The listed alternatives of a phrase ("A, B or C (CC)" → A, B, C, CC), cleaned."""
-    terms = []
+    terms: list[str] = []
     # Every separator has a comma, a slash or "or" in it; most phrases have none, and the
     # split pattern (case-insensitive, tried at every position) is costly. Non-ASCII text
     # goes to the pattern, which folds case differently from ``lower``.
@@ -190,9 +191,28 @@ def _split(phrase: str) -> list[str]:
             if last_word_in(piece, _TRAILING_WORDS):
                 piece = _TRAILING_RE.sub("", piece)
             piece = piece.strip(" -*•'\"")
-            if len(piece) >= 2 and not _NOT_A_TERM_RE.match(piece) and not piece.isdigit():
+            numbered = _NUMBERED_END_RE.search(terms[-1]) if terms and _NUMERAL_RE.fullmatch(piece) else None
+            if numbered:  # "CKD stage 3 or 4": the 4 is "CKD stage 4"
+                terms.append(terms[-1][: numbered.start("n")] + piece)
+            elif len(piece) >= 2 and not _NOT_A_TERM_RE.match(piece) and not piece.isdigit():
                 terms.append(piece)
+    for i in range(len(terms) - 1):
+        # "Grade 3 or 4 neuropathy": the name after the last number belongs to each
+        lead = _NUMBERED_END_RE.search(terms[i])
+        follow = _NUMERAL_HEAD_RE.match(terms[i + 1])
+        if lead and follow:
+            terms[i] = f"{terms[i]} {follow['rest']}"
+            if not follow["word"]:  # "type 1 or type 2 diabetes" names its own
+                terms[i + 1] = f"{terms[i][: lead.start('n')]}{follow['n']} {follow['rest']}"
     return terms
+
+
+_NUMERAL_RE = re.compile(r"(?:\d{1,2}|[IVX]{1,4}|[ivx]{1,4})[abcABC]?")
+_NUMBERED_END_RE = re.compile(r"\b(?:type|class|stage|grade|NYHA(?:\s+class)?)\s+(?P<n>\S+)$", re.IGNORECASE)
+_NUMERAL_HEAD_RE = re.compile(
+    r"(?P<word>(?:type|class|stage|grade)\s+)?(?P<n>(?:\d{1,2}|[IVX]{1,4})[abc]?)\s+(?P<rest>[^\d\s].*)",
+    re.IGNORECASE,
+)
 
 
 def _phrase_end(low: str, start: int, limit: int) -> int:
@@ -344,12 +364,15 @@ def _bare_phrase(doc: ItemText, abbreviations: dict[str, str], avoid: list[tuple
     if end <= offset or any(s < end and offset < e for s, e in avoid):
         return []
     head = _PAREN_ABBR_RE.sub("", first[offset:end])
-    if not (is_condition_phrase(head) or is_treatment_phrase(head)):
+    # "CKD stage 3 or 4": an abbreviation is read as what it stands for
+    spelled = " ".join(abbreviations.get(word, word) for word in head.split())
+    if not any(is_condition_phrase(words) or is_treatment_phrase(words) for words in (head, spelled)):
         return []
     body = " ".join(_PEOPLE_RE.sub(" ", head).split()).rstrip(".;,")
     words = body.split()
     lowered = body.lower()
-    if not 1 <= len(words) <= 7 or _BARE_VERB_RE.search(lowered) or _DEMOGRAPHIC_RE.search(lowered):
+    named = [w for w in words if not _NUMERAL_RE.fullmatch(w.strip(",;"))]  # "stage 3, 4 or 5": 4 words
+    if not 1 <= len(named) <= 7 or _BARE_VERB_RE.search(lowered) or _DEMOGRAPHIC_RE.search(lowered):
         return []
     lead = _BARE_NEGATION_RE.match(body)
     # A failure ("no response to …", "lack of efficacy of …") is not a negation.

@@ -63,7 +63,33 @@ def significant_words(text: str) -> tuple[str, ...]:
     low = text.lower()
     for british, american in _SPELLING.items():
         low = low.replace(british, american)
-    return tuple(w for w in _WORD_RE.findall(low) if w not in _STOPWORDS)
+    words = _WORD_RE.findall(low)
+    return tuple(_numbered(words, i) for i, w in enumerate(words) if w not in _STOPWORDS)
+
+
+# "type II", "class IV", "stage IIIb", "NYHA III": a numeral after these is read as a number,
+# so "type II diabetes" and "type 2 diabetes" are the same words.
+_NUMBERED = frozenset(["type", "class", "stage", "grade", "nyha", "phase", "tier"])
+_ROMAN = {
+    "i": "1",
+    "ii": "2",
+    "iii": "3",
+    "iv": "4",
+    "v": "5",
+    "vi": "6",
+    "vii": "7",
+    "viii": "8",
+    "ix": "9",
+    "x": "10",
+}
+_ROMAN_RE = re.compile(r"(x|ix|viii|vii|vi|v|iv|iii|ii|i)([abc]?)")
+
+
+def _numbered(words: list[str], i: int) -> str:
+    word = words[i]
+    if i and words[i - 1] in _NUMBERED and (m := _ROMAN_RE.fullmatch(word)):
+        return _ROMAN[m.group(1)] + m.group(2)
+    return word
 
 
 def entry_words(name: str, abbreviations: Mapping[str, str]) -> set[str]:
