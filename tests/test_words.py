@@ -181,6 +181,15 @@ def test_ingest_ctgov_near_takes_a_place_and_the_one_default_radius(engine: Any,
             "condition: Grade 3 neuropathy / Grade 4 neuropathy",
         ),
         ("Inclusion Criteria:\n* NYHA class III or IV heart failure\n", "threshold: NYHA class III–IV"),
+        # an allergy keeps its allergen: "allergy", alone, would exclude a patient allergic to penicillin
+        (
+            "Exclusion Criteria:\n* Known allergy to mycophenolate mofetil\n",
+            "condition: allergy to mycophenolate mofetil",
+        ),
+        (
+            "Exclusion Criteria:\n* History of severe hypersensitivity to monoclonal antibodies;\n",
+            "condition: severe hypersensitivity to monoclonal antibodies",
+        ),
     ],
 )
 def test_a_number_that_belongs_to_a_name_stays_with_it(criteria: str, shown: str) -> None:

@@ -154,6 +154,8 @@ _CONDITION_FIRST = frozenset({"allergy", "allergies", "hypersensitivity", "intol
 def phrase_kind(phrase: str, cue_kind: str | None) -> str:
     """Condition or treatment: "allergy to penicillin" and "diabetes on insulin" are conditions."""
     tokens = _TOKEN_RE.findall(phrase.lower())
+    if _CONDITION_FIRST.intersection(tokens[:3]):  # "(severe) allergy to prednisolone" whatever the cue
+        return "condition"
     if (
         tokens
         and (tokens[0] in _CONDITION_FIRST or _is_condition_word(tokens[-1]))
@@ -215,6 +217,12 @@ _NUMERAL_HEAD_RE = re.compile(
 )
 
 
+_ALLERGY_HEAD_RE = re.compile(
+    r"\b(?:allerg(?:y|ies|ic(?:\s+reactions?)?)|hypersensitivity|intolerance|contraindications?)(?:\s+or\s+\w+)?\s*$"
+)
+_ALLERGEN_RE = re.compile(r"\s(?:to|against)\s")
+
+
 def _phrase_end(low: str, start: int, limit: int) -> int:
     """Where the noun phrase starting at ``start`` ends; a short "(ABBR)" does not end it."""
     severity = _SEVERITY_RE.match(low, start)
@@ -222,6 +230,13 @@ def _phrase_end(low: str, start: int, limit: int) -> int:
     while True:
         stop = _STOP_RE.search(low, pos, limit)
         end = stop.start() if stop else limit
+        if stop is not None and _ALLERGEN_RE.match(low, end) and _ALLERGY_HEAD_RE.search(low, start, end):
+            # "allergy to mycophenolate": a short allergen is part of the name
+            after = _STOP_RE.search(low, end + 4, limit)
+            longer = after.start() if after else limit
+            if len(low[start:longer].split()) <= 6 and "," not in low[end:longer]:
+                pos = end + 1
+                continue
         if stop is None or low[end] != "(":
             break
         close = low.find(")", end, min(limit, end + 14))
