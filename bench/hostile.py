@@ -99,6 +99,13 @@ def main() -> None:
                 lambda u: ["ingest", "page", f"{u}/t.html", "--no-geocode"],
             ),
         ]
+        cases.append(
+            (
+                "gazetteer build from scratch (first place lookup)",
+                no_server,
+                lambda _u: ["gazetteer", "build", "--path", str(folder / "gazetteer.sqlite")],
+            )
+        )
         for index, (name, text) in enumerate(worst_shapes().items()):
             path = folder / f"criteria-{index}.txt"
             path.write_text(text)

@@ -19,6 +19,7 @@ simply not listed (an absent entry is not evidence of absence).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -296,6 +297,8 @@ def _truth(
             "breastfeeding": "breastfeeding",
             "contraception": "uses contraception",
         }[kind]
+        if value is None and facts.sex == "male" and kind != "contraception":
+            return False, f"{label}: no (male)"
         if value is None:
             return None, f"{label}: not recorded"
         return value, f"{label}: {'yes' if value else 'no'}"
@@ -320,19 +323,25 @@ def evaluate_rule(
     catalogue: Catalogue | None = None,
     abbreviations: Mapping[str, str] | None = None,
     other_options: bool = False,
+    women_only: bool = False,
 ) -> Verdict:
     """One rule against the patient: met / not_met / unknown, with a one-line reason.
 
     For an exclusion item the verdict is about eligibility: an exclusion whose
     statement holds for the patient is ``not_met``. ``other_options``: the item offers,
     joined by "or", options no rule reads (:func:`~ingest.criteria.needs.unread_options`),
-    so this rule failing is not the item failing.
+    so this rule failing is not the item failing. ``women_only``: the item speaks of women
+    only ("Women of childbearing potential must use contraception"), so it does not
+    concern a man.
     """
     data = _as_dict(rule)
     catalogue = catalogue or load_catalogue()
     abbreviations = abbreviations if abbreviations is not None else curated_abbreviations()
     required = requires(section, data)
     truth, shown = _truth(data, facts, catalogue, abbreviations)
+    for_women = women_only and facts.sex == "male" and data.get("kind") == "contraception"
+    if for_women and truth is None:
+        truth, shown = required, "male"  # "Women of childbearing potential must use …" does not ask it of him
     verb = "requires" if required else "excludes"
     if truth is None:
         status: Status = "unknown"
@@ -343,11 +352,23 @@ def evaluate_rule(
     statement = _statement(data)
     if data.get("applies_if"):
         statement += f" {data['applies_if']}"
+    if for_women:
+        statement += " (of women)"
     if other_options:
         statement += ", or another option the item lists"
     if (data.get("applies_if") or other_options) and status == "not_met":
         status = "unknown"  # she may qualify another way: the clinician checks which applies
     return Verdict(status, f"{shown} — trial {verb} {statement}: {status.replace('_', ' ')}")
+
+
+_WOMEN_RE = re.compile(r"\b(?:wom[ae]n|females?|childbearing|child-bearing|wocbp|girls?)\b", re.IGNORECASE)
+_MEN_RE = re.compile(r"\b(?:m[ae]n|males?|partners?|fathers?|sperm|boys?)\b", re.IGNORECASE)
+
+
+def about_women_only(text: str) -> bool:
+    """Does a criterion item speak of women and not of men ("Women of childbearing potential
+    should use effective contraception")?"""
+    return _WOMEN_RE.search(text) is not None and _MEN_RE.search(text) is None
 
 
 def _combine(item: Mapping[str, Any], verdicts: list[Verdict], rules: list[Mapping[str, Any]]) -> Status:
@@ -383,9 +404,16 @@ def evaluate_items(
             out.append(ItemVerdict(item.get("position", len(out)), section, "unknown",
                                    "no checkable rule in this item: needs review", ()))  # fmt: skip
             continue
+        women = about_women_only(str(item.get("text", "")))
         verdicts = [
             evaluate_rule(
-                r, section, facts, catalogue=catalogue, abbreviations=abbreviations, other_options=o
+                r,
+                section,
+                facts,
+                catalogue=catalogue,
+                abbreviations=abbreviations,
+                other_options=o,
+                women_only=women,
             )
             for r, o in zip(rules, unread_options(item, rules), strict=True)
         ]

@@ -28,6 +28,10 @@ def patient_facts_on_record(facts: PatientFacts) -> frozenset[str]:
         )
         if present
     }
+    if (
+        facts.sex == "male"
+    ):  # decided for him: never pregnant or breastfeeding; women-only contraception items
+        have.update(("pregnant", "breastfeeding", "contraception"))
     abbreviations = curated_abbreviations()
     treatments = [t.name for t in facts.treatments]
     for prefix, names in (

@@ -8,12 +8,12 @@ MeSH ancestry of her conditions from ``ingest.mesh``, a shared pure helper).
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
 import orjson
 
+from ingest.criteria.categories import CATEGORY_REASONS, category_of
 from ingest.mesh import ancestors_of
 from matching.conditions import condition_keys, synonym_groups
 from matching.eligibility import Event, Measurement, PatientFacts, Treatment, evaluate_items
@@ -57,39 +57,6 @@ def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFact
     )
 
 
-# Items about the study's conduct, not the patient's health: shown apart ("confirm at
-# screening"), never counted among the clinical criteria still to check.
-_ADMINISTRATIVE_RE = re.compile(
-    r"(?i)\b(?:informed\s+consent|consent\s+form|sign(?:ed|s|ing)?\s+(?:the\s+|an?\s+)?(?:written\s+)?consent|"
-    r"willing(?:ness)?\s+(?:and\s+able\s+)?to|able\s+(?:and\s+willing\s+)?to\s+(?:comply|understand|read|"
-    r"follow|attend|complete|give|provide|communicate)|comply\s+with|compliance\s+with|agree(?:s|d)?\s+to|"
-    r"(?:study|protocol)\s+(?:procedures|visits|requirements|schedule)|follow[- ]up\s+visits|"
-    r"understand(?:ing)?\s+(?:the\s+)?(?:study|protocol|language)|"
-    r"(?:read|speak|understand)\s+(?:and\s+(?:write|speak|understand)\s+)?(?:english|spanish|french|german|"
-    r"the\s+local\s+language)|available\s+for\s+the\s+duration|reside\s+within|"
-    r"(?:participat(?:ion|ing)|enrol(?:l?ed|ment))\s+in\s+(?:another|other|any\s+other)\s+(?:clinical\s+)?"
-    r"(?:trial|study|studies)|investigator'?s?\s+(?:opinion|judg(?:e)?ment|discretion)|"
-    r"(?:investigator|physician)s?\b[^.;]{0,40}\b(?:considers?|considered|judges?|deems?|opinion|discretion)|"
-    r"further\s+(?:inclusion|exclusion)\s+criteria|social\s+security|health\s+insurance)"
-)
-# Items that state nothing ("-", "None", "N/A"): not criteria at all.
-_EMPTY_RE = re.compile(r"(?i)^[\W_]*(?:none|n/?a|not\s+applicable|nil)?[\W_]*$")
-
-
-_CATEGORY_REASONS = {"administrative": "confirm at screening", "empty": "states no criterion"}
-
-
-def category_of(text: str, rules: list[dict[str, Any]]) -> str:
-    """``clinical``; ``administrative`` for an item with no clinical rule about consent,
-    compliance, language, visits or the investigator's judgement; ``empty`` for an item
-    that states nothing ("-", "None")."""
-    if rules:
-        return "clinical"
-    if _EMPTY_RE.match(text):
-        return "empty"
-    return "administrative" if _ADMINISTRATIVE_RE.search(text) else "clinical"
-
-
 def _rules(value: Any) -> list[dict[str, Any]]:
     decoded = orjson.loads(value) if isinstance(value, str | bytes) else value
     return list(decoded or [])
@@ -120,7 +87,7 @@ def evaluate_trial_criteria(
                 "text": item["text"],
                 "category": category,
                 "status": verdict.status,
-                "reason": _CATEGORY_REASONS.get(category, verdict.reason),
+                "reason": CATEGORY_REASONS.get(category, verdict.reason),
                 "rules": [{"status": r.status, "reason": r.reason} for r in verdict.rules],
             }
         )

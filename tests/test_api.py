@@ -493,3 +493,24 @@ def test_a_referral_letter_is_read_for_review_never_matched(client: TestClient) 
     assert 'id="age" name="age" value="34"' in html and 'value="Palencia, Spain"' in html
     assert "lupus nephritis" in html and "Read from the letter" in html
     assert 'id="results"' not in html and SEED_PAGE_ID not in html  # nothing matched yet
+
+
+def test_the_trial_page_and_show_mark_items_that_are_not_clinical(
+    client: TestClient, sample_url: str
+) -> None:
+    """An exclusion list of "None" states no criterion; consent and compliance are administrative."""
+    page = client.get("/trials/NCT05923112").text
+    assert "(empty: states no criterion)" in page
+    shown = CliRunner().invoke(cli_app, ["--db", sample_url, "show", "NCT05923112"]).stdout
+    assert "[exclusion] None  (empty: states no criterion)" in shown
+    parsed = (
+        CliRunner()
+        .invoke(
+            cli_app,
+            ["criteria", "parse", "-"],
+            input="Inclusion Criteria:\n* Signed informed consent\n* eGFR >= 30\n",
+        )
+        .stdout
+    )
+    assert "Signed informed consent  (administrative: confirm at screening)" in parsed
+    assert "eGFR >= 30  (" not in parsed

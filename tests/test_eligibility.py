@@ -438,3 +438,22 @@ def test_what_an_if_clause_names_is_not_required(seed_items: list[CriterionItem]
         "* Total bilirubin ≤ 1.5 × ULN, unless related to documented Gilbert's syndrome"
     )
     assert [r.kind for r in gilbert.rules] == ["threshold"]
+
+
+def test_items_about_women_do_not_ask_a_man() -> None:
+    """A man is never 'to check' for pregnancy, breastfeeding or a women-only contraception item."""
+    items = parse_criteria(
+        "Inclusion Criteria:\n"
+        "* Women of childbearing potential should use effective methods of contraception to prevent pregnancy.\n"
+        "* Men and women must use effective contraception during the study\n"
+        "Exclusion Criteria:\n* Pregnant or breastfeeding women\n"
+    )
+    women_only, both, pregnancy = evaluate_items(items, facts(sex="male", age_years=40))
+    assert (women_only.status, women_only.reason) == (
+        "met",
+        "male — trial requires contraception use (of women): met",
+    )
+    assert both.status == "unknown"  # the trial asks it of men too
+    assert pregnancy.status == "met" and pregnancy.reason.startswith("pregnant: no (male)")
+    woman = evaluate_items(items, facts(sex="female", age_years=40))
+    assert [v.status for v in woman] == ["unknown", "unknown", "unknown"]

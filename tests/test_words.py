@@ -218,3 +218,25 @@ def test_roman_and_arabic_class_numbers_are_the_same_words() -> None:
         evaluate_items([nyha], class_two)[0].reason
         == "NYHA class II — trial requires NYHA class III–IV: not met"
     )
+
+
+def test_a_man_is_not_asked_about_pregnancy_or_womens_contraception(sample_url: str) -> None:
+    """The seed trial for a man: its "Women of childbearing potential should use … contraception"
+    is not among his criteria to check, and ranking by stored needs agrees (no stale-needs fallback,
+    which the suite turns into an error)."""
+    args = [
+        "match",
+        "--age",
+        "40",
+        "--sex",
+        "male",
+        "--condition",
+        "lupus nephritis",
+        "--near",
+        "Palencia, Spain",
+    ]
+    result = run(sample_url, *args)
+    assert result.exit_code == 0, result.output
+    to_check = [line for line in result.stdout.splitlines() if line.strip().startswith("?")]
+    assert to_check and not [line for line in to_check if "contracept" in line or "pregnan" in line]
+    assert ids(sample_url, *args)[:1] == [SEED_PAGE_ID]

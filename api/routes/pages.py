@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 
 from api.responses import run_in_store
 from api.service import STATUSES, ProblemError, Service
+from ingest.criteria.categories import CATEGORY_REASONS, category_of
 from ingest.criteria.describe import describe_rule
 from matching.match import status_words
 from matching.tabular import registry_url
@@ -296,7 +297,9 @@ def _criteria_view(trial: dict[str, Any]) -> list[dict[str, Any]]:
             at = end
         pieces.append((text[at:], False))
         rules = [r for r in item.get("rules") or [] if isinstance(r, dict)]
-        items.append({"section": item.get("section"), "pieces": pieces, "rules": rules})
+        category = category_of(text, rules)
+        note = f"{category}: {CATEGORY_REASONS[category]}" if category != "clinical" else None
+        items.append({"section": item.get("section"), "pieces": pieces, "rules": rules, "note": note})
     return items
 
 

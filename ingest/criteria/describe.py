@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.criteria.catalogue import clinical_unit, load_catalogue
+from ingest.criteria.categories import CATEGORY_REASONS, category_of
 
 SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "=": "="}
 
@@ -78,7 +79,11 @@ def item_lines(items: list[dict[str, Any]]) -> list[str]:
     """Numbered items with their section, each followed by its rules."""
     lines = []
     for item in items:
-        mark = "  (needs review)" if item["needs_review"] else ""
+        category = category_of(item["text"], list(item["rules"] or []))
+        if category != "clinical":  # "(administrative: confirm at screening)", "(empty: states no criterion)"
+            mark = f"  ({category}: {CATEGORY_REASONS[category]})"
+        else:
+            mark = "  (needs review)" if item["needs_review"] else ""
         lines.append(f"{item['position'] + 1:>3}. [{item['section']}] {item['text']}{mark}")
         lines.extend(f"       → {describe_rule(rule)}" for rule in item["rules"] or [])
     return lines
