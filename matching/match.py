@@ -414,14 +414,20 @@ def no_match_hint(
     if not outcome.removed:
         return "no open trial matches: widen the radius or the condition"
     worst, count = outcome.removed.most_common(1)[0]
+    return filter_hint(worst, count, outcome.considered, patient.radius_km)
+
+
+def filter_hint(worst: str, count: int, considered: int, radius_km: float | None) -> str:
+    """The filter that removed the most trials, in words, and what to widen."""
     advice = {
-        "distance": f"widen the radius (now {patient.radius_km:g} km)",
+        "distance": f"widen the radius (now {radius_km or 0:g} km)",
         "age": "these trials take other ages",
         "sex": "these trials take the other sex only",
         "healthy_volunteers": "these trials do not take healthy volunteers",
         "criteria": "drop --eligible-only to see trials with a failed criterion",
     }[worst]
-    return f"the {worst} filter removed {count} of {outcome.considered} candidate trials: {advice}"
+    name = worst.replace("_", " ")
+    return f"the {name} filter removed {count} of {considered} candidate trials: {advice}"
 
 
 def place_from_patient(patient: Patient, resolve: Any) -> Place | None:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from db.search import OPEN_TRIAL_STATUSES
+from ingest.places.distance import KM_PER_MILE
 from matching.candidates import (
     Candidate,
     Near,
     complete_candidates,
+    condition_presence,
     find_candidates,
     without_cyclic_gc,
 )
@@ -25,8 +27,10 @@ from matching.match import (
     EMPTY_STORE_HINT,
     MatchOutcome,
     Place,
+    filter_hint,
     hard_filter,
     result_view,
+    status_words,
     store_is_empty,
     within,
 )
@@ -106,14 +110,24 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
         if store_is_empty(conn):
             outcome.hint = EMPTY_STORE_HINT
         elif not candidates:
-            outcome.hint = (
-                f"no {'/'.join(s.lower() for s in query.statuses)} trial in the store mentions {query.condition}"
-                + (f" with a site within {query.radius_km:g} km" if query.place else "")
-                + ": widen the radius, the statuses or the condition"
-            )
+            outcome.hint = _nothing_found_hint(conn, query, alternatives)
         else:
             worst, count = removed.most_common(1)[0]
-            outcome.hint = (
-                f"the {worst} filter removed {count} of {len(candidates)} candidate trials: widen it"
-            )
+            outcome.hint = filter_hint(worst, count, len(candidates), query.radius_km)
     return outcome
+
+
+def _nothing_found_hint(conn: Connection, query: SearchQuery, alternatives: list[list[str]]) -> str:
+    """Why a search found no trial, in words: the condition, the statuses or the distance."""
+    mentioned, _ = condition_presence(conn, alternatives)
+    if not mentioned:
+        return f"no trial in the store mentions {query.condition}: try a broader or other name"
+    names = [status_words(s) for s in query.statuses]
+    statuses = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    if not query.place:
+        return f"trials mention {query.condition}, but none is {statuses}: widen the statuses"
+    radius = f"{query.radius_km / KM_PER_MILE:.4g} mi" if query.miles else f"{query.radius_km:g} km"
+    return (
+        f"trials mention {query.condition}, but none that is {statuses} has a site within {radius}: "
+        "widen the radius or the statuses"
+    )

@@ -240,3 +240,17 @@ def test_a_man_is_not_asked_about_pregnancy_or_womens_contraception(sample_url: 
     to_check = [line for line in result.stdout.splitlines() if line.strip().startswith("?")]
     assert to_check and not [line for line in to_check if "contracept" in line or "pregnan" in line]
     assert ids(sample_url, *args)[:1] == [SEED_PAGE_ID]
+
+
+def test_a_search_that_finds_nothing_says_why_in_words(sample_url: str) -> None:
+    far = run(sample_url, "search", "lupus nephritis", "--near", "Boston, MA").stdout
+    assert (
+        "no matches: trials mention lupus nephritis, but none that is recruiting, not yet recruiting or "
+        "enrolling by invitation has a site within 100 km: widen the radius or the statuses"
+    ) in far
+    closed = run(sample_url, "search", "lupus nephritis", "--status", "COMPLETED").stdout
+    assert "trials mention lupus nephritis, but none is completed: widen the statuses" in closed
+    unknown = run(sample_url, "search", "zebra fever").stdout
+    assert "no trial in the store mentions zebra fever: try a broader or other name" in unknown
+    for text in (far, closed, unknown):
+        assert "_" not in text and "/" not in text  # no registry codes, no "recruiting/not_yet_recruiting"
