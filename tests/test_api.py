@@ -384,7 +384,10 @@ def test_the_shared_search_url_shows_the_seed_trial(client: TestClient) -> None:
     assert "University Hospital Río Hortega" in page.text and "42.7 km" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     nothing = client.get("/?condition=zzyzx+syndrome&near=Palencia%2C+Spain")
-    assert "No results: no trial in the store mentions zzyzx syndrome: try a broader or other name" in nothing.text
+    assert (
+        "No results: no trial in the store mentions zzyzx syndrome: try a broader or other name"
+        in nothing.text
+    )
     unknown = client.get("/?condition=lupus&near=Vallladolid")
     assert unknown.status_code == 422 and "Did you mean" in unknown.text and "near=Valladolid" in unknown.text
 
