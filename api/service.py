@@ -37,10 +37,9 @@ from ingest.sync.runner import get_watermark, list_runs
 from matching.conditions import ConditionError, check_conditions
 from matching.match import MatchOutcome, Place, match_trials, place_from_patient, place_from_resolution
 from matching.patient import Patient, PatientError, parse_patient
-from matching.referral import parse_referral
+from matching.referral import MAX_LETTER_CHARS, parse_referral
 from matching.search import SearchQuery, search_trials
 
-MAX_LETTER_CHARS = 200_000  # a referral letter is a few pages
 # The registry's statuses (ingest.ctgov.query's list), the open ones first.
 STATUSES = (*OPEN_TRIAL_STATUSES, *sorted(OVERALL_STATUSES - set(OPEN_TRIAL_STATUSES)))
 

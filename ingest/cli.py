@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -295,6 +294,9 @@ def print_items(items: list[dict[str, Any]]) -> None:
         out.print(line, markup=False)
 
 
+MAX_CRITERIA_BYTES = 1024 * 1024  # a registry record's criteria are tens of kilobytes
+
+
 @criteria_app.command("parse")
 def criteria_parse(
     source: Annotated[str, typer.Argument(help="A file of eligibility criteria text, or - for stdin.")],
@@ -307,10 +309,13 @@ def criteria_parse(
       trialsite criteria parse criteria.txt
       echo "Inclusion Criteria: * eGFR >= 30 mL/min/1.73 m2" | trialsite criteria parse -
     """
+    from ingest.files.bounded import InputTooLarge, read_text_capped
     from ingest.pipeline import criteria_rows
 
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        text = read_text_capped(source, MAX_CRITERIA_BYTES, "criteria text")
+    except InputTooLarge as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"{source}: {exc.strerror or exc}")
     items = criteria_rows(text)

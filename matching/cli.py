@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -216,10 +215,13 @@ def _patient_data(path: str | None) -> dict[str, Any]:
 
 
 def _read_letter(path: str) -> str:
-    try:
-        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text file") from None
+    from ingest.files.bounded import read_text_capped
+    from matching.referral import MAX_LETTER_CHARS
+
+    text = read_text_capped(path, 4 * MAX_LETTER_CHARS, "a referral letter")
+    if len(text) > MAX_LETTER_CHARS:
+        raise ValueError(f"{path}: a letter of {len(text):,} characters is longer than {MAX_LETTER_CHARS:,}")
+    return text
 
 
 def _referral_data(path: str) -> dict[str, Any]:

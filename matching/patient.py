@@ -75,14 +75,12 @@ MAX_CONDITION_CHARS = 500
 
 def read_patient_text(path: str) -> str:
     """A patient file's text (``-``: stdin), refused past :data:`MAX_PATIENT_BYTES`."""
-    import sys
-    from pathlib import Path
+    from ingest.files.bounded import InputTooLarge, read_text_capped
 
-    with sys.stdin.buffer if path == "-" else Path(path).open("rb") as handle:
-        data = handle.read(MAX_PATIENT_BYTES + 1)
-    if len(data) > MAX_PATIENT_BYTES:
-        raise PatientError(f"{path}: a patient file is at most 1 MB")
-    return data.decode("utf-8", errors="replace")
+    try:
+        return read_text_capped(path, MAX_PATIENT_BYTES, "a patient file")
+    except InputTooLarge as exc:
+        raise PatientError(str(exc)) from None
 
 
 class Patient(BaseModel):

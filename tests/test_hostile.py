@@ -575,3 +575,35 @@ def test_a_load_killed_with_sigkill_is_marked_interrupted_at_once(store_url: str
     finally:
         engine.dispose()
     assert statuses == ["interrupted", "running", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "message"),
+    [
+        ("x.zip", ("ingest", "file"), "not a regular file"),
+        ("x.xml", ("ingest", "file"), "not a regular file"),
+        ("x.html", ("ingest", "page"), "not a regular file"),
+        ("criteria.txt", ("criteria", "parse"), "criteria text is at most 1 MB"),
+        ("letter.txt", ("referral", "parse"), "a referral letter is at most"),
+        ("letter.txt", ("match", "--referral"), "a referral letter is at most"),
+        ("patient.json", ("match", "--patient"), "a patient file is at most 1 MB"),
+    ],
+)
+def test_an_endless_input_is_one_error_line_in_bounded_memory(
+    name: str, command: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    """A file that never ends (here /dev/zero under an ordinary name) took 12-24 GB before."""
+    endless = tmp_path / name
+    endless.symlink_to("/dev/zero")
+    ran = trialsite("--db", f"sqlite:///{tmp_path}/store.db", *command, str(endless), timeout=60)
+    assert ran.code == 1 and len(ran.errors) == 1 and ran.errors[0].startswith("Error: "), ran.errors
+    assert message in ran.errors[0] and ran.rss_mb < 500
+
+
+def test_an_oversized_xml_file_is_quarantined_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.xml"
+    with big.open("wb") as handle:
+        handle.write(b"<clinical_study>" + b" " * (65 * 1024 * 1024) + b"</clinical_study>")
+    ran = trialsite("--db", f"sqlite:///{tmp_path}/store.db", "ingest", "file", str(big), "--no-geocode")
+    assert ran.code == 2 and ran.rss_mb < 500
+    assert "one XML document over 64 MB: not read" in ran.stdout + "\n".join(ran.errors)

@@ -95,9 +95,12 @@ def count_records_hint(paths: list[Path]) -> int | None:
     for path in paths:
         if path.is_dir():
             total += sum(1 for p in path.rglob("*") if p.suffix.lower() in {".json", ".xml"})
-        elif path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as archive:
-                total += sum(1 for n in archive.namelist() if not n.endswith("/"))
+        elif path.suffix.lower() == ".zip" and path.is_file():  # never a device: it may not end
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    total += sum(1 for n in archive.namelist() if not n.endswith("/"))
+            except (zipfile.BadZipFile, OSError):
+                return None
         else:
             return None
     return total
@@ -111,6 +114,8 @@ def iter_paths(paths: list[Path]) -> Iterator[RawItem]:
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if child.suffix.lower() in {".json", ".xml", ".zip"}:
                     yield from _iter_file(child)
+        elif not path.is_file():
+            raise SourceFileError(f"{path}: not a regular file (a device or a pipe is not read)")
         else:
             yield from _iter_file(path)
 
@@ -120,7 +125,12 @@ def _iter_file(path: Path) -> Iterator[RawItem]:
     if suffix == ".zip":
         yield from _iter_zip(path)
     elif suffix == ".xml":
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: a device or an endless file is not read whole
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            reason = f"one XML document over {MAX_DOCUMENT_BYTES // _CHUNK} MB: not read"
+            yield RawItem(str(path), XML, None, data[:_CHUNK], reason)
+            return
         yield RawItem(str(path), XML, data, data)
     elif suffix == ".json":
         with path.open("rb") as handle:

@@ -64,8 +64,10 @@ def fetch_page(source: str, *, session: requests.Session | None = None, timeout:
         raise PageSourceError(f"{source}: unsupported URL scheme {scheme!r} (use http, https or file)")
     else:
         path = Path(source)
-    if not path.is_file():
+    if not path.exists():
         raise PageSourceError(f"{source}: no such file")
+    if not path.is_file():
+        raise PageSourceError(f"{source}: not a regular file (a folder, a device or a pipe is not read)")
     if path.stat().st_size > MAX_PAGE_BYTES:
         raise PageSourceError(f"{source}: larger than {MAX_PAGE_BYTES // (1024 * 1024)} MB; not a trial page")
     data = path.read_bytes()
