@@ -607,3 +607,26 @@ def test_an_oversized_xml_file_is_quarantined_unread(tmp_path: Path) -> None:
     ran = trialsite("--db", f"sqlite:///{tmp_path}/store.db", "ingest", "file", str(big), "--no-geocode")
     assert ran.code == 2 and ran.rss_mb < 500
     assert "one XML document over 64 MB: not read" in ran.stdout + "\n".join(ran.errors)
+
+
+def test_geocode_reads_stdin_as_it_comes_and_bounds_each_line(tmp_path: Path) -> None:
+    """A 5 MB line among places is refused alone (it took 1.8 GB and never ended); an endless
+    line (/dev/zero) is one Error line; some places not found is exit 2, none found exit 1."""
+    places = b"Palencia\n" + b"a" * 5_000_000 + b"\nSeville\n"
+    ran = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(TRIALSITE), "geocode"],
+        input=places,
+        capture_output=True,
+        timeout=60,
+    )
+    errors = [line for line in ran.stderr.decode().splitlines() if line.startswith("Error")]
+    assert ran.returncode == 2 and len(errors) == 1 and "a place is at most 500 characters" in errors[0]
+    assert "Palencia → Palencia" in ran.stdout.decode() and "Seville → Sevilla" in ran.stdout.decode()
+    assert int(ran.stderr.decode().splitlines()[-1].removeprefix("RSS_KB=")) / MB < 500
+    with open("/dev/zero", "rb") as endless:
+        zero = subprocess.run(
+            [str(TRIALSITE), "geocode"], stdin=endless, capture_output=True, text=True, timeout=60
+        )
+    assert zero.returncode == 1 and zero.stderr.startswith("Error: stdin: a line over 16 MB")
+    none = subprocess.run([str(TRIALSITE), "geocode", "Xyzzyqq"], capture_output=True, text=True, timeout=60)
+    assert none.returncode == 1

@@ -5,8 +5,10 @@ Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,6 +92,8 @@ def geocode(
     """Resolve places offline: "Palencia, Spain", "02115", "47003 Spain", "41.65,-4.72".
 
     Output with --json is one JSON object per line (query, lat, lon, name, country_code, …).
+    A place not found is said and the others go on: exit 2 when some were not found, 1 when
+    none was. Places on stdin are read as they come, at most 500 characters each.
     Place data: GeoNames (https://www.geonames.org), CC-BY 4.0.
 
     \b
@@ -111,13 +115,19 @@ def geocode(
             markup=False,
         )
         return
-    queries = places or [line.strip() for line in sys.stdin if line.strip()]
-    if not queries:
+    queries = ((p, len(p) > MAX_PLACE_CHARS) for p in places) if places else _stdin_places()
+    first = next(queries, None)
+    if first is None:
         fail("give places as arguments or one per line on stdin")
-    failures = 0
+    failures = answered = 0
     with open_gazetteer() as gazetteer:
-        for query in queries:
+        for query, too_long in itertools.chain([first], queries):
+            answered += 1
+            if too_long:
+                query = query[:60] + "…"
             try:
+                if too_long:
+                    raise GazetteerError(f"{query!r}: a place is at most {MAX_PLACE_CHARS} characters")
                 found = gazetteer.resolve(query)
             except GazetteerError as exc:
                 if online:
@@ -145,7 +155,29 @@ def geocode(
                         for a in found.alternatives[:5]
                     )
                     out.print(f"    could also be: {others}", markup=False)
-    raise typer.Exit(1 if failures else 0)
+    # 0: every place found; 2: some not found (each said); 1: none found
+    raise typer.Exit(0 if not failures else 1 if failures == answered else 2)
+
+
+MAX_PLACE_CHARS = 500
+
+
+def _stdin_places() -> Iterator[tuple[str, bool]]:
+    """Places one per line on stdin, as they come (a nightly pipe may be long), each with
+    whether it was too long: a line over MAX_PLACE_CHARS bytes is cut there and the rest of
+    it skipped without holding it."""
+    stream = sys.stdin.buffer
+    while line := stream.readline(MAX_PLACE_CHARS + 1):
+        too_long = len(line) > MAX_PLACE_CHARS and not line.endswith(b"\n")
+        if too_long:
+            skipped = 0
+            while (more := stream.readline(64 * 1024)) and not more.endswith(b"\n"):
+                skipped += len(more)
+                if skipped > 16 * 1024 * 1024:  # not a list of places (a binary file, /dev/zero)
+                    fail("stdin: a line over 16 MB: give places one per line")
+        text = line.decode("utf-8", errors="replace").strip()
+        if text:
+            yield text, too_long
 
 
 def _online(query: str) -> Any:
