@@ -630,3 +630,22 @@ def test_geocode_reads_stdin_as_it_comes_and_bounds_each_line(tmp_path: Path) ->
     assert zero.returncode == 1 and zero.stderr.startswith("Error: stdin: a line over 16 MB")
     none = subprocess.run([str(TRIALSITE), "geocode", "Xyzzyqq"], capture_output=True, text=True, timeout=60)
     assert none.returncode == 1
+
+
+def test_an_array_element_that_never_ends_is_quarantined_and_the_good_one_before_it_loads(
+    tmp_path: Path,
+) -> None:
+    """A 70 MB element in a JSON array took 1 GB (300 MB: 1 GB); it is bounded like a document."""
+    study = load_studies()[0]
+    path = tmp_path / "studies.json"
+    with path.open("wb") as handle:
+        handle.write(b"[" + json.dumps(study).encode() + b', {"protocolSection": {"x": "')
+        for _ in range(70):
+            handle.write(b"a" * 1024 * 1024)
+        handle.write(b'"}}]')
+    url = f"sqlite:///{tmp_path}/store.db"
+    ran = trialsite("--db", url, "ingest", "file", str(path), "--no-geocode", "--json")
+    assert ran.code == 2 and ran.rss_mb < 500
+    summary = json.loads(ran.stdout)
+    assert (summary["inserted"], summary["quarantined"]) == (1, 1)
+    assert stored(url) == 1

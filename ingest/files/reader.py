@@ -257,6 +257,10 @@ def _iter_json_stream(handle: IO[bytes], origin: str) -> Iterator[RawItem]:
                 bad = text.encode()
                 yield RawItem(f"{origin}[{index}]", JSON, None, bad, "invalid JSON: unterminated array")
             return
+        if len(text) > MAX_DOCUMENT_BYTES:  # one element that never ends: bounded, like a document
+            reason = f"one array element over {MAX_DOCUMENT_BYTES // _CHUNK} MB: not read, nor the rest of the file"
+            yield RawItem(f"{origin}[{index}]", JSON, None, text[:_CHUNK].encode(), reason)
+            return
         chunk = handle.read(_CHUNK)
         eof = not chunk
         text += utf8.decode(chunk, final=eof)
