@@ -381,3 +381,36 @@ def test_alerts_go_to_a_command_and_a_webhook_and_failures_are_retried(
         third = cli(store_url, *sync, "--notify-cmd", f"cat >> {inbox}", "--webhook", hook)
         assert json.loads(third.stdout)["delivery"]["delivered"] == 0  # delivered once
     assert len(inbox.read_text().splitlines()) == 1
+
+
+def test_a_webhook_answer_that_never_ends_is_not_read() -> None:
+    """Only the status of the webhook's answer counts: an endless body (it was read whole,
+    without bound) neither holds the sync nor fills its memory."""
+    from matching.watch.deliver import _webhook_sender
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        send = _webhook_sender(f"http://127.0.0.1:{server.server_address[1]}/hook")
+        outcome: list[str | None] = []
+        worker = threading.Thread(target=lambda: outcome.append(send(b"{}")), daemon=True)
+        worker.start()
+        worker.join(30)
+        assert outcome == [None], "the delivery did not come back"
+    finally:
+        server.shutdown()
+        server.server_close()

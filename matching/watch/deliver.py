@@ -98,13 +98,19 @@ def _webhook_sender(url: str) -> Any:
 
     def send(body: bytes) -> str | None:
         try:
-            answer = session.post(
-                url, data=body, headers={"Content-Type": "application/json"}, timeout=WEBHOOK_TIMEOUT_S
-            )
+            # Only the status is read: an answer's body, however long or slow, is never taken.
+            with session.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=WEBHOOK_TIMEOUT_S,
+                stream=True,
+            ) as answer:
+                status = answer.status_code
         except requests.RequestException as exc:
             return f"--webhook {url}: {type(exc).__name__}"
-        if not 200 <= answer.status_code < 300:
-            return f"--webhook {url} answered {answer.status_code}"
+        if not 200 <= status < 300:
+            return f"--webhook {url} answered {status}"
         return None
 
     return send
