@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -414,3 +416,20 @@ def test_a_webhook_answer_that_never_ends_is_not_read() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_notify_command_that_talks_a_lot_costs_no_memory() -> None:
+    """Its stdout goes nowhere and its stderr to a file: 300 MB of output used to be held."""
+    script = (
+        "import resource\n"
+        "from matching.watch.deliver import _command_sender\n"
+        "said = _command_sender('head -c 300000000 /dev/zero; echo boom >&2; exit 3')(b'{}')\n"
+        "print(said)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    said, rss_kb = ran.stdout.splitlines()
+    assert said == "--notify-cmd exited 3: boom"
+    assert int(rss_kb) < 200 * 1024

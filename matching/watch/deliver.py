@@ -5,7 +5,9 @@ counted on the alert and tried again on the next run; it never fails the sync.""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,23 +74,28 @@ def deliver_pending(
 
 def _command_sender(command: str) -> Any:
     def send(line: bytes) -> str | None:
-        try:
-            done = subprocess.run(  # the operator's own command line, as cron runs it
-                command,
-                shell=True,
-                input=line + b"\n",
-                capture_output=True,
-                timeout=COMMAND_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return f"--notify-cmd did not finish within {COMMAND_TIMEOUT_S:g} s"
-        except OSError as exc:
-            return f"--notify-cmd could not run: {exc}"
-        if done.returncode != 0:
-            said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            return f"--notify-cmd exited {done.returncode}" + (f": {said[-1][:200]}" if said else "")
-        return None
+        # Its output is not ours to keep: stdout goes nowhere, stderr to a file whose last
+        # line is quoted on failure (a chatty or endless command costs no memory).
+        with tempfile.TemporaryFile() as errors:
+            try:
+                done = subprocess.run(  # the operator's own command line, as cron runs it
+                    command,
+                    shell=True,
+                    input=line + b"\n",
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    timeout=COMMAND_TIMEOUT_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                return f"--notify-cmd did not finish within {COMMAND_TIMEOUT_S:g} s"
+            except OSError as exc:
+                return f"--notify-cmd could not run: {exc}"
+            if done.returncode == 0:
+                return None
+            errors.seek(max(0, errors.seek(0, os.SEEK_END) - 4096))
+            said = errors.read().decode("utf-8", "replace").strip().splitlines()
+        return f"--notify-cmd exited {done.returncode}" + (f": {said[-1][:200]}" if said else "")
 
     return send
 
