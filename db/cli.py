@@ -124,8 +124,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def print_error(message: str) -> None:
-    """One unwrapped line on stderr, whatever the terminal width."""
-    typer.echo(f"Error: {strip_controls(message)}", err=True)
+    """One unwrapped line on stderr, whatever the terminal width or the message (a driver's
+    error may hold newlines and tabs)."""
+    typer.echo(f"Error: {' '.join(strip_controls(message).split())}", err=True)
 
 
 def report_unexpected(exc: BaseException) -> int:
@@ -203,6 +204,8 @@ def _check_store_url(creating: bool) -> None:
         and not creating
         and not Path(database).is_file()
     ):
+        if Path(database).exists():
+            fail(f"--db: {url.database} is not a store file (a folder, a device or a pipe)")
         fail(f"--db: no store at {url.database} (create one with trialsite ingest or trialsite db upgrade)")
 
 

@@ -649,3 +649,16 @@ def test_an_array_element_that_never_ends_is_quarantined_and_the_good_one_before
     summary = json.loads(ran.stdout)
     assert (summary["inserted"], summary["quarantined"]) == (1, 1)
     assert stored(url) == 1
+
+
+@pytest.mark.parametrize(
+    ("db", "message"),
+    [
+        ("postgresql://nobody@127.0.0.1:1/x", "Error: cannot open the store: connection failed"),
+        ("sqlite:////dev/zero", "Error: --db: /dev/zero is not a store file"),
+    ],
+)
+def test_a_store_that_cannot_be_opened_is_one_error_line(db: str, message: str) -> None:
+    """The driver's message held a newline and a tab: two lines where one was promised."""
+    ran = trialsite("--db", db, "stats")
+    assert ran.code == 1 and len(ran.errors) == 1 and ran.errors[0].startswith(message), ran.errors
