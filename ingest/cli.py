@@ -309,12 +309,12 @@ def criteria_parse(
       trialsite criteria parse criteria.txt
       echo "Inclusion Criteria: * eGFR >= 30 mL/min/1.73 m2" | trialsite criteria parse -
     """
-    from ingest.files.bounded import InputTooLarge, read_text_capped
+    from ingest.files.bounded import read_text_capped
     from ingest.pipeline import criteria_rows
 
     try:
         text = read_text_capped(source, MAX_CRITERIA_BYTES, "criteria text")
-    except InputTooLarge as exc:
+    except ValueError as exc:  # too large, or not UTF-8
         fail(str(exc))
     except OSError as exc:
         fail(f"{source}: {exc.strerror or exc}")

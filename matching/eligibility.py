@@ -404,7 +404,12 @@ def evaluate_items(
             out.append(ItemVerdict(item.get("position", len(out)), section, "unknown",
                                    "no checkable rule in this item: needs review", ()))  # fmt: skip
             continue
-        women = about_women_only(str(item.get("text", "")))
+        # Only a man's contraception rules depend on it: the text is read for those alone.
+        women = (
+            facts.sex == "male"
+            and any(r.get("kind") == "contraception" for r in rules)
+            and about_women_only(str(item.get("text", "")))
+        )
         verdicts = [
             evaluate_rule(
                 r,

@@ -28,9 +28,8 @@ def patient_facts_on_record(facts: PatientFacts) -> frozenset[str]:
         )
         if present
     }
-    if (
-        facts.sex == "male"
-    ):  # decided for him: never pregnant or breastfeeding; women-only contraception items
+    # Decided for a man: never pregnant or breastfeeding, and women-only contraception items.
+    if facts.sex == "male":
         have.update(("pregnant", "breastfeeding", "contraception"))
     abbreviations = curated_abbreviations()
     treatments = [t.name for t in facts.treatments]

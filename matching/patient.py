@@ -78,7 +78,7 @@ def read_patient_text(path: str) -> str:
     from ingest.files.bounded import InputTooLarge, read_text_capped
 
     try:
-        return read_text_capped(path, MAX_PATIENT_BYTES, "a patient file")
+        return read_text_capped(path, MAX_PATIENT_BYTES, "a patient file", errors="replace")
     except InputTooLarge as exc:
         raise PatientError(str(exc)) from None
 

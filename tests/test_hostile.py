@@ -662,3 +662,11 @@ def test_a_store_that_cannot_be_opened_is_one_error_line(db: str, message: str) 
     """The driver's message held a newline and a tab: two lines where one was promised."""
     ran = trialsite("--db", db, "stats")
     assert ran.code == 1 and len(ran.errors) == 1 and ran.errors[0].startswith(message), ran.errors
+
+
+@pytest.mark.parametrize("command", [("criteria", "parse"), ("referral", "parse")])
+def test_a_text_that_is_not_utf8_is_one_error_line(command: tuple[str, ...], tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Inclusión: niña de 12 años con nefritis lúpica\n".encode("latin-1"))
+    ran = trialsite(*command, str(latin1))
+    assert ran.code == 1 and ran.errors == [f"Error: {latin1}: not a UTF-8 text file"], ran.errors

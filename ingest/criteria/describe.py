@@ -23,14 +23,12 @@ def threshold_statement(rule: dict[str, Any]) -> str:
         unit = " × ULN"
     else:
         unit = f" {clinical_unit(rule.get('unit'))}" if rule.get("unit") else ""
-    if rule.get("variable") in ROMAN_CLASSES:
-        if rule.get("comparator") == "between":
-            return (
-                f"{roman_numeral(rule.get('low'))}–{roman_numeral(rule.get('high'))}"  # "NYHA class III–IV"
-            )
-        if rule.get("comparator") in (None, "="):
-            return roman_numeral(rule.get("value"))
-    number = roman_numeral if rule.get("variable") in ROMAN_CLASSES else _plain
+    roman = rule.get("variable") in ROMAN_CLASSES
+    if roman and rule.get("comparator") == "between":
+        return f"{roman_numeral(rule.get('low'))}–{roman_numeral(rule.get('high'))}"  # "NYHA class III–IV"
+    if roman and rule.get("comparator") in (None, "="):
+        return roman_numeral(rule.get("value"))  # "NYHA class IV"
+    number = roman_numeral if roman else _plain
     if rule.get("comparator") == "between":
         return f"between {number(rule.get('low'))} and {number(rule.get('high'))}{unit}"
     return f"{SYMBOLS.get(rule.get('comparator') or '=', '=')} {number(rule.get('value'))}{unit}"

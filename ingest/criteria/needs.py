@@ -64,6 +64,7 @@ def alternatives(item: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) ->
 # dialysis"), and a word long enough to name something (not "or", "a", "the").
 _CLAUSE_OR = re.compile(r"(?:^|[,;])\s*(?:and/)?or\b|\bor\s*$", re.IGNORECASE)
 _NAMING_WORD = re.compile(r"[^\W\d_]{4,}")
+_ANY_OR = re.compile(r"\bor\b", re.IGNORECASE)
 # Words that compare or join rather than name ("18 years or older", "or equal to")
 _NOT_NAMING = frozenset(
     [
@@ -117,7 +118,8 @@ def unread_options(item: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) 
     """
     text = str(item.get("text", ""))
     section = str(item.get("section", "inclusion"))
-    if section != "inclusion" or alternatives(item, rules):
+    # Most items hold no "or" at all: answered without looking further (every match reads this).
+    if section != "inclusion" or not _ANY_OR.search(text) or alternatives(item, rules):
         return [False] * len(rules)
     spans = [tuple(r.get("span") or (0, 0)) for r in rules]
     bounds = sorted({0, len(text), *(edge for span in spans for edge in span)})

@@ -156,11 +156,7 @@ def phrase_kind(phrase: str, cue_kind: str | None) -> str:
     tokens = _TOKEN_RE.findall(phrase.lower())
     if _CONDITION_FIRST.intersection(tokens[:3]):  # "(severe) allergy to prednisolone" whatever the cue
         return "condition"
-    if (
-        tokens
-        and (tokens[0] in _CONDITION_FIRST or _is_condition_word(tokens[-1]))
-        and cue_kind != "treatment"
-    ):
+    if tokens and _is_condition_word(tokens[-1]) and cue_kind != "treatment":
         return "condition"
     if cue_kind == "treatment" or is_treatment_phrase(phrase):
         return "treatment"

@@ -15,11 +15,12 @@ class InputTooLarge(ValueError):
     """The input is longer than the command reads."""
 
 
-def read_text_capped(source: str, limit: int, what: str) -> str:
-    """The text of ``source`` (a path, or ``-`` for stdin), refused past ``limit`` bytes.
+def read_text_capped(source: str, limit: int, what: str, *, errors: str = "strict") -> str:
+    """The UTF-8 text of ``source`` (a path, or ``-`` for stdin), refused past ``limit`` bytes.
 
-    Raises :class:`InputTooLarge` naming ``source`` and ``what`` is capped, and ``OSError``
-    as opening the file does (no such file, a folder, no permission).
+    Raises :class:`InputTooLarge` naming ``source`` and ``what`` is capped, ``ValueError``
+    for text that is not UTF-8 (with ``errors="strict"``), and ``OSError`` as opening the
+    file does (no such file, a folder, no permission).
     """
     if source == "-":
         data = sys.stdin.buffer.read(limit + 1)
@@ -28,7 +29,10 @@ def read_text_capped(source: str, limit: int, what: str) -> str:
             data = handle.read(limit + 1)
     if len(data) > limit:
         raise InputTooLarge(f"{source}: {what} is at most {_size(limit)}; this input is longer")
-    return data.decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError:
+        raise ValueError(f"{source}: not a UTF-8 text file") from None
 
 
 def _size(limit: int) -> str:

@@ -5,7 +5,7 @@ file is keyed by the data versions, so an upgraded package gets a fresh build.
 The postal half (:mod:`ingest.places.gazetteer.postal`) runs first and writes a part
 file; the cities half (:mod:`ingest.places.gazetteer.cities`) follows, and the part is
 merged in at the end. Both halves stream their sources and group on disk (SQLite), so
-the build holds about 250 MB at its peak, in one process (a worker process beside it
+the build holds about 300 MB at its peak (bench/gazetteer.py), in one process (a worker process beside it
 saved a few seconds on two CPUs and cost twice the memory).
 
 Tables::

@@ -56,6 +56,11 @@ def near(lat1: float, lon1: float, lat2: float, lon2: float, km: float) -> bool:
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 
+def _skip(text: str, pos: int) -> int:
+    """``pos`` past any JSON whitespace."""
+    return _SPACE.match(text, pos).end()  # type: ignore[union-attr]  # "*" always matches
+
+
 def _object_values(handle: IO[bytes], chunk: int = 1 << 20) -> Iterator[Any]:
     """The values of a top-level JSON object, decoded one at a time.
 
@@ -76,7 +81,7 @@ def _object_values(handle: IO[bytes], chunk: int = 1 << 20) -> Iterator[Any]:
         pos = 0
         return True
 
-    while (pos := _SPACE.match(text, pos).end()) >= len(text):  # type: ignore[union-attr]
+    while (pos := _skip(text, pos)) >= len(text):
         if not refill():
             raise ValueError("empty JSON document")
     if text[pos] != "{":
@@ -84,18 +89,18 @@ def _object_values(handle: IO[bytes], chunk: int = 1 << 20) -> Iterator[Any]:
     pos, first = pos + 1, True
     while True:
         try:
-            at = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            at = _skip(text, pos)
             if text[at] == "}":
                 return
             if not first:
                 if text[at] != ",":
                     raise ValueError(f"expected ',' in the JSON object, found {text[at : at + 40]!r}")
-                at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+                at = _skip(text, at + 1)
             _key, at = decoder.raw_decode(text, at)
-            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            at = _skip(text, at)
             if text[at] != ":":
                 raise ValueError(f"expected ':' in the JSON object, found {text[at : at + 40]!r}")
-            value, at = decoder.raw_decode(text, _SPACE.match(text, at + 1).end())  # type: ignore[union-attr]
+            value, at = decoder.raw_decode(text, _skip(text, at + 1))
         except (IndexError, json.JSONDecodeError):
             if refill():
                 continue
