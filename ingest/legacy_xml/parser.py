@@ -29,7 +29,7 @@ from ingest.record import (
     Sponsor,
 )
 from ingest.values import is_nct_id, parse_age, parse_human_date
-from ingest.vocabulary import parse_healthy_volunteers, parse_phases, standard_ages, to_enum
+from ingest.registry_values import parse_healthy_volunteers, parse_phases, standard_ages, to_enum
 
 # Entities are not resolved and nothing is fetched: a record is data, not a program.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, huge_tree=False)

@@ -31,7 +31,7 @@ from ingest.record import (
     Sponsor,
 )
 from ingest.values import parse_age, parse_human_date
-from ingest.vocabulary import (
+from ingest.registry_values import (
     is_enum,
     parse_healthy_volunteers,
     parse_phases,

@@ -14,7 +14,7 @@ import re
 from ingest.pages.model import Entry, fold_label
 from ingest.places.countries import country_code
 from ingest.record import Contact, Site
-from ingest.vocabulary import is_enum, to_enum
+from ingest.registry_values import is_enum, to_enum
 
 _GROUPING = frozenset({"other locations", "nearest location", "all locations", "locations"})
 _CONTACTS = frozenset({"contact information", "contacts", "contact info"})

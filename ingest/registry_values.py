@@ -3,7 +3,7 @@
 ``"Active, not recruiting"`` → ``ACTIVE_NOT_RECRUITING``, ``"Phase 1/Phase 2"`` →
 ``[PHASE1, PHASE2]``, ``"Anticipated"`` → ``ESTIMATED``: every source must say a
 fact in the same words so that matching treats a page or an XML record like an
-API record. The knowledge is in ``data/vocabulary.json`` (with its sources); this
+API record. The knowledge is in ``data/registry_values.json`` (with its sources); this
 module only looks it up. Pure.
 """
 
@@ -30,7 +30,7 @@ _PHASE_SPLIT = re.compile(r"\s*(?:/|,|\band\b|&)\s*", re.IGNORECASE)
 
 @cache
 def _vocabulary() -> dict[str, Any]:
-    text = resources.files("ingest").joinpath("data/vocabulary.json").read_text(encoding="utf-8")
+    text = resources.files("ingest").joinpath("data/registry_values.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

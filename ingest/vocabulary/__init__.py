@@ -1,0 +1,1 @@
+"""Clinical vocabulary (concepts, terms, hierarchy, Spanish names), its recognizer and ConText."""

@@ -1,0 +1,224 @@
+"""ConText: is a named concept negated, historical, a relative's, or only hypothetical?
+
+After Harkema et al., "ConText: an algorithm for determining negation, experiencer,
+and temporal status from clinical reports" (J Biomed Inform 2009;42:839-51), whose
+trigger lists medspaCy ships as its default rules: a *trigger* phrase ("denies",
+"history of", "mother", "rule out") modifies the concepts in its *scope* — the
+words after it (or before it, for "… was ruled out", "… in her mother") up to the
+end of the clause. A clause ends at a sentence stop, a semicolon, a line break, a
+contrast ("but", "however", "except") or a new verb ("… and has", "… was found").
+*Pseudo-triggers* ("no increase", "not only", "gram negative") are not triggers.
+
+Measured on the labelled case notes (``bench/referral.py``); the lists are data,
+English and Spanish, in :data:`_TRIGGERS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from ingest.vocabulary.concepts import FLAG_ABSENT
+from ingest.vocabulary.recognizer import Mention
+
+Category = Literal["negated", "historical", "family", "hypothetical"]
+Direction = Literal["forward", "backward", "both"]
+
+# Trigger phrases (regular expressions over the text, case-insensitive), by what they do.
+_TRIGGERS: dict[tuple[Category, Direction], tuple[str, ...]] = {
+    ("negated", "forward"): (
+        r"no", r"not", r"nor", r"without", r"doesn['’]t", r"don['’]t", r"didn['’]t", r"isn['’]t", r"wasn['’]t",
+        r"hasn['’]t", r"haven['’]t", r"hadn['’]t", r"cannot", r"neither", r"none", r"denies", r"denied", r"denying", r"deny",
+        r"negative for", r"neg for", r"free of", r"free from", r"absence of", r"absent", r"lack of", r"lacks",
+        r"no evidence of", r"no signs? of", r"no history of", r"no hx of", r"no h/o", r"no known", r"never",
+        r"never had", r"has not had", r"had not", r"did not have", r"does not have", r"do not have",
+        r"no prior", r"no previous", r"no personal history of", r"not on", r"rules? out", r"ruled out",
+        r"unremarkable for", r"resolution of", r"no longer", r"nonsmoker", r"non-smoker",
+        r"sin", r"niega", r"niegan", r"no refiere", r"ausencia de", r"descarta", r"nunca",
+        r"sin antecedentes de", r"libre de", r"negativ[oa] para",
+    ),
+    ("negated", "backward"): (
+        r"(?:was|were|is|are|been|came back|returned)?\s*negative", r"neg", r"(?:was|were|is|are|been)\s+(?:ruled out|excluded|absent|denied)",
+        r"ruled out", r"unlikely", r"not (?:seen|present|found|detected|identified|noted)", r"absent", r"denied",
+        r"negativ[oa]s?", r"descartad[oa]s?", r"ausente",
+    ),
+    ("historical", "both"): (
+        r"history of", r"hx of", r"h/o", r"past medical history", r"pmh", r"past history", r"previous",
+        r"previously", r"prior", r"formerly", r"former", r"ex-", r"in the past", r"remote", r"s/p", r"status post",
+        r"as a (?:child|teenager|young (?:man|woman|adult))", r"in (?:her|his) (?:childhood|youth|twenties|thirties|forties|fifties|teens)",
+        r"at (?:the )?age (?:of )?\d{1,3}", r"(?:aged|age) \d{1,3}", r"in (?:19|20)\d\d", r"\d{1,3} (?:years?|months?|weeks?) ago",
+        r"years ago", r"resolved", r"treated for", r"quit", r"stopped",
+        r"antecedentes? (?:personales )?de", r"previ[oa]", r"hace \d+ (?:años|meses|semanas)", r"en (?:19|20)\d\d",
+        r"a los \d{1,3} años",
+    ),
+    ("family", "forward"): (
+        r"family history", r"family hx", r"fhx", r"fh", r"family members?",
+        r"(?:his|her|the patient's|patient's)?\s*(?:mother|father|mum|mom|dad|sister|brother|sibling|son|daughter|"
+        r"aunt|uncle|cousin|grandmother|grandfather|grandparent|parent|niece|nephew|twin)s?\b",
+        r"antecedentes familiares", r"(?:su )?(?:madre|padre|herman[oa]|hij[oa]|abuel[oa]|t[ií][oa]|prim[oa])s?\b",
+    ),
+    ("family", "backward"): (
+        r"in (?:his|her|the patient's|a) (?:mother|father|mum|mom|sister|brother|sibling|son|daughter|aunt|uncle|"
+        r"cousin|grandmother|grandfather|twin|relative|family)s?",
+        r"in (?:two|three|several|multiple) (?:family members|relatives|siblings|sisters|brothers)",
+        r"runs in the family", r"en (?:su|la) (?:madre|padre|herman[oa]|familia)",
+    ),
+    ("hypothetical", "forward"): (
+        r"possible", r"possibly", r"probable", r"probably", r"suspected", r"suspicion of", r"suspicious for",
+        r"concern for", r"concerning for", r"worrisome for", r"rule out", r"r/o", r"question of", r"questionable",
+        r"\?", r"differential (?:diagnosis )?(?:includes?|of)?", r"ddx", r"vs\.?", r"versus", r"to exclude",
+        r"evaluate for", r"evaluation (?:for|of)", r"work-?up (?:for|of)", r"screen(?:ing)? for", r"if", r"unless",
+        r"in case of", r"should (?:she|he|the patient)", r"risk of", r"risk for", r"at risk", r"risk factors? for",
+        r"may have", r"might have", r"could have", r"may develop", r"prevent", r"prevention of", r"prophylaxis",
+        r"candidate for", r"awaiting", r"waiting for", r"wait-?listed for", r"on the waiting list for", r"planned",
+        r"scheduled for", r"will (?:start|begin|undergo|receive)", r"plan(?:s|ning)? (?:to|for)", r"referred for",
+        r"consider", r"considering", r"recommend(?:ed)?", r"to assess", r"assessment for", r"likelihood of",
+        r"posible", r"probable", r"sospecha de", r"a descartar", r"descartar", r"en estudio", r"riesgo de",
+        r"pendiente de", r"en lista de espera", r"candidat[oa] a", r"si",
+    ),
+    ("hypothetical", "backward"): (
+        r"(?:is|was|were|are)? ?(?:suspected|considered|possible|questioned|being considered)",
+        r"cannot be (?:excluded|ruled out)", r"can ?not be (?:excluded|ruled out)", r"not excluded", r"\?",
+        r"to be ruled out", r"en estudio", r"a descartar",
+    ),
+}  # fmt: skip
+# Phrases that hold a trigger's words but are no trigger.
+_PSEUDO = (
+    r"no (?:increase|change|further|significant change|interval change|new)", r"not only", r"not necessarily",
+    r"not certain (?:if|whether)", r"gram[- ]negative", r"without (?:difficulty|complication|complications|incident)",
+    r"no (?:acute )?distress", r"not (?:been )?able", r"not (?:to be )?confused", r"no longer smoking",
+    r"prior to", r"previous to", r"if (?:any|needed|necessary|possible|available)", r"possible that",
+    r"previously healthy", r"previously well", r"history of present illness", r"rather than",
+)  # fmt: skip
+# Words that end a trigger's scope: contrasts, and a new statement — a verb after "and", a
+# comma or a subject ("…, has a cough", "and she takes"); a verb straight after the trigger
+# is the trigger's own ("family history is positive for", "her mother has").
+_VERBS = (
+    r"has|had|have|is|was|presents?|presented|reports?|reported|complains?|complained|developed|develops|"
+    r"underwent|undergoes|takes|took|started|showed|shows|revealed|reveals|found|diagnosed|admitted|notes|"
+    r"noted|describes|tiene|presenta|present[oó]|refiere|toma|inici[oó]"
+)
+_TERMINATORS = (
+    r"but", r"however", r"although", r"though", r"yet", r"except", r"apart from", r"aside from", r"other than",
+    r"which", r"whereas", r"while", r"pero", r"aunque", r"excepto", r"salvo", r"sin embargo",
+    rf"(?:and|y|,)\s*(?:she|he|the patient|patient|ella|él)?\s*(?:also\s+)?(?:{_VERBS})",
+    rf"(?:she|he|the patient|ella|él)\s+(?:also\s+)?(?:{_VERBS})", r"who", r"que",
+)  # fmt: skip
+# Forward scope, in tokens from the trigger's end to the concept's start.
+_MAX_FORWARD = 14
+_MAX_BACKWARD = 8
+# One-token triggers that reach only the next word ("non-diabetic", not "non-obstructive CAD").
+_ADJACENT_ONLY = frozenset({"non", "no"})
+_SENTENCE_RE = re.compile(
+    r"[;\n\r]|[.!](?=\s|$)(?<!\bdr\.)(?<!\bmr\.)(?<!\bmrs\.)(?<!\bms\.)(?<!\bvs\.)(?<!\bst\.)"
+)
+
+
+def _compile(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    body = "|".join(sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?<![\w/])(?:{body})(?![\w])", re.IGNORECASE)
+
+
+_TRIGGER_RES = {key: _compile(phrases) for key, phrases in _TRIGGERS.items()}
+_PSEUDO_RE = _compile(_PSEUDO)
+_TERMINATOR_RE = _compile(_TERMINATORS)
+_NON_RE = re.compile(r"(?<![\w])non[-\s]?(?=[a-z])", re.IGNORECASE)
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    category: Category
+    direction: Direction
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A concept mention with what its clause says of it; ``triggers`` holds the words that did."""
+
+    mention: Mention
+    negated: bool = False
+    historical: bool = False
+    family: bool = False
+    hypothetical: bool = False
+    triggers: tuple[Trigger, ...] = ()
+
+    @property
+    def affirmed(self) -> bool:
+        """The patient's own, present or past: not denied, not a relative's, not only possible."""
+        return not (self.negated or self.family or self.hypothetical)
+
+
+def find_triggers(text: str) -> list[Trigger]:
+    pseudo = [m.span() for m in _PSEUDO_RE.finditer(text)]
+    found: list[Trigger] = []
+    for (category, direction), pattern in _TRIGGER_RES.items():
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if any(a <= start < b or a < end <= b for a, b in pseudo):
+                continue
+            found.append(Trigger(category, direction, start, end, match.group().strip()))
+    for match in _NON_RE.finditer(text):
+        found.append(Trigger("negated", "forward", match.start(), match.end(), match.group().strip(" -")))
+    return found
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    bounds = [0, *(m.end() for m in _SENTENCE_RE.finditer(text)), len(text)]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _words_between(text: str, start: int, end: int) -> int:
+    return len(_WORD_RE.findall(text[start:end])) if end > start else 0
+
+
+def assert_context(text: str, mentions: list[Mention]) -> list[Finding]:
+    """Each mention with the ConText modifiers its clause puts on it."""
+    if not mentions:
+        return []
+    triggers = find_triggers(text)
+    terminators = [m.span() for m in _TERMINATOR_RE.finditer(text)]
+    clauses = _clauses(text)
+    spans = [(m.start, m.end) for m in mentions]
+    findings = []
+    for mention in mentions:
+        clause = next(((a, b) for a, b in clauses if a <= mention.start < b), (0, len(text)))
+        applied: list[Trigger] = []
+        for trigger in triggers:
+            if not clause[0] <= trigger.start < clause[1]:
+                continue
+            if any(a <= trigger.start < b for a, b in spans):
+                continue  # "non" in "non-small cell lung cancer" is part of the concept's name
+            if _applies(trigger, mention, text, terminators):
+                applied.append(trigger)
+        findings.append(
+            Finding(
+                mention,
+                negated=bool(mention.flags & FLAG_ABSENT) or any(t.category == "negated" for t in applied),
+                historical=any(t.category == "historical" for t in applied),
+                family=any(t.category == "family" for t in applied),
+                hypothetical=any(t.category == "hypothetical" for t in applied),
+                triggers=tuple(applied),
+            )
+        )
+    return findings
+
+
+def _applies(trigger: Trigger, mention: Mention, text: str, terminators: list[tuple[int, int]]) -> bool:
+    if trigger.end <= mention.start and trigger.direction in ("forward", "both"):
+        gap = _words_between(text, trigger.end, mention.start)
+        if trigger.text.lower() in _ADJACENT_ONLY and trigger.text.lower() == "non" and gap > 0:
+            return False
+        if gap > _MAX_FORWARD:
+            return False
+        return not any(trigger.end <= a and b <= mention.start for a, b in terminators)
+    if trigger.start >= mention.end and trigger.direction in ("backward", "both"):
+        if _words_between(text, mention.end, trigger.start) > _MAX_BACKWARD:
+            return False
+        return not any(mention.end <= a and b <= trigger.start for a, b in terminators)
+    return False

@@ -1,0 +1,92 @@
+"""Words as the vocabulary compares them: folded tokens with their place in the text.
+
+A clinician writes "Crohn's disease", "haemodialysis", "Kidneys" or "nefritis lúpica";
+MeSH lists "Crohn Disease", "Hemodialysis", "Kidney" and the registry "Nefritis
+Lupica". Both sides go through :func:`fold_token`, so a term and a text meet on
+the same tokens: lower case, accents removed, British spellings made American,
+a plural made singular, a possessive "'s" dropped. Folding only has to be *the
+same* on both sides, not linguistically right ("diabetes" folds to "diabete" in
+the vocabulary and in every text alike); the only risk is two different words
+folding together, which the rules below avoid for clinical words.
+
+:func:`tokens` keeps each token's span in the original text, so a concept found
+on folded tokens points back at the words the writer used (the evidence).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import NamedTuple
+
+# Letters and digits of any script; "-", "/", "'" and punctuation separate tokens.
+_TOKEN_RE = re.compile(r"[^\W_]+")
+_APOSTROPHES = frozenset("'’`´")
+
+# British → American spellings, as stems (haemoglobin, anaemia, oedema, oesophagus,
+# paediatric, leukaemia, ischaemia, coeliac, diarrhoea, dyspnoea, tumour, behaviour).
+# Only inside words of six letters or more, so "does" or "four" stay as they are.
+_DIGRAPHS = (("ae", "e"), ("oe", "e"))
+_OUR_RE = re.compile(r"our(?=s?$)")
+# Plural endings folded to the singular (sizes checked by :func:`_singular`).
+_KEEP_S = ("ss", "us", "is", "as")
+
+
+class Token(NamedTuple):
+    """One folded token and where its words are in the original text."""
+
+    folded: str
+    start: int
+    end: int
+
+
+def _strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _american(word: str) -> str:
+    if len(word) < 6 or not word.isascii():
+        return word
+    for british, american in _DIGRAPHS:
+        if british in word:
+            word = word.replace(british, american)
+    if "our" in word:
+        word = _OUR_RE.sub("or", word)
+    return word
+
+
+def _singular(word: str) -> str:
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(_KEEP_S) or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    return word[:-1]
+
+
+@lru_cache(maxsize=200_000)
+def fold_token(word: str) -> str:
+    """One token as the vocabulary compares it: "Haemoglobins" → "hemoglobin", "UTIs" → "uti"."""
+    if len(word) > 2 and word[-1] == "s" and word[:-1].isupper():
+        return word[:-1].lower()  # an abbreviation's plural: "UTIs", "NSAIDs"
+    return _singular(_american(_strip_accents(word.casefold())))
+
+
+def tokens(text: str) -> list[Token]:
+    """The folded tokens of ``text`` with their spans; a possessive "'s" is dropped."""
+    out: list[Token] = []
+    for match in _TOKEN_RE.finditer(text):
+        start, end = match.span()
+        word = match.group()
+        if word in ("s", "S") and start > 0 and text[start - 1] in _APOSTROPHES:
+            continue
+        out.append(Token(fold_token(word), start, end))
+    return out
+
+
+def fold(text: str) -> str:
+    """The folded tokens of ``text`` joined by single spaces: the vocabulary's key form."""
+    return " ".join(t.folded for t in tokens(text))
