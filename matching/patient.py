@@ -99,7 +99,27 @@ class Patient(BaseModel):
     radius_km: Annotated[float, Field(gt=0, le=20000, description="Search radius in km.")] = 100.0
     conditions: Annotated[
         list[Annotated[str, Field(max_length=MAX_CONDITION_CHARS)]],
-        Field(max_length=MAX_CONDITIONS, description="Diagnoses, e.g. ['lupus nephritis'] (at most 50)."),
+        Field(
+            max_length=MAX_CONDITIONS,
+            description="Diagnoses she has or had, by name or vocabulary concept id, e.g. "
+            "['lupus nephritis', 'D003924'] (at most 50).",
+        ),
+    ] = []
+    absent_conditions: Annotated[
+        list[Annotated[str, Field(max_length=MAX_CONDITION_CHARS)]],
+        Field(
+            max_length=MAX_CONDITIONS,
+            description="Conditions the record explicitly rules out ('denies diabetes'), by name or "
+            "concept id; an exclusion for exactly such a condition is then met (at most 50).",
+        ),
+    ] = []
+    family_history: Annotated[
+        list[Annotated[str, Field(max_length=MAX_CONDITION_CHARS)]],
+        Field(
+            max_length=MAX_CONDITIONS,
+            description="Conditions of her relatives ('mother: ADPKD'), by name or concept id; never "
+            "read as her own (at most 50).",
+        ),
     ] = []
     measurements: list[Measurement] = []
     treatments: list[Treatment] = []
@@ -165,6 +185,8 @@ _EXPECTED = {
     "sex": "'female' or 'male'",
     "location": "a place, 'lat,lon' or {lat, lon}",
     "conditions": "a list of condition names",
+    "absent_conditions": "a list of condition names",
+    "family_history": "a list of condition names",
     "pregnant": "true or false",
     "breastfeeding": "true or false",
     "contraception": "true or false",
