@@ -261,10 +261,10 @@ def referral_parse(
         print_json(result.as_json())
         return
     for item in result.evidence:
-        value = _read_as(item.field, result.patient)
-        out.print(
-            f"{item.field:<14} {value + '  ' if value else ''}«{' '.join(item.text.split())}»", markup=False
-        )
+        value = item.concept["name"] if item.concept else _read_as(item.field, result.patient)
+        words = " ".join(item.text.split())
+        shown = "" if value and value.casefold() == words.casefold() else value
+        out.print(f"{item.field:<17} {shown + '  ' if shown else ''}«{words}»", markup=False)
     for item in result.ignored:
         out.print(f"ignored: {item.field:<24} «{' '.join(item.text.split())}»", markup=False)
     for warning in result.warnings:

@@ -475,7 +475,7 @@ def test_a_referral_letter_is_read_for_review_never_matched(client: TestClient) 
     cli = CliRunner().invoke(app, ["referral", "parse", "-", "--json"], input=SEED_LETTER)
     assert parsed == json.loads(cli.stdout)
     assert parsed["patient"]["age"] == 34 and parsed["patient"]["sex"] == "female"
-    assert "lupus nephritis" in parsed["patient"]["conditions"]
+    assert "Lupus Nephritis" in parsed["patient"]["conditions"]
     assert any(e["field"] == "location" and "Palencia" in e["text"] for e in parsed["evidence"])
     as_json = client.post("/api/v1/referral/parse", json={"text": SEED_LETTER})
     assert as_json.json() == parsed

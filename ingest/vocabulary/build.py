@@ -83,6 +83,7 @@ class Concept:
     trees: list[str]
     actions: list[str] = field(default_factory=list)
     spanish: list[str] = field(default_factory=list)
+    display: str = ""
 
 
 @dataclass(frozen=True, order=True)
@@ -298,6 +299,11 @@ def merge_curated(concepts: dict[str, Concept], terms: list[Term], curated: Path
                 f"{spanish.name}: {len(outside)} names of descriptors outside the kept kinds skipped",
                 file=sys.stderr,
             )
+    display = curated / "display_names.tsv"
+    for n, row in enumerate(_rows(display), start=2):
+        uid = _resolve(names, concepts, row["descriptor"], f"{display.name} line {n}")
+        concepts[uid].display = row["display"]
+        merged.append(Term(uid, row["display"], 0))  # a display name is always a term of its concept
     absence = curated / "absence_terms.tsv"
     for n, row in enumerate(_rows(absence), start=2):
         uid = _resolve(names, concepts, row["descriptor"], f"{absence.name} line {n}")
@@ -348,13 +354,28 @@ def compile_vocabulary(
             continue
         flags = term.flags | (FLAG_AMBIGUOUS if term.flags & FLAG_ABBREVIATION and key in ambiguous else 0)
         slot = (index[term.concept], term.written, key)
-        rows[slot] = rows.get(slot, 0) | flags
+        if slot in rows:
+            # The same words from two lists: Spanish only if every list says so ("CPAP" is
+            # English and Spanish), ambiguous if any list says so.
+            spanish = rows[slot] & flags & FLAG_SPANISH
+            flags = ((rows[slot] | flags) & ~FLAG_SPANISH) | spanish
+        rows[slot] = flags
     ordered = sorted(rows)
     return {
         "format": FORMAT,
         "source": source,
         "concepts": [
-            [c.id, c.name, c.kind, ";".join(c.trees), ";".join(c.actions), "|".join(c.spanish)]
+            [
+                c.id,
+                c.name,
+                c.kind,
+                ";".join(c.trees),
+                ";".join(c.actions),
+                "|".join(c.spanish),
+                ""
+                if (c.display or natural_order(c.name)) == c.name
+                else (c.display or natural_order(c.name)),
+            ]
             for c in (concepts[uid] for uid in order)
         ],
         "terms": {

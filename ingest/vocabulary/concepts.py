@@ -43,6 +43,13 @@ class Concept:
     trees: tuple[str, ...]
     actions: tuple[str, ...] = ()
     spanish: tuple[str, ...] = ()
+    display_name: str = ""
+
+    @property
+    def display(self) -> str:
+        """The name as a clinician writes it: "Chronic Kidney Disease" (MeSH: "Renal
+        Insufficiency, Chronic"), "Type 2 Diabetes Mellitus" ("Diabetes Mellitus, Type 2")."""
+        return self.display_name or self.name
 
     @property
     def is_condition(self) -> bool:
@@ -53,7 +60,7 @@ class Concept:
         return self.kind in TREATMENT_KINDS
 
     def to_dict(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "kind": self.kind}
+        return {"id": self.id, "name": self.display, "mesh_name": self.name, "kind": self.kind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +184,7 @@ def read_vocabulary(path: Path = DATA_FILE) -> Vocabulary:
             tuple(row[3].split(";")) if row[3] else (),
             tuple(row[4].split(";")) if row[4] else (),
             tuple(row[5].split("|")) if row[5] else (),
+            row[6],
         )
         for row in data["concepts"]
     ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,7 +36,7 @@ _TRIGGERS: dict[tuple[Category, Direction], tuple[str, ...]] = {
         r"no evidence of", r"no signs? of", r"no history of", r"no hx of", r"no h/o", r"no known", r"never",
         r"never had", r"has not had", r"had not", r"did not have", r"does not have", r"do not have",
         r"no prior", r"no previous", r"no personal history of", r"not on", r"rules? out", r"ruled out",
-        r"unremarkable for", r"resolution of", r"no longer", r"nonsmoker", r"non-smoker",
+        r"unremarkable for", r"no longer", r"nonsmoker", r"non-smoker",
         r"sin", r"niega", r"niegan", r"no refiere", r"ausencia de", r"descarta", r"nunca",
         r"sin antecedentes de", r"libre de", r"negativ[oa] para",
     ),
@@ -49,7 +50,7 @@ _TRIGGERS: dict[tuple[Category, Direction], tuple[str, ...]] = {
         r"previously", r"prior", r"formerly", r"former", r"ex-", r"in the past", r"remote", r"s/p", r"status post",
         r"as a (?:child|teenager|young (?:man|woman|adult))", r"in (?:her|his) (?:childhood|youth|twenties|thirties|forties|fifties|teens)",
         r"at (?:the )?age (?:of )?\d{1,3}", r"(?:aged|age) \d{1,3}", r"in (?:19|20)\d\d", r"\d{1,3} (?:years?|months?|weeks?) ago",
-        r"years ago", r"resolved", r"treated for", r"quit", r"stopped",
+        r"years ago", r"resolved", r"resolution of", r"treated for", r"quit", r"stopped",
         r"antecedentes? (?:personales )?de", r"previ[oa]", r"hace \d+ (?:años|meses|semanas)", r"en (?:19|20)\d\d",
         r"a los \d{1,3} años",
     ),
@@ -69,12 +70,12 @@ _TRIGGERS: dict[tuple[Category, Direction], tuple[str, ...]] = {
         r"possible", r"possibly", r"probable", r"probably", r"suspected", r"suspicion of", r"suspicious for",
         r"concern for", r"concerning for", r"worrisome for", r"rule out", r"r/o", r"question of", r"questionable",
         r"\?", r"differential (?:diagnosis )?(?:includes?|of)?", r"ddx", r"vs\.?", r"versus", r"to exclude",
-        r"evaluate for", r"evaluation (?:for|of)", r"work-?up (?:for|of)", r"screen(?:ing)? for", r"if", r"unless",
+        r"screen(?:ing)? for", r"if", r"unless",
         r"in case of", r"should (?:she|he|the patient)", r"risk of", r"risk for", r"at risk", r"risk factors? for",
         r"may have", r"might have", r"could have", r"may develop", r"prevent", r"prevention of", r"prophylaxis",
         r"candidate for", r"awaiting", r"waiting for", r"wait-?listed for", r"on the waiting list for", r"planned",
         r"scheduled for", r"will (?:start|begin|undergo|receive)", r"plan(?:s|ning)? (?:to|for)", r"referred for",
-        r"consider", r"considering", r"recommend(?:ed)?", r"to assess", r"assessment for", r"likelihood of",
+        r"consider", r"considering", r"recommend(?:ed)?", r"likelihood of",
         r"posible", r"probable", r"sospecha de", r"a descartar", r"descartar", r"en estudio", r"riesgo de",
         r"pendiente de", r"en lista de espera", r"candidat[oa] a", r"si",
     ),
@@ -106,11 +107,13 @@ _TERMINATORS = (
     rf"(?:and|y|,)\s*(?:she|he|the patient|patient|ella|él)?\s*(?:also\s+)?(?:{_VERBS})",
     rf"(?:she|he|the patient|ella|él)\s+(?:also\s+)?(?:{_VERBS})", r"who", r"que",
 )  # fmt: skip
-# Forward scope, in tokens from the trigger's end to the concept's start.
+# Forward scope, in tokens from the trigger's end to the concept's start; "risk of" reaches
+# only its own noun phrase ("at high risk of recurrence, aspirin was started").
 _MAX_FORWARD = 14
+_SHORT_REACH = {"risk of": 3, "risk for": 3, "riesgo de": 3, "at risk": 4, "if": 6, "si": 6}
 _MAX_BACKWARD = 8
 # One-token triggers that reach only the next word ("non-diabetic", not "non-obstructive CAD").
-_ADJACENT_ONLY = frozenset({"non", "no"})
+_ADJACENT_ONLY = frozenset({"non"})
 _SENTENCE_RE = re.compile(
     r"[;\n\r]|[.!](?=\s|$)(?<!\bdr\.)(?<!\bmr\.)(?<!\bmrs\.)(?<!\bms\.)(?<!\bvs\.)(?<!\bst\.)"
 )
@@ -177,48 +180,76 @@ def _words_between(text: str, start: int, end: int) -> int:
     return len(_WORD_RE.findall(text[start:end])) if end > start else 0
 
 
-def assert_context(text: str, mentions: list[Mention]) -> list[Finding]:
-    """Each mention with the ConText modifiers its clause puts on it."""
-    if not mentions:
+@dataclass(frozen=True, slots=True)
+class Modifiers:
+    """What a clause says of a span of its text (a concept, a date, "pregnant")."""
+
+    negated: bool = False
+    historical: bool = False
+    family: bool = False
+    hypothetical: bool = False
+    triggers: tuple[Trigger, ...] = ()
+
+
+def modifiers(
+    text: str, spans: list[tuple[int, int]], *, keep: Sequence[tuple[int, int]] = ()
+) -> list[Modifiers]:
+    """The ConText modifiers of each ``(start, end)`` span of ``text``; a trigger inside any of
+    ``keep`` (the concepts' own words: "non" in "non-small cell") is no trigger."""
+    if not spans:
         return []
     triggers = find_triggers(text)
     terminators = [m.span() for m in _TERMINATOR_RE.finditer(text)]
     clauses = _clauses(text)
-    spans = [(m.start, m.end) for m in mentions]
-    findings = []
-    for mention in mentions:
-        clause = next(((a, b) for a, b in clauses if a <= mention.start < b), (0, len(text)))
-        applied: list[Trigger] = []
-        for trigger in triggers:
-            if not clause[0] <= trigger.start < clause[1]:
-                continue
-            if any(a <= trigger.start < b for a, b in spans):
-                continue  # "non" in "non-small cell lung cancer" is part of the concept's name
-            if _applies(trigger, mention, text, terminators):
-                applied.append(trigger)
-        findings.append(
-            Finding(
-                mention,
-                negated=bool(mention.flags & FLAG_ABSENT) or any(t.category == "negated" for t in applied),
+    inside = list(keep) or spans
+    out = []
+    for start, end in spans:
+        clause = next(((a, b) for a, b in clauses if a <= start < b), (0, len(text)))
+        applied = tuple(
+            t
+            for t in triggers
+            if clause[0] <= t.start < clause[1]
+            and not any(a <= t.start < b for a, b in inside)
+            and _applies(t, start, end, text, terminators)
+        )
+        out.append(
+            Modifiers(
+                negated=any(t.category == "negated" for t in applied),
                 historical=any(t.category == "historical" for t in applied),
                 family=any(t.category == "family" for t in applied),
                 hypothetical=any(t.category == "hypothetical" for t in applied),
-                triggers=tuple(applied),
+                triggers=applied,
             )
         )
-    return findings
+    return out
 
 
-def _applies(trigger: Trigger, mention: Mention, text: str, terminators: list[tuple[int, int]]) -> bool:
-    if trigger.end <= mention.start and trigger.direction in ("forward", "both"):
-        gap = _words_between(text, trigger.end, mention.start)
-        if trigger.text.lower() in _ADJACENT_ONLY and trigger.text.lower() == "non" and gap > 0:
+def assert_context(text: str, mentions: list[Mention]) -> list[Finding]:
+    """Each mention with the ConText modifiers its clause puts on it."""
+    spans = [(m.start, m.end) for m in mentions]
+    return [
+        Finding(
+            mention,
+            negated=bool(mention.flags & FLAG_ABSENT) or found.negated,
+            historical=found.historical,
+            family=found.family,
+            hypothetical=found.hypothetical,
+            triggers=found.triggers,
+        )
+        for mention, found in zip(mentions, modifiers(text, spans), strict=True)
+    ]
+
+
+def _applies(trigger: Trigger, start: int, end: int, text: str, terminators: list[tuple[int, int]]) -> bool:
+    if trigger.end <= start and trigger.direction in ("forward", "both"):
+        gap = _words_between(text, trigger.end, start)
+        if trigger.text.lower() in _ADJACENT_ONLY and gap > 0:
             return False
-        if gap > _MAX_FORWARD:
+        if gap > _SHORT_REACH.get(trigger.text.lower(), _MAX_FORWARD):
             return False
-        return not any(trigger.end <= a and b <= mention.start for a, b in terminators)
-    if trigger.start >= mention.end and trigger.direction in ("backward", "both"):
-        if _words_between(text, mention.end, trigger.start) > _MAX_BACKWARD:
+        return not any(trigger.end <= a and b <= start for a, b in terminators)
+    if trigger.start >= end and trigger.direction in ("backward", "both"):
+        if _words_between(text, end, trigger.start) > _MAX_BACKWARD:
             return False
-        return not any(mention.end <= a and b <= trigger.start for a, b in terminators)
+        return not any(end <= a and b <= trigger.start for a, b in terminators)
     return False

@@ -126,12 +126,56 @@ class Recognizer:
         folded, starts, ends = _layout(toks)
         spanish = is_spanish(toks)
         candidates: list[tuple[int, int, int]] = []  # (first token, last token, term row)
+        pending: list[tuple[int, int, tuple[int, ...]]] = []  # ambiguous, with no supporting word near
         for end, (length, rows) in self._automaton.iter(folded):
             first, last = starts[end - length + 2], ends[end - 1]
             row = self._choose(rows, text, toks, first, last, kinds, spanish)
             if row is not None:
                 candidates.append((first, last, row))
+            elif pending_rows := self._unsupported(rows, text, toks, first, last, kinds, spanish):
+                pending.append((first, last, pending_rows))
+        if pending:
+            candidates += self._supported_by_others(pending, candidates)
         return self._longest(candidates, text, toks)
+
+    def _unsupported(
+        self,
+        rows: tuple[int, ...],
+        text: str,
+        toks: list[Token],
+        first: int,
+        last: int,
+        kinds: frozenset[str] | None,
+        spanish: bool,
+    ) -> tuple[int, ...]:
+        """The ambiguous abbreviations among ``rows`` that failed only for want of a supporting word."""
+        terms = self.vocabulary.terms
+        return tuple(
+            row
+            for row in rows
+            if terms.flags[row] & FLAG_AMBIGUOUS
+            and self._choose((row,), text, toks, first, last, kinds, spanish, need_support=False) is not None
+        )
+
+    def _supported_by_others(
+        self, pending: list[tuple[int, int, tuple[int, ...]]], found: list[tuple[int, int, int]]
+    ) -> list[tuple[int, int, int]]:
+        """An ambiguous abbreviation also counts when the text names another concept of its
+        branch of the hierarchy: "prior MI" in a note that speaks of coronary artery disease."""
+        vocabulary = self.vocabulary
+        branches = {
+            tree[:7]
+            for _, _, row in found
+            for tree in vocabulary.concepts[vocabulary.terms.concept[row]].trees
+        }
+        accepted = []
+        for first, last, rows in pending:
+            for row in rows:
+                concept = vocabulary.concepts[vocabulary.terms.concept[row]]
+                if any(tree[:7] in branches for tree in concept.trees):
+                    accepted.append((first, last, row))
+                    break
+        return accepted
 
     def _choose(
         self,
@@ -142,6 +186,8 @@ class Recognizer:
         last: int,
         kinds: frozenset[str] | None,
         spanish: bool,
+        *,
+        need_support: bool = True,
     ) -> int | None:
         vocabulary = self.vocabulary
         best: tuple[tuple[int, int], int] | None = None
@@ -157,7 +203,11 @@ class Recognizer:
                     continue
                 if _beside_number(toks, first, last):
                     continue
-                if term.flags & FLAG_AMBIGUOUS and not self._supported(term.concept, toks, first, last):
+                if (
+                    need_support
+                    and term.flags & FLAG_AMBIGUOUS
+                    and not self._supported(term.concept, toks, first, last)
+                ):
                     continue
             elif len(term.key) < 3:
                 continue

@@ -1,0 +1,233 @@
+"""Age, sex and where the patient lives, as a letter or a case note says them.
+
+Ages: "34-year-old", "62F", "aged 39", "Mrs Garcia, 71,", "Edad: 58", "Mujer de 62 años", and
+for children "6-month-old" (0.5 years), "3-week-old", "lactante de 8 meses". An age in the
+past ("an ectopic pregnancy at age 26", "a los 12 años", "since the age of 30") is not hers
+now; a relative's age ("her mother, 70,") neither.
+"""
+
+from __future__ import annotations
+
+import re
+
+from matching.referral.model import Evidence, Parse
+
+_FAMILY_RE = re.compile(
+    r"(?i)\b(?:mother|father|brother|sister|sibling|son|daughter|aunt|uncle|cousin|grandmother|"
+    r"grandfather|husband|wife|partner|madre|padre|herman[oa]|hij[oa]|t[ií][oa]|abuel[oa]|marido|esposo|esposa)s?\b"
+)
+_AGE_RE = re.compile(
+    r"(?i)\b(\d{1,3})[\s\-]*(?:years?|yrs?|y)[\s\-]*(?:old|o)\b"
+    r"|\b(\d{1,3})\s*(?:yo|y/o|y\.o\.|a\.)(?!\w)"
+    r"|(?<!\bat )(?<!\bthe )(?<!\bsince )\baged?\s*:?\s*(\d{1,3})\b(?!\s*(?:months?|weeks?|days?))"
+    r"|(?<!\blos )\b(\d{1,3})\s*años\b(?!\s+(?:de evoluci[oó]n|antes|atr[aá]s))"
+    r"|\bedad\s*:?\s*(\d{1,3})\b"
+    r"|\b(\d{1,3})[\s\-]*(?:years?|yrs?)\s+(?=(?:man|woman|male|female|boy|girl|gentleman|lady)\b)"
+    # "Mrs Garcia, 71, from Houston", "Sr. Pérez Gómez, 58,"
+    # "Mrs Garcia, 71, from Houston", "Mr Seamus Dunleavy (88)", not "Mr Pilkington, 22 Heather Close"
+    r"|\b(?:mrs?|ms|miss|mx|sra?|srta|don|do[ñn]a)\.?\s+[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+){0,2}"
+    r"(?:,\s*|\s*\()(\d{1,3})\b(?!\s*(?:mg|g|ml|mmol|%|/|\.\d|,\d))"
+    r"(?!\s+[A-Z][a-z]+\s+(?:Close|Street|St|Road|Rd|Avenue|Ave|Lane|Court|Drive|Way|Place|Crescent|Gardens|Terrace|Grove|Calle)\b)"
+)
+# An age written in the past: not the patient's age now.
+_PAST_AGE_RE = re.compile(r"(?i)(?:\bat\s+(?:the\s+)?|\bsince\s+(?:the\s+)?|\ba\s+los\s+|\bdesde\s+los\s+)$")
+# Ages of infants: "3-day-old", "5 months old", "15-week-old", "7 meses", "lactante de 8 meses".
+_INFANT_AGE_RE = re.compile(
+    r"(?i)\b(\d{1,2})[\s\-]*(day|week|month|d[ií]a|semana|mes)(?:s|es)?[\s\-]*(?:old|de vida|de edad)\b"
+    r"|\b(?:lactante|beb[eé]|ni[ñn][oa]|infant|baby)\s+(?:de\s+|of\s+)?(\d{1,2})\s+(mes|month|semana|week)(?:s|es)?\b"
+)
+_INFANT_YEARS = {"day": 1 / 365.25, "week": 7 / 365.25, "month": 1 / 12}
+# "48 M", "74M", "60 yo M", "22yo F", "62F", "M 45": sex as one capital letter beside the age.
+_AGE_SEX_RE = re.compile(
+    r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.)?\s*([MF])\b|\b([MF])\s*,?\s*(\d{1,3})\b(?!\s*(?:mg|%|/))"
+)
+# Spanish says sex in articles, adjectives and participles: "la paciente", "sexo masculino",
+# "Femenina de 77 años", "domiciliada en Rosario".
+_FEMALE = (
+    r"woman|female|lady|girl|mujer|niña|she|her|femenin[oa]|la paciente|una paciente|ella|"
+    r"domiciliada|residenciada|ingresada|intervenida|señora(?=\s+de\s+\d)"
+)
+_MALE = (
+    r"man|male|gentleman|boy|varón|varon|hombre|niño|he|his|him|masculin[oa]|el paciente|un paciente|él|"
+    r"domiciliado|residenciado|ingresado|intervenido|señor(?=\s+de\s+\d)"
+)
+# Titles only as written before a name ("Mrs Garcia", "Sr. Pérez"): "MS" is a disease.
+_SEX_RE = re.compile(
+    rf"(?i:\b(?:(?P<f>{_FEMALE})|(?P<m>{_MALE}))\b)"
+    r"|\b(?:(?P<tf>Mrs|Ms|Miss|Sra|Srta|Dña|Doña)|(?P<tm>Mr|Sr))\.?(?=\s+[A-ZÁÉÍÓÚÑ])"
+)
+# A place: capitalised names joined by commas, with a region, a state code or a postal code,
+# and a province in brackets: "Atlanta, GA 30310", "Kendal, Cumbria LA9 4PQ", "Jerez de la
+# Frontera (Cádiz)", "Monterrey, N.L., C.P. 64460", "Stoke-on-Trent ST3 1JX".
+_WORD = r"(?:(?:Co|St|Mt|Ft|N\.L|D\.C|Edo)\.|[A-ZÁÉÍÓÚÑ](?:[a-záéíóúñü'’][\wáéíóúñü'’]*)?(?:-[\wáéíóúñü'’]+)*(?![\w]))"
+_NAME = rf"{_WORD}(?:[ \t]+(?:(?:de|del|la|las|los|el|upon|on|in|the)[ \t]+){{0,2}}{_WORD})*"
+_POSTCODE = r"(?:C\.P\.[ \t]*)?\d{4,5}(?:-\d{4})?|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?(?:[ \t]*\d[A-Z]{2})?"
+_PART = rf"(?:{_NAME}(?:[ \t]*\({_NAME}\))?|[A-Z]{{2}}\b)(?:[ \t]+(?:{_POSTCODE})\b)?|(?:{_POSTCODE})\b"
+_PLACE = rf"(?P<place>{_NAME}(?:[ \t]*\({_NAME}\))?(?:[ \t]+(?:{_POSTCODE})\b)?(?:,[ \t]*(?:{_PART}))*)"
+_CUE_RE = re.compile(
+    r"(?:\b(?:[Ff]rom|[Ll]ives(?:[ \t]+[a-z]+){0,4}?[ \t]+in|[Ll]ives|[Ll]iving(?:[ \t]+[a-z]+){0,3}?[ \t]+(?:in|at)|"
+    r"(?:a[ \t]+)?[Rr]esident[ \t]+(?:of|in|at)|[Mm]oved[ \t]+to|[Hh]ome[ \t]+(?:is[ \t]+)?in|"
+    r"[Rr]esides[ \t]+in|[Rr]esiding[ \t]+in|[Bb]ased[ \t]+in|[Rr]esidente[ \t]+(?:en|de)|[Rr]eside[ \t]+en|[Vv]ive[ \t]+en|"
+    r"[Vv]ecin[oa][ \t]+de|[Rr]esidenciad[oa][ \t]+en|[Dd]omiciliad[oa][ \t]+en|[Pp]rocedente[ \t]+de|"
+    r"[Oo]riginari[oa][ \t]+de|[Nn]atural[ \t]+de|años,?[ \t]+de)[ \t]+)" + _PLACE
+)
+# After the age and sex: "38 M, Atlanta, GA", "Mrs. Arsenault, 39, of Dartmouth", "Mujer, 82 a.,
+# de Cartagena (Murcia)", "Varón de 52 años (Marbella, Málaga)".
+_AFTER_AGE_RE = re.compile(
+    r"(?:[ \t]*(?:man|woman|male|female|boy|girl|gentleman|lady|varón|mujer|[MF]))?"
+    r"(?:[ \t]*,[ \t]*(?:(?:of|from|de)[ \t]+)?|[ \t]+(?:of|from|de)[ \t]+|[ \t]*\()" + _PLACE
+)
+# An address line: "Address: 9 Fellside Court, Kendal, Cumbria LA9 4PQ", "Domicilio: Col. …".
+_ADDRESS_RE = re.compile(
+    r"(?i)\b(?:home(?:[ \t]+address)?|address|domicilio|direcci[oó]n|residencia|lugar[ \t]+de[ \t]+residencia|"
+    r"localidad|poblaci[oó]n|ciudad|city|town|location|re)[ \t]*:[ \t]*(?P<line>[^\n]+)"
+)
+_STREET_RE = re.compile(
+    r"(?i)^\d|\b(?:street|st|road|rd|avenue|ave|lane|ln|close|court|drive|dr|way|place|apt|flat|unit|suite|"
+    r"calle|c/|avda|avenida|plaza|piso|col|colonia|barrio|urb)\b\.?|^(?:mr|mrs|ms|miss|dr|sr|sra|srta)\b"
+)
+# Capitalised words that start a sentence, a heading or a clinical abbreviation, not a place.
+_NOT_PLACES = frozenset(
+    [
+        "Patient",
+        "Pt",
+        "Dear",
+        "Re",
+        "Reason",
+        "History",
+        "PMH",
+        "Diagnosis",
+        "Dx",
+        "Hospital",
+        "Clinic",
+        "Department",
+        "Service",
+        "Servicio",
+        "Dr",
+        "Doctor",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Nephrology",
+        "Referral",
+        "Thank",
+        "The",
+        "She",
+        "He",
+        "Her",
+        "His",
+        "Hx",
+        "Meds",
+        "Medications",
+        "Allergies",
+        "Exam",
+        "Labs",
+    ]
+)
+# "natural de Lugo y residente en A Coruña": where she lives, not where she was born.
+_BIRTHPLACE_RE = re.compile(r"(?i)\b(?:natural de|born in|nacid[oa] en|originari[oa] de)\s*$")
+
+
+def _relative_before(text: str, start: int) -> bool:
+    return bool(_FAMILY_RE.search(text[max(0, start - 30) : start]))
+
+
+def read_age(text: str, out: Parse) -> None:
+    found: list[tuple[int, int, float]] = []
+    for m in _AGE_RE.finditer(text):
+        value = int(next(g for g in m.groups() if g is not None))
+        if not 0 < value <= 120 or _relative_before(text, m.start()):
+            continue
+        if _PAST_AGE_RE.search(text[max(0, m.start() - 20) : m.start()]):
+            continue  # "at age 26": an age in her past
+        found.append((m.start(), m.end(), float(value)))
+        break
+    for m in _INFANT_AGE_RE.finditer(text):
+        amount, unit_word = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        unit = {"d": "day", "s": "week", "w": "week", "m": "month"}[unit_word[0].lower()]
+        found.append((m.start(), m.end(), round(int(amount) * _INFANT_YEARS[unit], 4)))
+        break
+    for m in _AGE_SEX_RE.finditer(text):
+        value = int(m.group(1) or m.group(4))
+        if 0 < value <= 120:
+            found.append((m.start(), m.end(), float(value)))
+            break
+    if found:
+        start, end, years = min(found)
+        out.patient["age"] = int(years) if years == int(years) else years
+        out.evidence.append(Evidence("age", text[start:end], start, end))
+
+
+def read_sex(text: str, out: Parse) -> None:
+    candidates: list[tuple[int, int, str, str]] = []
+    for m in _SEX_RE.finditer(text):
+        if _relative_before(text, m.start()):
+            continue
+        female = bool(m.group("f") or m.group("tf"))
+        candidates.append((m.start(), m.end(), "female" if female else "male", m.group(0).rstrip(".")))
+        break
+    short = _AGE_SEX_RE.search(text)
+    if short:
+        letter = short.group(2) or short.group(3)
+        where = 2 if short.group(2) else 3
+        candidates.append(
+            (short.start(where), short.end(where), "female" if letter == "F" else "male", letter)
+        )
+    if candidates:
+        start, end, sex, written = min(candidates)
+        out.patient["sex"] = sex
+        out.evidence.append(Evidence("sex", written, start, end))
+
+
+def _plausible(place: str) -> bool:
+    first = place.split(",")[0].split()[0].strip("(")
+    if first in _NOT_PLACES:
+        return False
+    if first.isupper() and len(first) > 2 and "." not in first:
+        return False  # "FSGS", "CKD": an abbreviation
+    from ingest.vocabulary.recognizer import find_concepts
+
+    return not any(m.start == 0 for m in find_concepts(place))  # "from IgA nephropathy"
+
+
+def _address(line: str) -> str | None:
+    """The place of an address line: the parts after the street (and, on a "Re:" line, after
+    the name and age), up to the end of the address."""
+    parts = [p.strip() for p in line.split(",")]
+    while parts and _STREET_RE.search(parts[0]):
+        parts.pop(0)
+    m = re.match(_PLACE, ", ".join(parts))
+    return m.group("place").strip(" ,.") if m else None
+
+
+def read_place(text: str, out: Parse) -> None:
+    """Where she lives: after a cue ("lives in", "from", "residente en"), in an address line,
+    or right after her age and sex; a birthplace is passed over for the residence."""
+    candidates: list[tuple[int, int, int, str]] = []  # (priority, start, end, place)
+    for m in _CUE_RE.finditer(text):
+        place = m.group("place").strip(" ,")
+        if _plausible(place):
+            birthplace = bool(_BIRTHPLACE_RE.search(text[max(0, m.start() - 2) : m.start("place")]))
+            candidates.append(
+                (2 if birthplace else 0, m.start("place"), m.start("place") + len(place), place)
+            )
+    for m in _ADDRESS_RE.finditer(text):
+        place = _address(m.group("line"))
+        if place and _plausible(place):
+            start = (
+                text.index(place, m.start("line")) if place in text[m.start("line") :] else m.start("line")
+            )
+            candidates.append((0, start, start + len(place), place))
+    age = next((e for e in out.evidence if e.field == "age"), None)
+    if age is not None:
+        after = _AFTER_AGE_RE.match(text, age.end)
+        if after:
+            place = after.group("place").strip(" ,")
+            if _plausible(place):
+                candidates.append((1, after.start("place"), after.start("place") + len(place), place))
+    if not candidates:
+        out.warnings.append("location: no place found (give --near PLACE)")
+        return
+    _, start, end, place = min(candidates)
+    out.patient["location"] = place
+    out.evidence.append(Evidence("location", text[start:end], start, end))

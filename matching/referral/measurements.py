@@ -1,0 +1,357 @@
+"""Measurements in a letter or a case note: a catalogue variable and the value written for it.
+
+A name, then a value, then the unit as written: "eGFR 38 mL/min/1.73 m2", "creatinina 1,6 mg/dL",
+"his blood urea nitrogen is 33 mg/dL", "a hemoglobin (Hb) of 9.0 g/dL", "HR: 90/min",
+"T = 39.7ºC", "Na: 147 mEq/L"; a value in brackets after the finding it measures: "febrile
+(38.4°C)", "tachycardic (113/min)", "hypotensive (80/40 mmHg)"; a value before its name:
+"165 cm tall", "40 pack-years"; blood pressure as two values, "BP 115/80 mm Hg". Variable
+names come from the criteria catalogue (``ingest/criteria/data/variables.json``, shared with the
+criteria parser) plus the shorthand of letters below. A value outside the variable's plausible
+range, when written in its usual unit, is not read ("T2" is a tumour stage, not 2 °C).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from ingest.criteria.catalogue import Catalogue, Variable, load_catalogue
+from matching.referral.model import Evidence, Parse
+
+# Letter shorthand and Spanish names the catalogue does not list (it serves criteria, which
+# spell names out). Matched case-insensitively, except the short capitalised ones.
+_LETTER_NAMES: dict[str, str] = {
+    "fge": "egfr", "tfge": "egfr", "filtrado glomerular": "egfr", "filtrado glomerular estimado": "egfr",
+    "creatinina": "creatinine", "creatinina sérica": "creatinine", "creat": "creatinine",
+    "cociente proteína/creatinina": "upcr", "cociente proteínas/creatinina": "upcr", "cpc": "upcr",
+    "cociente albúmina/creatinina": "uacr", "cac": "uacr", "proteinuria": "proteinuria",
+    "hemoglobina glicada": "hba1c", "hemoglobina glucosilada": "hba1c", "hba1c": "hba1c",
+    "hemoglobina": "hemoglobin", "hgb": "hemoglobin", "plaquetas": "platelets", "potasio": "potassium",
+    "albúmina": "albumin", "calcio": "calcium", "fósforo": "phosphate", "ferritina": "ferritin",
+    "leucocitos": "wbc", "wbc count": "wbc", "white count": "wbc", "linfocitos": "lymphocytes",
+    "bilirrubina": "bilirubin", "bili": "bilirubin", "bill total": "bilirubin", "bilirubin total": "bilirubin",
+    "colesterol total": "total_cholesterol", "triglicéridos": "triglycerides", "troponina": "troponin",
+    "proteína c reactiva": "crp", "vsg": "esr", "sodio": "sodium", "ácido úrico": "uric_acid",
+    "peso": "weight", "talla": "height", "length": "height", "imc": "bmi", "fracción de eyección": "lvef",
+    "fevi": "lvef", "colesterol ldl": "ldl", "glucemia": "glucose", "glc": "glucose", "glucosa": "glucose",
+    "heart rate": "heart_rate", "pulse": "heart_rate", "frecuencia cardiaca": "heart_rate",
+    "frecuencia cardíaca": "heart_rate", "respiratory rate": "respiratory_rate", "resp rate": "respiratory_rate",
+    "frecuencia respiratoria": "respiratory_rate", "temp": "temperature", "temperatura": "temperature",
+    "o2 sat": "spo2", "o2 sats": "spo2", "o2sat": "spo2", "sats": "spo2", "sat": "spo2", "saturation": "spo2",
+    "saturación": "spo2", "alk p": "alp", "alk phos": "alp", "fosfatasa alcalina": "alp",
+    "nitrógeno ureico": "bun", "pk-yrs": "pack_years", "pack-yrs": "pack_years",
+    "relación albúmina/creatinina": "uacr", "cociente albúmina-creatinina": "uacr",
+    "transferrin saturation": "tsat", "saturación de transferrina": "tsat", "ist": "tsat",
+    "paquetes-año": "pack_years", "paquetes/año": "pack_years", "ipa": "pack_years",
+}  # fmt: skip
+_CASED_NAMES: dict[str, str] = {
+    "HR": "heart_rate", "FC": "heart_rate", "RR": "respiratory_rate", "FR": "respiratory_rate",
+    "T": "temperature", "Tª": "temperature", "P": "heart_rate", "R": "respiratory_rate", "K": "potassium",
+    "Na": "sodium", "Na+": "sodium", "K+": "potassium", "Ca": "calcium", "Cr": "creatinine",
+    "Hb": "hemoglobin", "PCR": "crp",
+}  # fmt: skip
+# Spanish "PCR" is C-reactive protein; English "urine PCR" is the protein:creatinine ratio.
+_SPANISH_ONLY = frozenset({"PCR", "FC", "FR"})
+# Single letters count only as a vital sign or a lab line: "T = 39.7", "P 117", "K: 4.5".
+_SINGLE_LETTER_VALUE_RE = re.compile(r"\s*[:=]?\s*\d")
+# "8,000", "45.000", "14 120" (groups of three), or "1.6", "1,6", "147".
+_NUMBER = r"(?P<value>\d{1,3}(?:[,.\u2009]\d{3})+(?![\d])|\d+(?:[.,]\d+)?)"
+_VALUE_AFTER_RE = re.compile(
+    r"(?:\s*\([A-Za-z0-9+\- ]{1,12}\))?"  # "hemoglobin (Hb) of 9.0"
+    r"(?:\s*(?:count|level|levels|concentration|value|score|total|class|was|were|is|are|of|at|measured at|"
+    r"elevated at|increased to|rose to|now|currently|basal|baseline|fasting|random|peak|actual|de|fue|es|en|"
+    r":|=|~|≈|\(|,)\s*){0,3}"
+    # "LVEF on recent echo is 25%": a few words, then the verb
+    r"(?:(?:\s+[a-z]+){1,4}?\s+(?:is|was|were|are|of|at|measured at)\s*)?\s*"
+    r"(?:[<>≤≥]\s*)?" + _NUMBER + r"(?:\s*/\s*(?P<second>\d+))?"
+    r"(?P<unit>[ \t\u2009]*(?:x\s*10\^?\d+/[lL]|%|°\s*C|º\s*C|/[a-zA-Zµμ][\w.µμ^²³]*|"
+    r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)"
+    # a unit carried to the next line by the letter's wrapping ("eGFR 68\nmL/min/1.73 m2")
+    r"|\n[ \t]*[a-zA-Zµμ]+/[\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)?"
+)
+_BP_RE = re.compile(
+    r"(?i)\b(?:bp|blood pressure|arterial pressure|ta|tensión arterial|presión arterial|pa)\b"
+    r"(?:[^\d\n.;]{0,30}?)\s*(?:of|was|is|de|:|=|\()?\s*(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?"
+    r"|\b(?:hypotensive|hypertensive|hipotens[oa]|hipertens[oa])\s*\(\s*(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?"
+)
+# A value in brackets after the finding it measures.
+_FINDING_VALUE_RE = re.compile(
+    r"(?i)\b(?P<finding>febrile|pyrexial|tachycardic|bradycardic|tachypnoeic|tachypneic|hypoxic|"
+    r"leukocytosis|leucocytosis|thrombocytopenia|anemia|anaemia|hyperkalemia|hyperkalaemia|hyponatremia|"
+    r"hyponatraemia|fiebre|febril|taquicárdic[oa])\s*\(\s*"
+    + _NUMBER
+    + r"(?P<unit>\s*(?:°\s*C|º\s*C|/min|%|[a-zA-Zµμ/][\w/.µμ^]*)?)"
+)
+_FINDING_VARIABLE = {
+    "febrile": "temperature", "pyrexial": "temperature", "fiebre": "temperature", "febril": "temperature",
+    "tachycardic": "heart_rate", "bradycardic": "heart_rate", "taquicárdico": "heart_rate",
+    "taquicárdica": "heart_rate", "tachypnoeic": "respiratory_rate", "tachypneic": "respiratory_rate",
+    "hypoxic": "spo2", "leukocytosis": "wbc", "leucocytosis": "wbc", "thrombocytopenia": "platelets",
+    "anemia": "hemoglobin", "anaemia": "hemoglobin", "hyperkalemia": "potassium", "hyperkalaemia": "potassium",
+    "hyponatremia": "sodium", "hyponatraemia": "sodium",
+}  # fmt: skip
+# A value before its name: "165 cm tall", "weighs 70 kg" (after), "40 pack-years", "30 pk-yrs".
+_VALUE_BEFORE_RE = re.compile(
+    r"(?i)\b" + _NUMBER + r"\s*(?P<unit>cm|m|in|ft)\s+tall\b"
+    r"|\b(?P<py>\d{1,3}(?:[.,]\d)?)[\s-]*(?:pack|pk|paquetes)[\s-]*(?:years?|yrs?|año|años)\b"
+)
+# Values the catalogue has no variable for, kept under the name written, when the text lays
+# them out as a result: a lab line ("MCV: 106 fL", "Anti-TPO: 400") or an abbreviation, a
+# number and a lab unit ("PTH 28 pg/mL", "IgG 450 mg/dL").
+_LAB_UNIT = (
+    r"(?:fL|fl|pg|pg/mL|pg/ml|ng/mL|ng/ml|ng/dL|ng/dl|µg/L|ug/L|μg/L|µg/dL|ug/dL|mcg/dL|U/L|IU/L|UI/l|UI/L|U/mL|"
+    r"IU/mL|kU/L|mg/dL|mg/dl|mg/L|mg/l|g/dL|g/dl|g/L|g/l|mmol/L|mmol/l|µmol/L|umol/L|μmol/L|mEq/L|mEq/l|"
+    r"nmol/L|pmol/L|mIU/L|mIU/mL|µIU/mL|uIU/mL|x\s*10\^?\d+/[lL]|/mm3|/mm³|/µL|/uL|/μL|/hpf|copies/mL|%|cm|mm|mL|ml|L|s|sec)"
+)
+_LAB_LINE_RE = re.compile(
+    r"(?m)(?:^|(?<=[,;(]))[ \t]*(?P<name>[A-Za-z][A-Za-z0-9+\-]{1,14}(?:[ \t][A-Za-z0-9+\-]{1,14}){0,2}?)"
+    r"[ \t]*[:=][ \t]*(?:[<>≤≥][ \t]*)?"
+    + _NUMBER.replace("value", "value")
+    + r"(?:[ \t]*(?P<unit>"
+    + _LAB_UNIT
+    + r"))?(?![\w/])"
+)
+_ABBREVIATION_VALUE_RE = re.compile(
+    r"\b(?P<name>[A-Z][A-Za-z]?[A-Z0-9]{1,4}(?:-\d)?)[ \t]+(?:[<>≤≥][ \t]*)?"
+    + _NUMBER
+    + r"[ \t]*(?P<unit>"
+    + _LAB_UNIT
+    + r")(?![\w/])"
+)
+# Labels that hold a number but no measurement: the patient's, the letter's, a dose.
+_NOT_MEASURES = frozenset(
+    [
+        "age",
+        "edad",
+        "dose",
+        "dosis",
+        "day",
+        "dia",
+        "week",
+        "year",
+        "month",
+        "cycle",
+        "cycles",
+        "room",
+        "bed",
+        "phone",
+        "tel",
+        "fax",
+        "mrn",
+        "nhs",
+        "id",
+        "dob",
+        "gravida",
+        "para",
+        "g",
+        "p",
+        "date",
+        "fecha",
+        "page",
+        "ref",
+        "no",
+        "number",
+    ]
+)
+# A value's trend: an earlier value in brackets, or a later one after an arrow or "to".
+_EARLIER_RE = re.compile(
+    r"\s*\(\s*(?:baseline|basal|was|previously|previous|prior|previo|antes|from)\s*:?\s*" + _NUMBER
+)
+_LATER_RE = re.compile(
+    r"[ \t]*(?:->|→|=>|to|a)[ \t]+" + _NUMBER + r"(?P<unit>[ \t]*[a-zA-Zµμ%/][\w/.µμ^²³]*)?"
+)
+_UNIT_WORDS = frozenset({"in", "on", "and", "y", "en", "con", "with", "since", "desde", "years", "años", "x"})
+
+
+def _key(written: str) -> str:
+    return re.sub(r"[\s\-'’]+", " ", written.lower())
+
+
+@cache
+def _letter_names() -> dict[str, str]:
+    return {_key(name): variable for name, variable in _LETTER_NAMES.items()}
+
+
+@cache
+def _names_re() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    def alternation(words: list[str], flags: int) -> re.Pattern[str]:
+        body = "|".join(
+            re.escape(w).replace(r"\ ", r"[\s\-'’]+") for w in sorted(words, key=len, reverse=True)
+        )
+        return re.compile(rf"(?<![\w])(?:{body})(?![\w])", flags)
+
+    return alternation(list(_LETTER_NAMES), re.I), alternation(list(_CASED_NAMES), 0)
+
+
+_ROMAN_CLASS_RE = re.compile(
+    r"(?i)\b(?P<name>NYHA|New York Heart Association)(?:\s+(?:functional\s+)?class)?\s+(?P<roman>IV|I{1,3})\b"
+)
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+
+
+def parse_value(written: str, spanish: bool) -> float:
+    """A number as the letter writes it: "8,000" (English thousands), "45.000" (Spanish
+    thousands), "1,6" (decimal comma), "14 120" or "14\u2009120" (spaced thousands)."""
+    compact = written.replace("\u2009", "").replace(" ", "")
+    thousands, _decimal = (".", ",") if spanish else (",", ".")
+    if re.fullmatch(rf"\d{{1,3}}(?:\{thousands}\d{{3}})+", compact):
+        return float(compact.replace(thousands, ""))
+    return float(compact.replace(",", "."))
+
+
+# Without a unit these are read in their usual one, where a stray number is easily mistaken
+# ("T2" a tumour stage, "P 2" a parity): the value must then be plausible for the variable.
+_CHECKED_WITHOUT_UNIT = frozenset(
+    {"temperature", "heart_rate", "respiratory_rate", "spo2", "potassium", "sodium"}
+)
+
+
+def _plausible(variable: Variable, value: float, unit: str | None) -> bool:
+    if unit:
+        canonical = variable.convert(value, unit)
+        return canonical is None or variable.plausible(canonical)  # an unknown unit is kept as written
+    return variable.name not in _CHECKED_WITHOUT_UNIT or variable.plausible(value)
+
+
+def _mentions(text: str, catalogue: Catalogue, spanish: bool) -> list[tuple[int, int, str]]:
+    folded, cased = _names_re()
+    found: list[tuple[int, int, str]] = []
+    for m in folded.finditer(text):
+        found.append((m.start(), m.end(), _letter_names()[_key(m.group(0))]))
+    for m in cased.finditer(text):
+        if m.group(0) in _SPANISH_ONLY and not spanish:
+            continue
+        name = _CASED_NAMES[m.group(0)]
+        if len(m.group(0)) == 1 and not _SINGLE_LETTER_VALUE_RE.match(text, m.end()):
+            continue
+        found.append((m.start(), m.end(), name))
+    taken = [(a, b) for a, b, _ in found]
+    for c in catalogue.find(text):
+        if not any(a < c.end and c.start < b for a, b in taken):
+            found.append((c.start, c.end, c.name))
+    found.sort(key=lambda f: (f[0], f[0] - f[1]))
+    kept: list[tuple[int, int, str]] = []
+    for mention in found:
+        if kept and mention[0] < kept[-1][1]:
+            continue
+        kept.append(mention)
+    return kept
+
+
+class _Reader:
+    def __init__(self, text: str, out: Parse, spanish: bool) -> None:
+        self.text, self.out, self.spanish = text, out, spanish
+        self.catalogue = load_catalogue()
+        self.items: list[dict[str, Any]] = []
+        self.spans: list[tuple[int, int]] = []
+
+    def add(self, name: str, value: float, unit: str | None, start: int, end: int) -> None:
+        if any(a < end and start < b for a, b in self.spans):
+            return
+        variable = self.catalogue[name]
+        unit = re.sub(r"(?<=\d),(?=\d)", ".", " ".join((unit or "").split()).rstrip(".,;)")) or None
+        while end > start and self.text[end - 1] in ".,;":
+            end -= 1
+        if unit and (unit.lower() in _UNIT_WORDS or unit.lower().startswith("x")):
+            unit = None
+        if not _plausible(variable, value, unit):
+            return
+        label = variable.display if self.catalogue.lookup(variable.display) is variable else variable.name
+        item: dict[str, Any] = {"name": label, "value": value}
+        if unit:
+            item["unit"] = unit
+        self.items.append(item)
+        self.spans.append((start, end))
+        self.out.evidence.append(Evidence("measurements", self.text[start:end], start, end))
+
+    def add_trend(self, name: str, first_value: float, unit: str | None, end: int) -> None:
+        """After a value: "(baseline 1.2)", "(basal 1,1)", "(was 0.4 g/g …)" add the earlier value
+        after it; "-> 2.7", "to 44" make the later value the current one, first in the list."""
+        later = _LATER_RE.match(self.text, end)
+        if later is not None and (number := self.value(later.group("value"))) is not None:
+            variable = self.catalogue[name]
+            if _plausible(variable, number, later.group("unit") or unit):
+                current = dict(self.items[-1], value=number)
+                self.items.insert(len(self.items) - 1, current)
+            return
+        earlier = _EARLIER_RE.match(self.text, end)
+        if earlier is not None and (number := self.value(earlier.group("value"))) is not None:
+            self.items.append(dict(self.items[-1], value=number))
+
+    def value(self, written: str) -> float | None:
+        try:
+            return parse_value(written, self.spanish)
+        except ValueError:
+            return None
+
+
+def read_measurements(text: str, out: Parse, spanish: bool) -> None:
+    reader = _Reader(text, out, spanish)
+    for m in _BP_RE.finditer(text):
+        systolic, diastolic = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(5))
+        reader.add("sbp", float(systolic), "mmHg", m.start(), m.end())
+        reader.spans.pop()
+        reader.add("dbp", float(diastolic), "mmHg", m.start(), m.end())
+    for m in _FINDING_VALUE_RE.finditer(text):
+        number = reader.value(m.group("value"))
+        if number is not None:
+            name = _FINDING_VARIABLE[m.group("finding").lower()]
+            reader.add(name, number, m.group("unit"), m.start(), m.end())
+    for m in _ROMAN_CLASS_RE.finditer(text):
+        reader.add("nyha", float(_ROMAN[m.group("roman").lower()]), None, m.start(), m.end())
+    for m in _VALUE_BEFORE_RE.finditer(text):
+        if m.group("py"):
+            number = reader.value(m.group("py"))
+            if number is not None:
+                reader.add("pack_years", number, None, m.start(), m.end())
+        elif (number := reader.value(m.group("value"))) is not None:
+            reader.add("height", number, m.group("unit"), m.start(), m.end())
+    for start, end, name in _mentions(text, reader.catalogue, spanish):
+        if name in ("age", "sbp", "dbp"):
+            continue
+        after = _VALUE_AFTER_RE.match(text, end)
+        if after is None or "\n" in text[end : after.start("value")]:
+            continue
+        number = reader.value(after.group("value"))
+        if number is not None:
+            before = len(reader.items)
+            reader.add(name, number, after.group("unit"), start, after.end())
+            if len(reader.items) > before:
+                reader.add_trend(name, number, after.group("unit"), after.end())
+    _read_other_values(reader)
+    if reader.items:
+        out.patient["measurements"] = reader.items
+
+
+def _read_other_values(reader: _Reader) -> None:
+    from ingest.vocabulary.concepts import TREATMENT_KINDS
+    from ingest.vocabulary.recognizer import find_concepts
+
+    text = reader.text
+    for pattern in (_LAB_LINE_RE, _ABBREVIATION_VALUE_RE):
+        for m in pattern.finditer(text):
+            name = " ".join(m.group("name").split())
+            if name.lower() in _NOT_MEASURES or any(a < m.end() and m.start() < b for a, b in reader.spans):
+                continue
+            if reader.catalogue.lookup(name) is not None:
+                continue  # a catalogue name the main reader did not take: not a value for it
+            if any(
+                c.concept.kind in TREATMENT_KINDS and c.concept.kind != "test" for c in find_concepts(name)
+            ):
+                continue  # "Prednisone: 20 mg" is a dose
+            if not m.group("unit") and sum(c.isupper() for c in name) < 2:
+                continue  # "Patient: 31-year-old": a value without a unit needs a lab's name ("Anti-TPO")
+            if re.match(r"[\s-]*(?:years?|yrs?|yo|y/o|a[ñn]os)\b", text[m.end() :]):
+                continue
+            number = reader.value(m.group("value"))
+            if number is None:
+                continue
+            item: dict[str, Any] = {"name": name, "value": number}
+            if m.group("unit"):
+                item["unit"] = m.group("unit")
+            reader.items.append(item)
+            reader.spans.append((m.start("name"), m.end()))
+            reader.out.evidence.append(
+                Evidence("measurements", text[m.start("name") : m.end()], m.start("name"), m.end())
+            )
