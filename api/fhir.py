@@ -8,9 +8,12 @@ Read from the Bundle (everything else is ignored, and nothing is kept):
 
 - ``Patient``: ``birthDate`` (age), ``gender``, ``address`` (postal code, city, state,
   country) as the place;
-- ``Condition``: ``code.text``, each coding's ``display``, or its SNOMED CT / ICD-10 code
-  through ``matching/data/condition_codes.json``; refuted or entered-in-error ones skipped;
-  a pregnancy condition sets ``pregnant``;
+- ``Condition``: ``code.text``, each coding's ``display``, a MeSH descriptor id (read through
+  the clinical vocabulary), or its SNOMED CT / ICD-10 code through
+  ``matching/data/condition_codes.json``; a ``refuted`` one is an absent condition
+  (``absent_conditions``), an entered-in-error one is skipped; a pregnancy condition sets
+  ``pregnant``;
+- ``FamilyMemberHistory``: each ``condition[].code`` as ``family_history``, never hers;
 - ``Observation`` with ``valueQuantity`` (or ``valueInteger``): a LOINC code the criteria
   catalogue cites, or the code's text, as a measurement; pregnancy status (LOINC 82810-3);
 - ``MedicationStatement`` as treatments with their dates, ``Procedure`` as dated events.
@@ -26,6 +29,7 @@ from importlib import resources
 from typing import Any
 
 from ingest.criteria.catalogue import load_catalogue
+from ingest.vocabulary.concepts import load_vocabulary
 from matching.tabular import registry_url
 
 LOINC = "http://loinc.org"
@@ -62,6 +66,10 @@ STATUSES = {
 }
 DISTANCE_EXTENSION = "urn:trialsite:fhir:StructureDefinition:distance-from-patient"
 NCT_SYSTEM = "http://clinicaltrials.gov"
+# Code systems naming MeSH descriptors (HL7's URI and OID for MeSH).
+MESH = frozenset(
+    {"http://id.nlm.nih.gov/mesh", "https://id.nlm.nih.gov/mesh", "urn:oid:2.16.840.1.113883.6.177"}
+)
 # A trial page without an NCT id is stored under an id derived from its content.
 PAGE_SYSTEM = "urn:trialsite:trial-page-id"
 
@@ -101,6 +109,11 @@ def _code_name(concept: Any) -> str | None:
     for coding in _codings(concept):
         if isinstance(coding.get("display"), str) and coding["display"].strip():
             return str(coding["display"]).strip()
+    for coding in _codings(concept):
+        if coding.get("system") in MESH and isinstance(coding.get("code"), str):
+            found = load_vocabulary().get(coding["code"].strip())  # a MeSH descriptor id: D008181
+            if found is not None:
+                return found.display
     for coding in _codings(concept):
         code, system = str(coding.get("code") or "").strip(), coding.get("system")
         if system == SNOMED and code in codes["snomed"]:
@@ -223,14 +236,21 @@ def bundle_to_patient(bundle: Any, *, radius_km: float | None = None) -> dict[st
         kind = resource["resourceType"]
         if kind == "Condition":
             status = {c.get("code") for c in _codings(resource.get("verificationStatus"))}
-            if status & {"refuted", "entered-in-error"}:
+            if "entered-in-error" in status:
                 continue
+            refuted = "refuted" in status  # "not diabetic": a condition she is known not to have
             if {c.get("code") for c in _codings(resource.get("code"))} & PREGNANT:
-                data["pregnant"] = True
+                data["pregnant"] = not refuted
                 continue
             name = _code_name(resource.get("code"))
-            if name and name not in data["conditions"]:
-                data["conditions"].append(name)
+            field = "absent_conditions" if refuted else "conditions"
+            if name and name not in data.setdefault(field, []):
+                data[field].append(name)
+        elif kind == "FamilyMemberHistory":
+            for item in resource.get("condition") or []:
+                name = _code_name(item.get("code")) if isinstance(item, dict) else None
+                if name and name not in data.setdefault("family_history", []):
+                    data["family_history"].append(name)
         elif kind == "Observation":
             pregnant = _pregnancy(resource)
             if pregnant is not None:

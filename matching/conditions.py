@@ -15,6 +15,7 @@ from functools import cache
 from importlib import resources
 
 from db.search import query_words, words
+from ingest.vocabulary.query import concepts_in_query, search_names
 
 MAX_CONDITION_CHARS = 500
 
@@ -173,17 +174,22 @@ def condition_keys(condition: str) -> list[str]:
 
 
 def expand_condition(condition: str) -> list[list[str]]:
-    """Alternatives (each a list of words that must all occur) for one condition string."""
-    names: list[str] = []
-    for key in condition_keys(condition):
-        names.extend((key, *synonym_groups().get(key, ())))
-    alternatives: list[list[str]] = []
-    for name in dict.fromkeys(names):
-        tokens = name.split()
-        if len(tokens) == 1 and tokens[0] in _AMBIGUOUS_SHORT:
+    """Alternatives (each a list of words that must all occur) for one condition string: the
+    words as written (and without their qualifiers), and the names of every concept they name
+    in the clinical vocabulary ("dysphagia" → Deglutition Disorders and its entry terms;
+    "nefritis lúpica" → Lupus Nephritis). Narrower concepts are reached through the MeSH
+    ancestors each trial carries in the index ("kidney failure" → chronic kidney disease)."""
+    names: list[str] = list(condition_keys(condition))
+    for key in names[:2]:
+        for concept in concepts_in_query(key):
+            names.extend(search_names(concept))
+    alternatives: dict[tuple[str, ...], list[str]] = {}
+    for name in names:
+        tokens = words(name)
+        if not tokens or (len(tokens) == 1 and tokens[0] in _AMBIGUOUS_SHORT):
             continue
-        alternatives.append(tokens)
-    return alternatives
+        alternatives.setdefault(tuple(tokens), tokens)
+    return list(alternatives.values())
 
 
 def expand_conditions(conditions: list[str]) -> list[list[str]]:

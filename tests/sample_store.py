@@ -1,7 +1,7 @@
 """The bundled sample (what `make run` loads) in a store of the test's choosing.
 
 Shared by the service's tests: the API through the ASGI app, the server as a process,
-and the pages in a browser all answer from the same 239 trials.
+and the pages in a browser all answer from the same 241 trials.
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ def test_geocode_stats_changes_and_health(client: TestClient) -> None:
     place = client.get("/api/v1/geocode", params={"q": "47003 Spain"}).json()
     assert place["name"] == "Valladolid" and place["country_code"] == "ES"
     stats = client.get("/api/v1/stats").json()
-    assert stats["trials"] == 239
+    assert stats["trials"] == 241
     assert client.get("/api/v1/changes", params={"since": "2000-01-01"}).json() == []
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -338,6 +338,35 @@ def test_a_bundle_with_codes_only_is_read_through_the_vocabulary() -> None:
         patient["pregnant"] is False and patient["sex"] == "female" and patient["location"] == "Palencia, ES"
     )
     assert patient["treatments"] == [{"name": "mycophenolate", "start": "2026-08-20", "current": True}]
+
+
+def test_a_bundle_says_what_she_does_not_have_and_what_her_relatives_have() -> None:
+    """A refuted Condition is an absent condition; FamilyMemberHistory is never hers; a MeSH
+    descriptor id is read through the vocabulary."""
+    bundle = seed_bundle()
+    bundle["entry"][1]["resource"]["code"] = {
+        "coding": [{"system": "http://id.nlm.nih.gov/mesh", "code": "D008181"}]
+    }
+    bundle["entry"] += [
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "verificationStatus": {"coding": [{"code": "refuted"}]},
+                "code": {"text": "diabetes mellitus"},
+            }
+        },
+        {
+            "resource": {
+                "resourceType": "FamilyMemberHistory",
+                "relationship": {"text": "mother"},
+                "condition": [{"code": {"text": "rheumatoid arthritis"}}],
+            }
+        },
+    ]
+    patient = bundle_to_patient(bundle)
+    assert patient["conditions"] == ["Lupus Nephritis"]
+    assert patient["absent_conditions"] == ["diabetes mellitus"]
+    assert patient["family_history"] == ["rheumatoid arthritis"]
 
 
 @pytest.mark.parametrize(

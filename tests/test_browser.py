@@ -197,7 +197,9 @@ def test_a_pasted_referral_letter_fills_the_form_for_review(page: Watched, serve
     assert (
         page.page.get_by_label('Lives in (city, postal code or "lat,lon")').input_value() == "Palencia, Spain"
     )
-    assert "lupus nephritis" in page.page.get_by_label("Conditions (one per line)").input_value()
+    assert "Lupus Nephritis" in page.page.get_by_label("Conditions (one per line)").input_value()
+    assert page.page.get_by_label("Known not to have (one per line)").input_value() == "Diabetes Mellitus"
+    assert page.page.get_by_label("Family history (one per line)").input_value() == "Rheumatoid Arthritis"
     assert page.page.locator("ol.results").count() == 0
     evidence = page.page.locator("#letter-read").inner_text()
     assert "34-year-old" in evidence and "Palencia" in evidence and "rheumatoid arthritis" in evidence

@@ -106,13 +106,16 @@ def form_patient(form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
         k: str(form.get(k) or "").strip()
         for k in ("age", "birth_date", "sex", "location", "radius_km", "pregnant", "contraception")
     }
-    conditions = [line.strip() for line in str(form.get("conditions") or "").splitlines() if line.strip()]
+    lists = {
+        key: [line.strip() for line in str(form.get(key) or "").splitlines() if line.strip()]
+        for key in ("conditions", "absent_conditions", "family_history")
+    }
     measurements = _rows(form, "measurement", ("name", "value", "unit"))
     treatments = _rows(form, "treatment", ("name", "start", "end"))
     events = _rows(form, "event", ("name", "date"))
     shown = {
         **text,
-        "conditions": "\n".join(conditions),
+        **{key: "\n".join(values) for key, values in lists.items()},
         "measurements": measurements,
         "treatments": treatments,
         "events": events,
@@ -127,8 +130,9 @@ def form_patient(form: FormData) -> tuple[dict[str, Any], dict[str, Any]]:
     for key in ("pregnant", "contraception"):
         if text[key] in {"yes", "no"}:
             data[key] = text[key] == "yes"
-    if conditions:
-        data["conditions"] = conditions
+    for key, values in lists.items():
+        if values:
+            data[key] = values
     if measurements:
         data["measurements"] = [
             {"name": m["name"], "value": _number(m["value"]), **({"unit": m["unit"]} if m["unit"] else {})}
@@ -201,6 +205,8 @@ def letter_form(patient: dict[str, Any]) -> dict[str, Any]:
         "pregnant": yes_no("pregnant"),
         "contraception": yes_no("contraception"),
         "conditions": "\n".join(patient.get("conditions") or []),
+        "absent_conditions": "\n".join(patient.get("absent_conditions") or []),
+        "family_history": "\n".join(patient.get("family_history") or []),
         "measurements": [
             {"name": m.get("name", ""), "value": text(m.get("value")), "unit": text(m.get("unit"))}
             for m in patient.get("measurements") or []

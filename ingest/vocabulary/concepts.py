@@ -97,6 +97,7 @@ class Vocabulary:
     _by_tree: dict[str, str] = field(default_factory=dict)
     _by_key: dict[str, list[int]] = field(default_factory=dict)
     _ancestors: dict[str, frozenset[str]] = field(default_factory=dict)
+    _rows_by_concept: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_id = {c.id: c for c in self.concepts}
@@ -150,8 +151,19 @@ class Vocabulary:
         return list(found)
 
     def terms_of(self, concept_id: str) -> Iterator[TermRow]:
-        index = next((i for i, c in enumerate(self.concepts) if c.id == concept_id), -1)
-        return (self.terms[i] for i, owner in enumerate(self.terms.concept) if owner == index)
+        return (self.terms[i] for i in self.term_rows(concept_id))
+
+    def term_rows(self, concept_id: str) -> list[int]:
+        """The rows of the concept's terms (the terms are sorted by concept: a bisection)."""
+        if not self._rows_by_concept:
+            owners = self.terms.concept
+            for i, owner in enumerate(owners):
+                if i == 0 or owners[i - 1] != owner:
+                    self._rows_by_concept[self.concepts[owner].id] = (i, i)
+                first, _ = self._rows_by_concept[self.concepts[owner].id]
+                self._rows_by_concept[self.concepts[owner].id] = (first, i + 1)
+        first, end = self._rows_by_concept.get(concept_id, (0, 0))
+        return list(range(first, end))
 
     def lookup(self, words: str) -> Concept | None:
         """The concept whose term is exactly ``words`` (folded: case, accents, plural), or an id.

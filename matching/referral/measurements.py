@@ -68,7 +68,7 @@ _VALUE_AFTER_RE = re.compile(
     r"(?P<unit>[ \t\u2009]*(?:x\s*10\^?\d+/[lL]|%|°\s*C|º\s*C|/[a-zA-Zµμ][\w.µμ^²³]*|"
     r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)"
     # a unit carried to the next line by the letter's wrapping ("eGFR 68\nmL/min/1.73 m2")
-    r"|\n[ \t]*[a-zA-Zµμ]+/[\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)?"
+    r"|\r?\n[ \t]*[a-zA-Zµμ]+/[\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)?"
 )
 _BP_RE = re.compile(
     r"(?i)\b(?:bp|blood pressure|arterial pressure|ta|tensión arterial|presión arterial|pa)\b"
