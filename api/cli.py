@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from db.cli import err, fail, get_engine, state
+from db.cli import err, fail, get_engine, shown_store_url, state
 
 
 def serve(
@@ -40,21 +40,22 @@ def serve(
     from ingest.places.cli import open_gazetteer
 
     url = Settings.from_env(state.db).database_url
+    shown = shown_store_url()  # the password never printed
     engine = get_engine()  # opens and migrates the store, or says why it cannot
     revision, head = current_revision(engine), head_revision(engine)
     if revision != head:
-        fail(f"the store at {url} is at schema revision {revision}, not {head}: run `trialsite db upgrade`")
+        fail(f"the store at {shown} is at schema revision {revision}, not {head}: run `trialsite db upgrade`")
     trials = get_stats(engine)["trials"]
     gazetteer_path = os.environ.get("TRIALSITE_GAZETTEER")
     with open_gazetteer() as gazetteer:  # built here, once, if missing
         gazetteer_path = str(gazetteer.path)
     if not trials:
-        err.print(f"the store at {url} holds no trials: load some with `trialsite ingest …` or `make run`")
+        err.print(f"the store at {shown} holds no trials: load some with `trialsite ingest …` or `make run`")
     count = workers or min(4, os.cpu_count() or 1)
     os.environ["TRIALSITE_DATABASE_URL"] = url
     os.environ["TRIALSITE_GAZETTEER"] = gazetteer_path
     err.print(
-        f"serving {trials:,} trials from {url} (schema {revision}) on http://{host}:{port} "
+        f"serving {trials:,} trials from {shown} (schema {revision}) on http://{host}:{port} "
         f"with {count} worker{'s' if count > 1 else ''}; Ctrl-C to stop"
     )
     sys.stdout.flush()
