@@ -16,7 +16,7 @@ from db.cli import JsonFlag, err, fail, get_engine, out, print_json, progress_ba
 from ingest.ctgov.client import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
-    from ingest.sync.runner import SyncSummary
+    from ingest.sync.summary import SyncSummary
 
 
 def sync(
@@ -93,7 +93,7 @@ def sync(
     from db.display import public_url
     from ingest.ctgov.client import RegistryClient, RegistryError
     from ingest.sync.lock import SyncLocked
-    from ingest.sync.runner import get_watermark, list_runs
+    from ingest.sync.summary import get_watermark, list_runs
     from matching.watch.cli import alert_line
     from matching.watch.job import run_nightly
 
