@@ -145,6 +145,9 @@ def report_unexpected(exc: BaseException) -> int:
 
     if isinstance(exc, DBAPIError):
         detail = " ".join(hide_password(str(exc.orig)).split())[:300]
+        if "readonly database" in detail:  # SQLite's words for a file it may not write
+            print_error(f"the store at {shown_store_url()} is read-only: this command writes to it")
+            return 1
         print_error(f"the store failed: {detail} (store {shown_store_url()})")
         return 1
     summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
@@ -171,7 +174,7 @@ def store_location() -> str:
     """The store as a user named it: a SQLite file's path, else the URL without its password."""
     engine = get_engine()
     if engine.dialect.name == "sqlite":
-        return str(engine.url.database or ":memory:")
+        return str(engine.url.database or ":memory:").removeprefix("file:")
     return engine.url.render_as_string(hide_password=True)
 
 
@@ -180,7 +183,7 @@ def get_engine(*, bulk_writes: bool = False) -> Engine:
 
     Only loads create a store: a command that reads one it cannot find names the path.
     """
-    from db.engine import open_store
+    from db.engine import ReadOnlyStore, is_read_only, open_store
 
     if state.engine is None:
         _check_store_url(bulk_writes)
@@ -188,6 +191,12 @@ def get_engine(*, bulk_writes: bool = False) -> Engine:
             state.engine = open_store(state.db, memory_map=not bulk_writes)
         except OperationalError as exc:
             fail(f"cannot open the store: {hide_password(str(exc.orig))}")
+        except ReadOnlyStore as exc:
+            fail(str(exc))
+        if bulk_writes and is_read_only(state.engine):
+            fail(
+                f"the store at {store_location()} is read-only (its file or folder cannot be written): this command writes to it"
+            )
     return state.engine
 
 

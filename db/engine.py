@@ -97,6 +97,8 @@ def create_store_engine(url: str, *, memory_map: bool = True) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
+            if sqlite_read_only(Path(parsed.database)):
+                return _read_only_sqlite(Path(parsed.database), memory_map)
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False}, json_serializer=_json_dumps, hide_parameters=True
@@ -109,12 +111,80 @@ def create_store_engine(url: str, *, memory_map: bool = True) -> Engine:
     return engine
 
 
+class ReadOnlyStore(Exception):
+    """A read-only SQLite store that cannot be read as it is; the message says why."""
+
+
+def sqlite_read_only(path: Path) -> bool:
+    """Can this process not write the SQLite store at ``path`` (an existing file)? Its file
+    system is mounted read-only, the file is not writable, or its folder is not and the
+    write-ahead files SQLite needs beside it are not there to be written."""
+    if not path.is_file():
+        return False
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        pass
+    if not os.access(path, os.W_OK):
+        return True
+    beside = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    return not os.access(path.parent, os.W_OK) and not all(
+        f.exists() and os.access(f, os.W_OK) for f in beside
+    )
+
+
+def _read_only_sqlite(path: Path, memory_map: bool) -> Engine:
+    """A store this process cannot write, opened to read (``trialsite serve`` serves it).
+
+    SQLite reads a WAL-mode store only if it can write the ``-shm`` file beside it; where it
+    cannot, the store is opened immutable, which is sound only when no write-ahead log holds
+    changes not yet in the file: a store with a non-empty ``-wal`` is refused, saying so."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise ReadOnlyStore(
+            f"the store at {path} is read-only and its write-ahead log ({wal.name}) holds changes "
+            "it cannot apply: open it once where it is writable (any trialsite command), then again here"
+        )
+    engine = create_engine(
+        f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true",
+        connect_args={"check_same_thread": False},
+        json_serializer=_json_dumps,
+        hide_parameters=True,
+    )
+    event.listen(
+        engine, "connect", functools.partial(_sqlite_read_pragmas, mmap_bytes=MMAP_BYTES if memory_map else 0)
+    )
+    return engine
+
+
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any, *, mmap_bytes: int) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA mmap_size={mmap_bytes}")
+    cursor.close()
+
+
+def is_read_only(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.query.get("mode") == "ro"
+
+
 def open_store(database_url: str | None = None, *, migrate: bool = True, memory_map: bool = True) -> Engine:
-    """Settings → engine, with the schema upgraded to the newest revision."""
+    """Settings → engine, with the schema upgraded to the newest revision (a read-only store
+    must be at it already)."""
     engine = create_store_engine(Settings.from_env(database_url).database_url, memory_map=memory_map)
     if migrate:
-        from db.migrate import upgrade_if_needed
+        from db.migrate import current_revision, head_revision, upgrade_if_needed
 
+        if is_read_only(engine):
+            revision, head = current_revision(engine), head_revision(engine)
+            if revision != head:
+                engine.dispose()
+                raise ReadOnlyStore(
+                    f"the store at {str(engine.url.database).removeprefix('file:')} is read-only and at "
+                    f"schema revision {revision}, not {head}: upgrade it where it is writable"
+                )
+            return engine
         upgrade_if_needed(engine)
     return engine
 

@@ -11,11 +11,14 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from db.engine import open_store
 from db.models import IngestRun
@@ -670,3 +673,266 @@ def test_a_text_that_is_not_utf8_is_one_error_line(command: tuple[str, ...], tmp
     latin1.write_bytes("Inclusión: niña de 12 años con nefritis lúpica\n".encode("latin-1"))
     ran = trialsite(*command, str(latin1))
     assert ran.code == 1 and ran.errors == [f"Error: {latin1}: not a UTF-8 text file"], ran.errors
+
+
+# == Issue 23: the nightly job under attack ==================================================
+# Alerts go to hostile webhooks (tests/hostile_server.py); the registry changes under a
+# listing (tests/registry_server.py). A store on each backend; commands in-process
+# (CliRunner) unless two must overlap.
+
+PATIENT = Path(__file__).resolve().parent.parent / "sample" / "patient.json"
+DAY1, DAY2, DAY3 = "2026-12-01T09:00:00", "2026-12-02T09:00:00", "2026-12-03T09:00:00"
+
+
+def run_cli(url: str, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    return CliRunner().invoke(app, ["--db", url, *args])
+
+
+def registry_client(server: Any) -> RegistryClient:
+    return RegistryClient(
+        server.base_url, rate_limit_per_minute=None, backoff_base=0.01, sleep=lambda s: None
+    )
+
+
+@contextmanager
+def alerting_registry(store_url: str, count: int) -> Iterator[Any]:
+    """The loopback registry on day 2, with ``count`` new recruiting lupus nephritis trials in
+    Valladolid a watch on the demo patient (Palencia, 100 km) was added the day before: the
+    next sync raises ``count`` alerts."""
+    from ingest.sync.runner import run_sync
+    from tests.registry_server import serve_registry
+    from tests.test_watch import lupus_nephritis_trial
+
+    base = load_studies()
+    with serve_registry(base) as server:
+        server.data_timestamp = DAY1
+        engine = open_store(store_url)
+        try:
+            assert run_sync(engine, registry_client(server)).status == "succeeded"
+        finally:
+            engine.dispose()
+        added = run_cli(store_url, "watch", "add", "palencia", "--patient", str(PATIENT))
+        assert added.exit_code == 0, added.output
+        new = [
+            lupus_nephritis_trial(base[0], f"NCT0999{i:04d}", DAY2[:10], "RECRUITING") for i in range(count)
+        ]
+        server.set_studies([*base, *new], DAY2)
+        yield server
+
+
+def sync_args(server: Any, *extra: str) -> list[str]:
+    return ["sync", "--base-url", server.base_url, "--rate-limit", "0", "--no-geocode", "--json", *extra]
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "trickle"])
+def test_a_webhook_that_never_answers_or_trickles_costs_one_deadline_a_run(
+    store_url: str, behaviour: str
+) -> None:
+    """It held the sync 10 s per alert (16 alerts: 164 s), or 60 s and more for one alert sending
+    a header line every 5 s. Now the first POST's whole exchange has 10 s; the webhook is then
+    not tried again in the run and the alerts it owed count as failed, tried next run."""
+    from tests.hostile_server import serve_webhook
+
+    with alerting_registry(store_url, 4) as server, serve_webhook(behaviour, interval=0.5) as hook:
+        ran = trialsite("--db", store_url, *sync_args(server, "--webhook", hook.url), timeout=60)
+    assert ran.code == 0, ran.errors
+    summary = json.loads(ran.stdout)
+    delivery = summary["delivery"]
+    assert summary["alerts"] == 4 and len(hook.posts) == 1
+    assert (delivery["delivered"], delivery["failed"], delivery["deferred"]) == (0, 4, 0)
+    assert "no answer within 10 s" in delivery["errors"][0]
+    assert "not tried: " in delivery["errors"][1] and "/hooks" not in " ".join(delivery["errors"])
+
+
+def test_a_run_delivers_within_its_budget_and_leaves_the_rest_uncounted(engine: Engine) -> None:
+    """A slow webhook that does answer: what the run's budget leaves is deferred, not failed."""
+    from matching.watch.deliver import deliver_pending
+    from tests.hostile_server import serve_webhook
+
+    _alerts_in_store(engine, 6)
+    with serve_webhook("ok", delay=0.4) as hook:
+        report = deliver_pending(engine, webhook=hook.url, budget_s=1.0)
+    assert report.failed == 0 and report.delivered >= 1 and report.deferred >= 1
+    assert report.delivered + report.deferred == 6
+    # The POST the budget cut short reached the webhook; its answer did not come in time.
+    assert len(hook.posts) - report.delivered in (0, 1)
+    with engine.connect() as conn:
+        attempts = conn.execute(text("SELECT attempts FROM alert")).scalars().all()
+    assert set(attempts) == {0}
+
+
+def _alerts_in_store(engine: Engine, count: int) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        watch_id = conn.execute(
+            text(
+                "INSERT INTO watch (name, kind, condition, created_at) VALUES ('w', 'search', 'lupus', :t) RETURNING id"
+            ),
+            {"t": now},
+        ).scalar_one()
+        for i in range(count):
+            conn.execute(
+                text(
+                    "INSERT INTO alert (watch_id, nct_id, kind, reason, created_at, attempts) "
+                    "VALUES (:w, :n, 'matches', 'now matches: new trial in the registry', :t, 0)"
+                ),
+                {"w": watch_id, "n": f"NCT0999{i:04d}", "t": now},
+            )
+
+
+def test_two_overlapping_syncs_deliver_each_alert_once(store_url: str) -> None:
+    """22 POSTs for 12 alerts: the lock was released before the watches and the delivery. The
+    second sync now finds the lock held through the first one's delivery and exits 3."""
+    from tests.hostile_server import serve_webhook
+
+    with alerting_registry(store_url, 12) as server, serve_webhook("ok", delay=0.3) as hook:
+        command = [str(TRIALSITE), "--db", store_url, *sync_args(server, "--webhook", hook.url)]
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(600):
+                if hook.posts or first.poll() is not None:
+                    break
+                time.sleep(0.05)
+            second = trialsite("--db", store_url, *sync_args(server, "--webhook", hook.url), timeout=120)
+            out, _ = first.communicate(timeout=120)
+        finally:
+            if first.poll() is None:
+                first.kill()
+    assert first.returncode == 0 and json.loads(out)["delivery"]["delivered"] == 12
+    assert second.code == 3 and "another sync is running" in second.errors[0]
+    ids = [post["id"] for post in hook.posts]
+    assert len(ids) == 12 == len(set(ids))
+
+
+def test_a_redirecting_webhook_gets_each_alert_once_a_run_and_is_given_up_after_five(
+    store_url: str,
+) -> None:
+    """A 307 loop gave 31 POSTs per alert, and a 307 elsewhere was followed with the alert and
+    counted delivered. Redirects are not followed now: a 3xx is a failed delivery, said so; an
+    alert is tried on 5 runs, then given up, and `alerts` shows it."""
+    from tests.hostile_server import serve_webhook
+
+    with (
+        alerting_registry(store_url, 3) as server,
+        serve_webhook("ok") as elsewhere,
+        serve_webhook("redirect_away", target="") as away,
+    ):
+        away.target = elsewhere.url
+        first = run_cli(store_url, *sync_args(server, "--webhook", away.url))
+        delivery = json.loads(first.stdout)["delivery"]
+        assert (delivery["delivered"], delivery["failed"]) == (0, 3)
+        assert "answered 307 (a redirect: not followed)" in delivery["errors"][0]
+        assert len(away.posts) == 3 and elsewhere.posts == []
+        with serve_webhook("redirect_loop") as loop:
+            for _ in range(5):
+                run_cli(store_url, *sync_args(server, "--webhook", loop.url))
+            assert len(loop.posts) == 3 * 4  # runs 2 to 5; the sixth tries nothing
+    listed = json.loads(run_cli(store_url, "alerts", "--json").stdout)
+    assert [a["delivery_given_up"] for a in listed] == [True] * 3
+    assert all("answered 307" in a["last_delivery_error"] for a in listed)
+    assert "delivery given up after 5 failed runs" in run_cli(store_url, "alerts").stdout
+
+
+def rekeyed_studies(count: int) -> list[dict[str, Any]]:
+    """``count`` registry studies: the 13 recorded ones re-keyed NCT09980000, NCT09980001, …"""
+    import copy
+
+    base = load_studies()
+    studies = []
+    for i in range(count):
+        study = copy.deepcopy(base[i % len(base)])
+        ident = study["protocolSection"]["identificationModule"]
+        ident["nctId"] = f"NCT0998{i:04d}"
+        ident.pop("nctIdAliases", None)
+        studies.append(study)
+    return studies
+
+
+def stored_ids(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(TRIAL.c.nct_id)).scalars())
+
+
+@pytest.mark.parametrize("paging", ["offset", "key"])
+def test_a_study_removed_mid_listing_costs_no_other_study(engine: Engine, paging: str) -> None:
+    """250 studies paged by 10, one listed study removed while paging: by offset, every later
+    study shifted back one place and one was never served; the run said success with 249 seen,
+    and no later incremental run listed it again. The run now compares what it saw with
+    totalCount, lists the query's ids and dates, and fetches by id what the store lacks."""
+    from ingest.sync.runner import run_sync
+    from tests.registry_server import nct_id_of, serve_registry
+
+    studies = rekeyed_studies(250)
+    with serve_registry(studies) as server:
+        server.paging = paging
+        gone = nct_id_of(studies[3])  # on page 1, already served when it goes
+
+        def remove_on_page_5(request: Any) -> None:
+            if len(server.requests_to("/studies")) == 5:
+                server.set_studies([s for s in studies if nct_id_of(s) != gone])
+
+        server.before_answer = remove_on_page_5
+        summary = run_sync(engine, registry_client(server), page_size=10)
+        server.before_answer = None
+    assert summary.status == "succeeded" and summary.total == 250
+    assert stored_ids(engine) >= {nct_id_of(s) for s in studies if nct_id_of(s) != gone}
+    if paging == "key":  # a token by key: nothing shifts, every study is served once
+        assert (summary.seen, summary.recovered, summary.warnings) == (250, 0, [])
+        return
+    assert summary.recovered == 1 and summary.seen == 250  # 249 served, 1 fetched by id
+    assert summary.warnings == [
+        "the registry's listing changed while it was read (250 announced, 249 served): "
+        "1 study it skipped fetched by id"
+    ]
+
+
+def test_a_shift_the_counts_cannot_see_is_caught_by_the_removal_check(engine: Engine) -> None:
+    """One listed study removed and one added while paging: 250 announced, 250 served, one
+    live study skipped. The removal check lists every id and fetches those the store lacks."""
+    from ingest.sync.runner import run_sync
+    from tests.registry_server import nct_id_of, serve_registry
+
+    studies = rekeyed_studies(251)
+    first, extra = studies[:250], studies[250]
+    gone = nct_id_of(first[3])
+    with serve_registry(first) as server:
+
+        def swap_on_page_5(request: Any) -> None:
+            if len(server.requests_to("/studies")) == 5:
+                server.set_studies([*(s for s in first if nct_id_of(s) != gone), extra])
+
+        server.before_answer = swap_on_page_5
+        summary = run_sync(engine, registry_client(server), page_size=10)
+        server.before_answer = None
+        live = {nct_id_of(s) for s in server.studies}
+        assert summary.seen == 250 == summary.total and summary.recovered == 0
+        skipped = live - stored_ids(engine)
+        assert len(skipped) == 1  # what the run could not see
+        server.data_timestamp = DAY2
+        checked = run_sync(engine, registry_client(server), page_size=10, check_removed=True)
+    assert checked.removal_check == "done" and checked.removed == 1 and checked.recovered == 1
+    assert live <= stored_ids(engine)
+    assert "1 study the registry lists was not in the store" in checked.warnings[0]
+
+
+def test_a_registry_clock_older_than_the_watermark_keeps_it_and_warns(engine: Engine) -> None:
+    from ingest.sync.runner import run_sync
+    from ingest.sync.summary import get_watermark
+    from tests.registry_server import serve_registry
+
+    with serve_registry(load_studies()) as server:
+        server.data_timestamp = DAY2
+        assert run_sync(engine, registry_client(server)).watermark == DAY2
+        server.data_timestamp = DAY1  # a mirror restored from an older snapshot
+        again = run_sync(engine, registry_client(server))
+    assert again.status == "succeeded" and again.watermark == DAY2 and get_watermark(engine) == DAY2
+    assert again.warnings == [
+        f"the registry's data timestamp {DAY1} is older than the watermark {DAY2}: "
+        "the watermark is kept (is --base-url an older mirror?)"
+    ]

@@ -114,37 +114,13 @@ def deliver_pending(
         ]
     down: dict[str, str] = {}  # channel column -> why it is not tried again this run
     for index, row in enumerate(pending):
-        if clock() >= deadline:
-            report.deferred = len(pending) - index
-            report.errors.append(
-                f"{report.deferred} alert(s) left for the next run: delivery took its "
-                f"{budget_s:g} s for this run"
-            )
+        outcome = _deliver_one(engine, row, channels, down, deadline, clock, report)
+        if outcome is None:  # the run's delivery time is spent: this alert and the rest wait
+            _defer(report, len(pending) - index, budget_s)
             break
-        body = orjson.dumps(alert_payload(row))
-        problems = []
-        for column, send, timeout in channels:
-            if row[column] is not None:
-                continue
-            problem = down.get(column)
-            if problem is None:
-                try:
-                    problem = send(body, max(0.001, min(timeout, deadline - clock())))
-                except ChannelDown as exc:
-                    problem = str(exc)
-                    down[column] = f"not tried: {problem} earlier in this run"
-            if problem is None:
-                report.delivered += 1
-                with engine.begin() as conn:
-                    conn.execute(
-                        update(ALERT).where(ALERT.c.id == row["id"]).values({column: datetime.now(UTC)})
-                    )
-            else:
-                report.failed += 1
-                problems.append(problem)
-        if problems:
+        if outcome:
             attempts = row["attempts"] + 1
-            error = "; ".join(problems)
+            error = "; ".join(outcome)
             with engine.begin() as conn:
                 conn.execute(
                     update(ALERT).where(ALERT.c.id == row["id"]).values(attempts=attempts, last_error=error)
@@ -157,6 +133,52 @@ def deliver_pending(
             heartbeat()
     report.duration_s = round(clock() - started, 2)
     return report
+
+
+def _deliver_one(
+    engine: Engine,
+    row: dict[str, Any],
+    channels: list[tuple[str, Sender, float]],
+    down: dict[str, str],
+    deadline: float,
+    clock: Callable[[], float],
+    report: DeliveryReport,
+) -> list[str] | None:
+    """Send one alert to each channel that still owes it; the problems (empty: all went),
+    or None when the run's delivery time ran out before it was tried everywhere."""
+    body = orjson.dumps(alert_payload(row))
+    problems = []
+    for column, send, timeout in channels:
+        if row[column] is not None:
+            continue
+        problem = down.get(column)
+        if problem is None:
+            allowed = min(timeout, deadline - clock())
+            if allowed <= 0:
+                return None
+            try:
+                problem = send(body, allowed)
+            except ChannelDown as exc:
+                if allowed < timeout and clock() >= deadline:
+                    return None  # cut short by the run's budget, not the channel's fault
+                problem = str(exc)
+                down[column] = f"not tried: {problem} earlier in this run"
+        if problem is None:
+            report.delivered += 1
+            with engine.begin() as conn:
+                conn.execute(update(ALERT).where(ALERT.c.id == row["id"]).values({column: datetime.now(UTC)}))
+        else:
+            report.failed += 1
+            problems.append(problem)
+    return problems
+
+
+def _defer(report: DeliveryReport, count: int, budget_s: float) -> None:
+    report.deferred = count
+    report.errors.append(
+        f"{count} alert{'s' if count != 1 else ''} left for the next run (not counted as attempts): "
+        f"delivery used its {budget_s:g} s for this run"
+    )
 
 
 # -- the command ------------------------------------------------------------------------
@@ -288,6 +310,8 @@ def _post(
     finally:
         watchdog.cancel()
         connection.close()
+    if expired.is_set():  # cut off mid-headers reads as their end: the answer is not whole
+        raise _Expired
     return status
 
 

@@ -97,7 +97,7 @@ def sync(
     from matching.watch.cli import alert_line
     from matching.watch.job import run_nightly
 
-    engine = get_engine(bulk_writes=True)
+    engine = get_engine(bulk_writes=not status)  # --status only reads (a read-only store too)
     if status:
         _print_status(list_runs(engine), get_watermark(engine), as_json)
         return
