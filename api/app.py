@@ -258,12 +258,13 @@ def _document_components(app: FastAPI) -> None:
 
 def app_from_env() -> FastAPI:
     """The factory ``uvicorn`` calls in each worker (``trialsite serve`` sets the variables)."""
-    if not access.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        access.addHandler(handler)
-        access.setLevel(logging.INFO)
-        access.propagate = False
+    for logger in (access, logging.getLogger("trialsite.api")):  # requests, and failures (api.guard)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
     gazetteer = os.environ.get("TRIALSITE_GAZETTEER")
     hosts = os.environ.get(ENV_ALLOWED_HOSTS)
     return create_app(
