@@ -981,7 +981,7 @@ def seed_bundle() -> dict[str, Any]:
 
 
 def is_outcome(response: Any) -> bool:
-    return (
+    return bool(
         response.headers["content-type"].startswith("application/fhir+json")
         and response.json()["resourceType"] == "OperationOutcome"
     )
