@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from api.guard import Guard, is_fhir
+from api.guard import Guard, is_fhir, shown_path
 from api.problems import install_problem_handlers, problem_response
 from api.service import Service
 
@@ -149,7 +149,7 @@ class AccessLog:
             access.info(
                 "%s %s %d %.0f ms",
                 scope["method"],
-                scope["path"],
+                shown_path(scope["path"]),  # "%0a" in a path forges no log line
                 status,
                 (time.perf_counter() - started) * 1000,
             )

@@ -1453,3 +1453,17 @@ def test_the_fhir_routes_hold_their_contract_for_generated_bundles(case: Any, fh
     case.call_and_validate(
         base_url=fhir_server, timeout=30, excluded_checks=[schemathesis.checks.positive_data_acceptance]
     )
+
+
+def test_a_control_character_in_a_path_forges_no_log_line(
+    served_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    with caplog.at_level(logging.INFO), TestClient(create_app(served_url)) as client:
+        client.get("/api/v1/trials/x%0a2026-12-07 GET /admin 200 1 ms")
+    lines = [r.getMessage() for r in caplog.records if r.name == "trialsite.access"]
+    assert lines and all("\n" not in line for line in lines)
+    assert any("/api/v1/trials/x\\x0a2026-12-07 GET /admin" in line for line in lines)
