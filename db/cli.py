@@ -174,7 +174,7 @@ def store_location() -> str:
     """The store as a user named it: a SQLite file's path, else the URL without its password."""
     engine = get_engine()
     if engine.dialect.name == "sqlite":
-        return str(engine.url.database or ":memory:").removeprefix("file:")
+        return str(engine.url.database or ":memory:")
     return engine.url.render_as_string(hide_password=True)
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
@@ -146,15 +149,19 @@ def _read_only_sqlite(path: Path, memory_map: bool) -> Engine:
             f"the store at {path} is read-only and its write-ahead log ({wal.name}) holds changes "
             "it cannot apply: open it once where it is writable (any trialsite command), then again here"
         )
+    # The file is opened through a URI of its own ("?", "#" and "%" in the path escaped); the
+    # engine's URL stays the plain path, as messages show it.
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
     engine = create_engine(
-        f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true",
-        connect_args={"check_same_thread": False},
+        f"sqlite:///{path}",
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
         json_serializer=_json_dumps,
         hide_parameters=True,
     )
     event.listen(
         engine, "connect", functools.partial(_sqlite_read_pragmas, mmap_bytes=MMAP_BYTES if memory_map else 0)
     )
+    _READ_ONLY.add(engine)
     return engine
 
 
@@ -165,8 +172,11 @@ def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any, *, mmap_bytes: int
     cursor.close()
 
 
+_READ_ONLY: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def is_read_only(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite" and engine.url.query.get("mode") == "ro"
+    return engine in _READ_ONLY
 
 
 def open_store(database_url: str | None = None, *, migrate: bool = True, memory_map: bool = True) -> Engine:
@@ -181,7 +191,7 @@ def open_store(database_url: str | None = None, *, migrate: bool = True, memory_
             if revision != head:
                 engine.dispose()
                 raise ReadOnlyStore(
-                    f"the store at {str(engine.url.database).removeprefix('file:')} is read-only and at "
+                    f"the store at {engine.url.database} is read-only and at "
                     f"schema revision {revision}, not {head}: upgrade it where it is writable"
                 )
             return engine
