@@ -30,9 +30,9 @@ from db.cli import (
 )
 from ingest.cli import criteria_app, ingest_app, print_items
 from ingest.places import cli as places_cli
-from ingest.sync.cli import sync
 from matching import cli as matching_cli
 from matching.watch import cli as watch_cli
+from matching.watch.sync_cli import sync
 
 app = typer.Typer(
     name="trialsite",

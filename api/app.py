@@ -6,8 +6,11 @@
 - ``/healthz``, ``/openapi.json``, ``/docs``.
 
 Request bodies over :data:`MAX_BODY_BYTES` get 413 before they are read whole; every
-response carries a Content-Security-Policy of ``'self'`` (no inline script, no off-site
-asset). Patient details arrive only in POST bodies and are never logged.
+response — a 413, a refused Host, a 500 included — carries a Content-Security-Policy of
+``'self'`` (no inline script, no off-site asset) and the other security headers. Patient
+details arrive only in POST bodies and are never logged (:mod:`api.guard`: no traceback,
+no SQL parameters). With ``allowed_hosts`` a request naming another Host is refused (400),
+so a forged Host cannot steer the redirects the app builds from it.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from api.guard import Guard, is_fhir, shown_path
 from api.problems import install_problem_handlers, problem_response
 from api.service import Service
 
 MAX_BODY_BYTES = 1_000_000
+ENV_ALLOWED_HOSTS = "TRIALSITE_ALLOWED_HOSTS"  # set by `trialsite serve --allowed-hosts`
 access = logging.getLogger("trialsite.access")
 SECURITY_HEADERS = [
     (
@@ -143,15 +149,21 @@ class AccessLog:
             access.info(
                 "%s %s %d %.0f ms",
                 scope["method"],
-                scope["path"],
+                shown_path(scope["path"]),  # "%0a" in a path forges no log line
                 status,
                 (time.perf_counter() - started) * 1000,
             )
 
 
-def create_app(database_url: str | None = None, *, gazetteer_path: Path | None = None) -> FastAPI:
+def create_app(
+    database_url: str | None = None,
+    *,
+    gazetteer_path: Path | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
     """The service on the store at ``database_url`` (default: ``TRIALSITE_DATABASE_URL`` or
-    ``./trialsite.db``); the store is opened (and migrated) when the server starts."""
+    ``./trialsite.db``); the store is opened (and migrated) when the server starts.
+    ``allowed_hosts``: the Host names it answers (None: any; ``trialsite serve`` always gives them)."""
     from api.routes import fhir, pages, v1
 
     @asynccontextmanager
@@ -182,9 +194,13 @@ def create_app(database_url: str | None = None, *, gazetteer_path: Path | None =
     app.include_router(fhir.router)
     app.include_router(pages.router)
     pages.mount_static(app)
-    app.add_middleware(SecurityHeaders)
+    # Innermost first: each add_middleware wraps what was added before it.
     app.add_middleware(BodyLimit)
+    app.add_middleware(Guard)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)
     app.add_middleware(AccessLog)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -193,6 +209,7 @@ def _document_components(app: FastAPI) -> None:
     from fastapi.openapi.utils import get_openapi
 
     from api.models import extra_schemas
+    from api.routes.fhir import OUTCOME_SCHEMA
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -207,12 +224,30 @@ def _document_components(app: FastAPI) -> None:
             schemas.update(extra_schemas())
             # Invalid input is answered as a problem (api.problems), not FastAPI's own shape.
             problem = {"$ref": "#/components/schemas/Problem"}
-            for methods in document.get("paths", {}).values():
+            for path, methods in document.get("paths", {}).items():
                 for operation in methods.values():
-                    invalid = operation.get("responses", {}).get("422")
+                    responses = operation.setdefault("responses", {})
+                    invalid = responses.get("422")
                     if invalid is not None:
                         invalid["description"] = "A field is invalid; `detail` names it (problem details)."
                         invalid["content"] = {"application/problem+json": {"schema": problem}}
+                    # What api.guard answers on any route: a NUL in the path or query, the store down.
+                    content = (
+                        {"application/fhir+json": {"schema": OUTCOME_SCHEMA}}
+                        if is_fhir(path)
+                        else {"application/problem+json": {"schema": problem}}
+                    )
+                    responses.setdefault(
+                        "400",
+                        {"description": "A NUL character in the path or query string.", "content": content},
+                    )
+                    responses.setdefault(
+                        "503",
+                        {
+                            "description": "The store did not answer; try again (`Retry-After`).",
+                            "content": content,
+                        },
+                    )
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
             app.openapi_schema = document
@@ -223,15 +258,19 @@ def _document_components(app: FastAPI) -> None:
 
 def app_from_env() -> FastAPI:
     """The factory ``uvicorn`` calls in each worker (``trialsite serve`` sets the variables)."""
-    if not access.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        access.addHandler(handler)
-        access.setLevel(logging.INFO)
-        access.propagate = False
+    for logger in (access, logging.getLogger("trialsite.api")):  # requests, and failures (api.guard)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
     gazetteer = os.environ.get("TRIALSITE_GAZETTEER")
+    hosts = os.environ.get(ENV_ALLOWED_HOSTS)
     return create_app(
-        os.environ.get("TRIALSITE_DATABASE_URL"), gazetteer_path=Path(gazetteer) if gazetteer else None
+        os.environ.get("TRIALSITE_DATABASE_URL"),
+        gazetteer_path=Path(gazetteer) if gazetteer else None,
+        allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else None,
     )
 
 

@@ -28,6 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from api.fhir_bundle import BundleShapeError, check_bundle
 from ingest.criteria.catalogue import load_catalogue
 from ingest.vocabulary.concepts import load_vocabulary
 from matching.tabular import registry_url
@@ -142,6 +143,10 @@ def _resources(bundle: Any) -> list[dict[str, Any]]:
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
         raise BundleError("patientData.entry: expected a list of entries, got none")
+    try:  # every element read below has the type FHIR gives it (api.fhir_bundle)
+        check_bundle(bundle)
+    except BundleShapeError as exc:
+        raise BundleError(str(exc)) from None
     found = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None

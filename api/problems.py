@@ -2,13 +2,13 @@
 
 Every error the service answers has a ``type``, ``title``, ``status`` and a ``detail``
 that names the field and what was expected (``age: expected a number of years, got
-'abc'``). Input never makes the service answer 5xx: an unexpected failure is a 500
-problem that says nothing of the request (no patient detail reaches a log or a client).
+'abc'``). Input never makes the service answer 5xx: an unexpected failure is answered by
+:class:`api.guard.Guard`, a problem that says nothing of the request (no patient detail
+reaches a log or a client).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.service import ProblemError
 
 PROBLEM_JSON = "application/problem+json"
-log = logging.getLogger("trialsite.api")
 
 
 def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -75,9 +74,3 @@ def install_problem_handlers(app: FastAPI) -> None:
         response = problem_response(exc.status_code, title, detail)
         response.headers.update(exc.headers or {})  # 405 keeps its Allow header (RFC 9110)
         return response
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The path only: a request may carry a patient's details.
-        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return problem_response(500, "Internal error", "the service failed to answer; see the server log")

@@ -33,7 +33,7 @@ from ingest.places.distance import haversine_km
 from ingest.places.gazetteer.build import default_gazetteer_path
 from ingest.places.gazetteer.lookup import Gazetteer
 from ingest.places.resolution import GazetteerError, PlaceNotFound, Resolution
-from ingest.sync.runner import get_watermark, list_runs
+from ingest.sync.summary import get_watermark, list_runs
 from matching.conditions import ConditionError, check_conditions
 from matching.match import MatchOutcome, Place, match_trials, place_from_patient, place_from_resolution
 from matching.patient import Patient, PatientError, parse_patient

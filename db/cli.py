@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from db.display import hide_password
+
 
 class CommandGroup(TyperGroup):
     """The root command: a usage error (an unknown option, a value out of range) is one
@@ -87,9 +89,10 @@ def _name_placeholders(command: Any) -> None:
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-# Control characters (terminal escapes such as "\x1b]0;title") in record or user text are
-# never written to a terminal; newlines and tabs are kept.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters (terminal escapes such as "\x1b]0;title", and the bidirectional controls
+# that reorder what is shown: db.display) in record or user text are never written to a
+# terminal; newlines and tabs are kept.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def strip_controls(text: str) -> str:
@@ -141,8 +144,11 @@ def report_unexpected(exc: BaseException) -> int:
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(exc, DBAPIError):
-        detail = " ".join(str(exc.orig).split())[:300]
-        print_error(f"the store failed: {detail} (store {state.db or 'sqlite:///trialsite.db'})")
+        detail = " ".join(hide_password(str(exc.orig)).split())[:300]
+        if "readonly database" in detail:  # SQLite's words for a file it may not write
+            print_error(f"the store at {shown_store_url()} is read-only: this command writes to it")
+            return 1
+        print_error(f"the store failed: {detail} (store {shown_store_url()})")
         return 1
     summary = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
     try:
@@ -155,6 +161,13 @@ def report_unexpected(exc: BaseException) -> int:
         where = "rerun with --debug for details"
     print_error(f"unexpected failure ({summary}); {where}")
     return 1
+
+
+def shown_store_url() -> str:
+    """The store's URL as it may be printed: its password as ``***``."""
+    from db.engine import Settings
+
+    return hide_password(Settings.from_env(state.db).database_url)
 
 
 def store_location() -> str:
@@ -170,14 +183,20 @@ def get_engine(*, bulk_writes: bool = False) -> Engine:
 
     Only loads create a store: a command that reads one it cannot find names the path.
     """
-    from db.engine import open_store
+    from db.engine import ReadOnlyStore, is_read_only, open_store
 
     if state.engine is None:
         _check_store_url(bulk_writes)
         try:
             state.engine = open_store(state.db, memory_map=not bulk_writes)
         except OperationalError as exc:
-            fail(f"cannot open the store: {exc.orig}")
+            fail(f"cannot open the store: {hide_password(str(exc.orig))}")
+        except ReadOnlyStore as exc:
+            fail(str(exc))
+        if bulk_writes and is_read_only(state.engine):
+            fail(
+                f"the store at {store_location()} is read-only (its file or folder cannot be written): this command writes to it"
+            )
     return state.engine
 
 
@@ -193,7 +212,9 @@ def _check_store_url(creating: bool) -> None:
     try:
         url = make_url(text)
     except ArgumentError:
-        fail(f"--db: not a store URL: {text!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)")
+        fail(
+            f"--db: not a store URL: {hide_password(text)!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)"
+        )
     backend = url.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         fail(f"--db: unsupported store {backend!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)")

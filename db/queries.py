@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, func, select
 
+from db.display import public_origin, public_source
 from db.models import ChangeEvent, IngestRun, Quarantine
 from db.upsert import ARM, CONDITION, CRITERION, INTERVENTION, SITE, SOURCE, TRIAL
 
@@ -44,7 +45,8 @@ def get_trial(engine: Engine, nct_id: str) -> dict[str, Any] | None:
             {
                 "source": r.source,
                 "content_hash": r.content_hash,
-                "origin": r.origin,
+                # Rows stored before origins were kept public are shown public too.
+                "origin": public_origin(r.origin),
                 "version_date": r.version_date,
             }
             for r in conn.execute(
@@ -96,7 +98,7 @@ def get_stats(engine: Engine) -> dict[str, Any]:
         "quarantined": quarantined,
         "change_events": changes,
         "last_ingest": last.finished_at.isoformat() if last else None,
-        "last_ingest_command": f"{last.command} {last.source or ''}".strip() if last else None,
+        "last_ingest_command": f"{last.command} {public_source(last.source) or ''}".strip() if last else None,
         # ok, partial (some records quarantined), failed, interrupted, running
         "last_ingest_status": last.status if last else None,
         "last_ingest_counts": (
@@ -127,7 +129,7 @@ def list_quarantine(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
         return [
             {
                 "nct_id": r.nct_id,
-                "origin": r.origin,
+                "origin": public_origin(r.origin),
                 "reason": r.reason,
                 "last_seen": r.last_seen.isoformat(),
             }

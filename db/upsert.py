@@ -30,6 +30,7 @@ from sqlalchemy import JSON, Column, Connection, Table, delete, insert, select, 
 from sqlalchemy.exc import DBAPIError
 
 from db.changes import diff_raw, diff_sites, diff_trial
+from db.display import public_origin
 from db.models import (
     Arm,
     ChangeEvent,
@@ -161,7 +162,7 @@ def prepare_record(
         last_update_post_date=trial.last_update_post_date,
         version_date=trial.version_date,
         content_hash=content_hash,
-        origin=origin,
+        origin=public_origin(origin),  # shown by the API: no credentials, no server paths
         compressed=compressed or zlib.compress(raw, COMPRESS_LEVEL),
         rows=rows,
     )
@@ -496,6 +497,7 @@ def quarantine_record(
 ) -> None:
     """Keep a bad record with its reason; the same bad record twice is one row."""
     now = datetime.now(UTC)
+    origin = public_origin(origin)
     existing = conn.execute(select(QUARANTINE.c.id).where(QUARANTINE.c.content_hash == content_hash)).first()
     if existing is not None:
         conn.execute(

@@ -210,12 +210,12 @@ def ingest_ctgov(
                         print_error(str(exc))
                         missing.append(nct_id)
                         continue
-                    yield RawItem(f"{base_url}/studies/{nct_id}", JSON, study)
+                    yield RawItem(f"{client.base_url}/studies/{nct_id}", JSON, study)
                 return
             for study in client.fetch_studies(
                 query, on_page=lambda p: progress.update(task, total=p.total_count)
             ):
-                yield RawItem(f"{base_url}/studies", JSON, study)
+                yield RawItem(f"{client.base_url}/studies", JSON, study)
 
         try:
             with ExitStack() as stack, progress_bar(limit, "fetching") as progress:
@@ -224,7 +224,7 @@ def ingest_ctgov(
                     engine,
                     items(),
                     command="ingest ctgov",
-                    source=base_url,
+                    source=client.base_url,
                     progress=lambda n: progress.advance(task, n),
                     geocode=stack.enter_context(site_geocoding()) if geocode else None,
                     summary=summary,

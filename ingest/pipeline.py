@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from db.display import public_source
 from db.models import IngestRun
 from db.rows import SITE_COLUMNS, Values
 from db.state import as_utc
@@ -258,7 +259,7 @@ def ingest_items(
             insert(RUN).returning(RUN.c.id),
             {
                 "command": command,
-                "source": source,
+                "source": public_source(source),  # no credentials, no server paths
                 "started_at": datetime.now(UTC),
                 "status": "running",
                 "pid": os.getpid(),

@@ -425,7 +425,8 @@ def filter_hint(worst: str, count: int, considered: int, radius_km: float | None
         "sex": "these trials take the other sex only",
         "healthy_volunteers": "these trials do not take healthy volunteers",
         "criteria": "drop --eligible-only to see trials with a failed criterion",
-    }[worst]
+        "phase": "ask for other phases, or leave the phase out",
+    }.get(worst, "widen the search")
     name = worst.replace("_", " ")
     return f"the {name} filter removed {count} of {considered} candidate trials: {advice}"
 

@@ -13,6 +13,7 @@ A bad file is refused with a message naming the field.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -224,14 +225,48 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return path or "patient"
 
 
+# The patient object nests 3 levels at most (measurements[0].value); anything far deeper is
+# not a patient, and 255 levels is past what orjson writes (300 "[" answered 500).
+MAX_DEPTH = 10
+
+
+def _shape_problem(data: Any, where: str = "", depth: int = 0) -> tuple[str, str] | None:
+    """The first field nested past :data:`MAX_DEPTH` or holding a NUL character (which
+    PostgreSQL cannot take in text), as (field, what is wrong)."""
+    if depth > MAX_DEPTH:  # named by its top field: the path itself is as deep
+        return re.split(r"[.\[]", where, maxsplit=1)[
+            0
+        ] or "patient", f"nested more than {MAX_DEPTH} levels deep"
+    if isinstance(data, str):
+        return (where or "patient", "a NUL character is not allowed") if "\x00" in data else None
+    children: Any = ()
+    if isinstance(data, dict):
+        children = ((f"{where}.{k}" if where else str(k), k, v) for k, v in data.items())
+    elif isinstance(data, list):
+        children = ((f"{where}[{i}]", None, v) for i, v in enumerate(data))
+    for path, key, value in children:
+        if isinstance(key, str) and "\x00" in key:
+            return where or "patient", "a NUL character is not allowed in a field name"
+        found = _shape_problem(value, path, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_patient(data: Any, *, source: str = "patient", strict_units: bool = True) -> Patient:
     """Validate a decoded patient JSON object; raises :class:`PatientError` naming the field
     (``strict_units=False``: a unit a measurement's variable does not know is a note)."""
     if not isinstance(data, dict):
         raise PatientError(f"{source}: a patient must be a JSON object, got {type(data).__name__}")
+    problem = _shape_problem(data)
+    if problem is not None:
+        where, what = problem
+        raise PatientError(f"{source}: field {where}: {what}", where)
     try:
         # Strictly as JSON: "34" is not a number, 0 is not false (the schema says so).
         patient = Patient.model_validate_json(orjson.dumps(data), strict=True)
+    except orjson.JSONEncodeError as exc:  # a value JSON can carry and orjson cannot write
+        raise PatientError(f"{source}: not a patient JSON object ({exc})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = _where(first["loc"])

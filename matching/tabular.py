@@ -11,6 +11,7 @@ import io
 import re
 from typing import Any
 
+from db.display import strip_bidi
 from ingest.places.distance import KM_PER_MILE
 
 COLUMNS = (
@@ -91,6 +92,8 @@ _PHONE = re.compile(r"[+\-]?[\d\s().\-/]+")
 
 
 def _safe_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        value = strip_bidi(value)  # bidirectional controls reorder what a reader sees
     if (
         isinstance(value, str)
         and value[:1] in {"=", "+", "-", "@", "\t", "\r"}

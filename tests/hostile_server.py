@@ -11,7 +11,8 @@ way registries and web pages were seen to:
 - ``endless``: any path answers 200, chunked, with an endless HTML body.
 - ``page2_fails``: page 1 of the listing is good; page 2 answers ``status``.
 
-Every request is counted in ``server.hits``. Usage::
+Every request is counted in ``server.hits``. :func:`serve_webhook` serves webhooks that
+never answer, trickle their headers or redirect (issue 23). Usage::
 
     with serve_hostile("looping", studies) as server:
         ... server.base_url ...  # ends in /api/v2
@@ -131,6 +132,100 @@ def serve_hostile(
         yield hostile
     finally:
         hostile.stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+# -- webhooks: where the nightly job delivers alerts ---------------------------------------
+
+WEBHOOK_BEHAVIOURS = frozenset({"ok", "silent", "trickle", "redirect_loop", "redirect_away", "status"})
+
+
+@dataclass
+class HostileWebhook:
+    """A webhook on 127.0.0.1 that misbehaves as ``behaviour`` says:
+
+    - ``ok``: 200 after ``delay`` seconds;
+    - ``silent``: reads the POST and never answers (the connection stays open);
+    - ``trickle``: a status line, then one header line every ``interval`` seconds, forever
+      (each read is quick: only a deadline on the whole exchange ends it);
+    - ``redirect_loop``: 307 to itself; ``redirect_away``: 307 to ``target``;
+    - ``status``: answers ``status``.
+
+    Every POST is recorded in ``posts`` (its decoded JSON body)."""
+
+    behaviour: str
+    delay: float = 0.0
+    interval: float = 0.5
+    status: int = 503
+    target: str = ""
+    url: str = ""
+    posts: list[Any] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+class _WebhookServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, hook: HostileWebhook) -> None:
+        super().__init__(("127.0.0.1", 0), _WebhookHandler)
+        self.hook = hook
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _WebhookServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        hook = self.server.hook
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        hook.posts.append(orjson.loads(body) if body else None)
+        if hook.behaviour == "silent":
+            hook.stopping.wait()
+            self.close_connection = True
+            return
+        if hook.behaviour == "trickle":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            count = 0
+            while not hook.stopping.wait(hook.interval):
+                count += 1
+                self.wfile.write(f"X-Still-Coming-{count}: yes\r\n".encode())
+                self.wfile.flush()
+            self.close_connection = True
+            return
+        if hook.delay:
+            hook.stopping.wait(hook.delay)
+        status = {"ok": 200, "redirect_loop": 307, "redirect_away": 307}.get(hook.behaviour, hook.status)
+        self.send_response(status)
+        if hook.behaviour == "redirect_loop":
+            self.send_header("Location", hook.url)
+        elif hook.behaviour == "redirect_away":
+            self.send_header("Location", hook.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@contextmanager
+def serve_webhook(behaviour: str, **options: Any) -> Iterator[HostileWebhook]:
+    if behaviour not in WEBHOOK_BEHAVIOURS:
+        raise ValueError(f"unknown behaviour {behaviour!r}; expected one of {sorted(WEBHOOK_BEHAVIOURS)}")
+    hook = HostileWebhook(behaviour, **options)
+    httpd = _WebhookServer(hook)
+    host, port = httpd.server_address[:2]
+    hook.url = f"http://{host!s}:{port}/hooks/trialsite"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield hook
+    finally:
+        hook.stopping.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join()

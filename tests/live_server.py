@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +40,12 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    database_url: str, log_dir: Path, *, workers: int = 1, startup_s: float = 60
+    database_url: str,
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    startup_s: float = 60,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[LiveServer]:
     port = free_port()
     log = log_dir / f"serve-{port}.log"
@@ -55,6 +60,7 @@ def live_server(
         str(port),
         "--workers",
         str(workers),
+        *extra_args,
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(

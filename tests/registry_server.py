@@ -28,6 +28,13 @@ only after ``delay`` seconds), ``"truncate"`` (full ``Content-Length``, half
 the body, then close), ``"drop"`` (close without answering), ``"empty_page"``
 (``studies: []`` with a token that resumes at the same place).
 
+Paging is by offset (``server.paging = "offset"``, the default: a token is a position in
+the listing, so a study removed from a page already served shifts the next ones back, as
+the registry's own tokens do) or by key (``"key"``: a token is the last NCT id served and
+the listing, sorted by id, resumes after it, so nothing shifts). ``server.before_answer``,
+if set, is called with each recorded request before it is answered (a test changes the
+studies mid-listing with it).
+
 Every request is recorded in ``server.requests`` (path, query params, headers
 with lower-case names, the fault applied). Usage::
 
@@ -43,7 +50,7 @@ import secrets
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -192,9 +199,12 @@ class RegistryServer:
         self.base_path = "/api/v2"
         self.base_url = ""  # set once listening
         self._tokens: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
+        self._keys: dict[str, str] = {}  # token -> the last NCT id its page served ("key" paging)
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self.data_timestamp = "2026-12-01T09:00:00"  # what GET /version answers
+        self.paging = "offset"  # or "key"
+        self.before_answer: Callable[[RecordedRequest], None] | None = None
 
     def set_studies(self, studies: Sequence[Mapping[str, Any]], data_timestamp: str | None = None) -> None:
         """A new registry day: these studies (updated, new, some gone) and, if given, a new
@@ -225,16 +235,13 @@ class RegistryServer:
             fault = self.faults.popleft()
         except IndexError:
             fault = None
+        recorded = RecordedRequest(
+            request.method, request.path, request.params, request.headers, fault.kind if fault else None
+        )
         with self._lock:
-            self.requests.append(
-                RecordedRequest(
-                    request.method,
-                    request.path,
-                    request.params,
-                    request.headers,
-                    fault.kind if fault else None,
-                )
-            )
+            self.requests.append(recorded)
+        if self.before_answer is not None:
+            self.before_answer(recorded)
         return fault
 
     def answer(self, path: str, query: str, params: dict[str, str], fault: Fault | None) -> _Answer:
@@ -277,6 +284,10 @@ class RegistryServer:
             if fingerprint != first_fingerprint:
                 return _text(400, "parameters differ from the first page's")
         matches = self._matching(params)
+        if self.paging == "key":  # the token holds the last id served: resume after it
+            matches = sorted(matches, key=nct_id_of)
+            after = self._keys.get(params.get("pageToken", ""), "")
+            offset = next((i for i, m in enumerate(matches) if nct_id_of(m) > after), len(matches))
         page = [] if empty else matches[offset : offset + size]
         next_offset = offset if empty else offset + size
         body: dict[str, Any] = {}
@@ -287,6 +298,10 @@ class RegistryServer:
             token = secrets.token_urlsafe(9)
             with self._lock:
                 self._tokens[token] = (next_offset, fingerprint)
+                if page:
+                    self._keys[token] = nct_id_of(page[-1])
+                else:
+                    self._keys[token] = self._keys.get(params.get("pageToken", ""), "")
             body["nextPageToken"] = token
         return _Answer(200, orjson.dumps(body))
 

@@ -11,12 +11,19 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select, text
 
+from api.app import create_app
 from db.engine import open_store
 from db.models import IngestRun
 from db.upsert import QUARANTINE, TRIAL
@@ -184,19 +191,24 @@ def test_a_store_refusal_in_a_batch_of_one_is_quarantined(engine: Engine, tmp_pa
 
 
 def test_a_read_only_store_is_one_line_and_leaves_no_quarantine(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ro.db'}"
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'ro.db'}"
     assert trialsite("--db", url, "db", "upgrade").code == 0
-    (tmp_path / "ro.db").chmod(0o444)
-    tmp_path.chmod(0o555)
+    view = read_only_view(folder)  # by file modes, or as root a read-only mount
     try:
-        ran = trialsite("--db", url, "ingest", "file", str(V2 / "dgg32_ctg-studies_10.json"), "--no-geocode")
+        ran = subprocess.run(
+            [*view, str(TRIALSITE), "--db", url, "ingest", "file", str(V2 / "dgg32_ctg-studies_10.json"),
+             "--no-geocode"], capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
     finally:
-        tmp_path.chmod(0o755)
-        (tmp_path / "ro.db").chmod(0o644)
-    if os.geteuid() == 0:
-        pytest.skip("root writes read-only files")
-    assert ran.code == 1
-    assert len(ran.errors) == 1 and ran.errors[0].startswith("Error: ")
+        folder.chmod(0o755)
+        for path in folder.iterdir():
+            path.chmod(0o644)
+    errors = [line for line in ran.stderr.splitlines() if line.strip()]
+    assert ran.returncode == 1
+    assert errors == [f"Error: the store at {folder / 'ro.db'} is read-only (its file or folder cannot be "
+                      "written): this command writes to it"]  # fmt: skip
     assert quarantined(url) == 0
 
 
@@ -670,3 +682,793 @@ def test_a_text_that_is_not_utf8_is_one_error_line(command: tuple[str, ...], tmp
     latin1.write_bytes("Inclusión: niña de 12 años con nefritis lúpica\n".encode("latin-1"))
     ran = trialsite(*command, str(latin1))
     assert ran.code == 1 and ran.errors == [f"Error: {latin1}: not a UTF-8 text file"], ran.errors
+
+
+# == Issue 23: the nightly job under attack ==================================================
+# Alerts go to hostile webhooks (tests/hostile_server.py); the registry changes under a
+# listing (tests/registry_server.py). A store on each backend; commands in-process
+# (CliRunner) unless two must overlap.
+
+PATIENT = Path(__file__).resolve().parent.parent / "sample" / "patient.json"
+DAY1, DAY2, DAY3 = "2026-12-01T09:00:00", "2026-12-02T09:00:00", "2026-12-03T09:00:00"
+
+
+def run_cli(url: str, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    return CliRunner().invoke(app, ["--db", url, *args])
+
+
+def registry_client(server: Any) -> RegistryClient:
+    return RegistryClient(
+        server.base_url, rate_limit_per_minute=None, backoff_base=0.01, sleep=lambda s: None
+    )
+
+
+@contextmanager
+def alerting_registry(store_url: str, count: int) -> Iterator[Any]:
+    """The loopback registry on day 2, with ``count`` new recruiting lupus nephritis trials in
+    Valladolid a watch on the demo patient (Palencia, 100 km) was added the day before: the
+    next sync raises ``count`` alerts."""
+    from ingest.sync.runner import run_sync
+    from tests.registry_server import serve_registry
+    from tests.test_watch import lupus_nephritis_trial
+
+    base = load_studies()
+    with serve_registry(base) as server:
+        server.data_timestamp = DAY1
+        engine = open_store(store_url)
+        try:
+            assert run_sync(engine, registry_client(server)).status == "succeeded"
+        finally:
+            engine.dispose()
+        added = run_cli(store_url, "watch", "add", "palencia", "--patient", str(PATIENT))
+        assert added.exit_code == 0, added.output
+        new = [
+            lupus_nephritis_trial(base[0], f"NCT0999{i:04d}", DAY2[:10], "RECRUITING") for i in range(count)
+        ]
+        server.set_studies([*base, *new], DAY2)
+        yield server
+
+
+def sync_args(server: Any, *extra: str) -> list[str]:
+    return ["sync", "--base-url", server.base_url, "--rate-limit", "0", "--no-geocode", "--json", *extra]
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "trickle"])
+def test_a_webhook_that_never_answers_or_trickles_costs_one_deadline_a_run(
+    store_url: str, behaviour: str
+) -> None:
+    """It held the sync 10 s per alert (16 alerts: 164 s), or 60 s and more for one alert sending
+    a header line every 5 s. Now the first POST's whole exchange has 10 s; the webhook is then
+    not tried again in the run and the alerts it owed count as failed, tried next run."""
+    from tests.hostile_server import serve_webhook
+
+    with alerting_registry(store_url, 4) as server, serve_webhook(behaviour, interval=0.5) as hook:
+        ran = trialsite("--db", store_url, *sync_args(server, "--webhook", hook.url), timeout=60)
+    assert ran.code == 0, ran.errors
+    summary = json.loads(ran.stdout)
+    delivery = summary["delivery"]
+    assert summary["alerts"] == 4 and len(hook.posts) == 1
+    assert (delivery["delivered"], delivery["failed"], delivery["deferred"]) == (0, 4, 0)
+    assert "no answer within 10 s" in delivery["errors"][0]
+    assert "not tried: " in delivery["errors"][1] and "/hooks" not in " ".join(delivery["errors"])
+
+
+def test_a_run_delivers_within_its_budget_and_leaves_the_rest_uncounted(engine: Engine) -> None:
+    """A slow webhook that does answer: what the run's budget leaves is deferred, not failed."""
+    from matching.watch.deliver import deliver_pending
+    from tests.hostile_server import serve_webhook
+
+    _alerts_in_store(engine, 6)
+    with serve_webhook("ok", delay=0.4) as hook:
+        report = deliver_pending(engine, webhook=hook.url, budget_s=1.0)
+    assert report.failed == 0 and report.delivered >= 1 and report.deferred >= 1
+    assert report.delivered + report.deferred == 6
+    # The POST the budget cut short reached the webhook; its answer did not come in time.
+    assert len(hook.posts) - report.delivered in (0, 1)
+    with engine.connect() as conn:
+        attempts = conn.execute(text("SELECT attempts FROM alert")).scalars().all()
+    assert set(attempts) == {0}
+
+
+def _alerts_in_store(engine: Engine, count: int) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        watch_id = conn.execute(
+            text(
+                "INSERT INTO watch (name, kind, condition, created_at) VALUES ('w', 'search', 'lupus', :t) RETURNING id"
+            ),
+            {"t": now},
+        ).scalar_one()
+        for i in range(count):
+            conn.execute(
+                text(
+                    "INSERT INTO alert (watch_id, nct_id, kind, reason, created_at, attempts) "
+                    "VALUES (:w, :n, 'matches', 'now matches: new trial in the registry', :t, 0)"
+                ),
+                {"w": watch_id, "n": f"NCT0999{i:04d}", "t": now},
+            )
+
+
+def test_two_overlapping_syncs_deliver_each_alert_once(store_url: str) -> None:
+    """22 POSTs for 12 alerts: the lock was released before the watches and the delivery. The
+    second sync now finds the lock held through the first one's delivery and exits 3."""
+    from tests.hostile_server import serve_webhook
+
+    with alerting_registry(store_url, 12) as server, serve_webhook("ok", delay=0.3) as hook:
+        command = [str(TRIALSITE), "--db", store_url, *sync_args(server, "--webhook", hook.url)]
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(600):
+                if hook.posts or first.poll() is not None:
+                    break
+                time.sleep(0.05)
+            second = trialsite("--db", store_url, *sync_args(server, "--webhook", hook.url), timeout=120)
+            out, _ = first.communicate(timeout=120)
+        finally:
+            if first.poll() is None:
+                first.kill()
+    assert first.returncode == 0 and json.loads(out)["delivery"]["delivered"] == 12
+    assert second.code == 3 and "another sync is running" in second.errors[0]
+    ids = [post["id"] for post in hook.posts]
+    assert len(ids) == 12 == len(set(ids))
+
+
+def test_a_redirecting_webhook_gets_each_alert_once_a_run_and_is_given_up_after_five(
+    store_url: str,
+) -> None:
+    """A 307 loop gave 31 POSTs per alert, and a 307 elsewhere was followed with the alert and
+    counted delivered. Redirects are not followed now: a 3xx is a failed delivery, said so; an
+    alert is tried on 5 runs, then given up, and `alerts` shows it."""
+    from tests.hostile_server import serve_webhook
+
+    with (
+        alerting_registry(store_url, 3) as server,
+        serve_webhook("ok") as elsewhere,
+        serve_webhook("redirect_away", target="") as away,
+    ):
+        away.target = elsewhere.url
+        first = run_cli(store_url, *sync_args(server, "--webhook", away.url))
+        delivery = json.loads(first.stdout)["delivery"]
+        assert (delivery["delivered"], delivery["failed"]) == (0, 3)
+        assert "answered 307 (a redirect: not followed)" in delivery["errors"][0]
+        assert len(away.posts) == 3 and elsewhere.posts == []
+        with serve_webhook("redirect_loop") as loop:
+            for _ in range(5):
+                run_cli(store_url, *sync_args(server, "--webhook", loop.url))
+            assert len(loop.posts) == 3 * 4  # runs 2 to 5; the sixth tries nothing
+    listed = json.loads(run_cli(store_url, "alerts", "--json").stdout)
+    assert [a["delivery_given_up"] for a in listed] == [True] * 3
+    assert all("answered 307" in a["last_delivery_error"] for a in listed)
+    assert "delivery given up after 5 failed runs" in run_cli(store_url, "alerts").stdout
+
+
+def rekeyed_studies(count: int) -> list[dict[str, Any]]:
+    """``count`` registry studies: the 13 recorded ones re-keyed NCT09980000, NCT09980001, …"""
+    import copy
+
+    base = load_studies()
+    studies = []
+    for i in range(count):
+        study = copy.deepcopy(base[i % len(base)])
+        ident = study["protocolSection"]["identificationModule"]
+        ident["nctId"] = f"NCT0998{i:04d}"
+        ident.pop("nctIdAliases", None)
+        studies.append(study)
+    return studies
+
+
+def stored_ids(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(TRIAL.c.nct_id)).scalars())
+
+
+@pytest.mark.parametrize("paging", ["offset", "key"])
+def test_a_study_removed_mid_listing_costs_no_other_study(engine: Engine, paging: str) -> None:
+    """250 studies paged by 10, one listed study removed while paging: by offset, every later
+    study shifted back one place and one was never served; the run said success with 249 seen,
+    and no later incremental run listed it again. The run now compares what it saw with
+    totalCount, lists the query's ids and dates, and fetches by id what the store lacks."""
+    from ingest.sync.runner import run_sync
+    from tests.registry_server import nct_id_of, serve_registry
+
+    studies = rekeyed_studies(250)
+    with serve_registry(studies) as server:
+        server.paging = paging
+        gone = nct_id_of(studies[3])  # on page 1, already served when it goes
+
+        def remove_on_page_5(request: Any) -> None:
+            if len(server.requests_to("/studies")) == 5:
+                server.set_studies([s for s in studies if nct_id_of(s) != gone])
+
+        server.before_answer = remove_on_page_5
+        summary = run_sync(engine, registry_client(server), page_size=10)
+        server.before_answer = None
+    assert summary.status == "succeeded" and summary.total == 250
+    assert stored_ids(engine) >= {nct_id_of(s) for s in studies if nct_id_of(s) != gone}
+    if paging == "key":  # a token by key: nothing shifts, every study is served once
+        assert (summary.seen, summary.recovered, summary.warnings) == (250, 0, [])
+        return
+    assert summary.recovered == 1 and summary.seen == 250  # 249 served, 1 fetched by id
+    assert summary.warnings == [
+        "the registry's listing changed while it was read (250 announced, 249 served): "
+        "1 study it skipped fetched by id"
+    ]
+
+
+def test_a_shift_the_counts_cannot_see_is_caught_by_the_removal_check(engine: Engine) -> None:
+    """One listed study removed and one added while paging: 250 announced, 250 served, one
+    live study skipped. The removal check lists every id and fetches those the store lacks."""
+    from ingest.sync.runner import run_sync
+    from tests.registry_server import nct_id_of, serve_registry
+
+    studies = rekeyed_studies(251)
+    first, extra = studies[:250], studies[250]
+    gone = nct_id_of(first[3])
+    with serve_registry(first) as server:
+
+        def swap_on_page_5(request: Any) -> None:
+            if len(server.requests_to("/studies")) == 5:
+                server.set_studies([*(s for s in first if nct_id_of(s) != gone), extra])
+
+        server.before_answer = swap_on_page_5
+        summary = run_sync(engine, registry_client(server), page_size=10)
+        server.before_answer = None
+        live = {nct_id_of(s) for s in server.studies}
+        assert summary.seen == 250 == summary.total and summary.recovered == 0
+        skipped = live - stored_ids(engine)
+        assert len(skipped) == 1  # what the run could not see
+        server.data_timestamp = DAY2
+        checked = run_sync(engine, registry_client(server), page_size=10, check_removed=True)
+    assert checked.removal_check == "done" and checked.removed == 1 and checked.recovered == 1
+    assert live <= stored_ids(engine)
+    assert "1 study the registry lists was not in the store" in checked.warnings[0]
+
+
+def test_a_registry_clock_older_than_the_watermark_keeps_it_and_warns(engine: Engine) -> None:
+    from ingest.sync.runner import run_sync
+    from ingest.sync.summary import get_watermark
+    from tests.registry_server import serve_registry
+
+    with serve_registry(load_studies()) as server:
+        server.data_timestamp = DAY2
+        assert run_sync(engine, registry_client(server)).watermark == DAY2
+        server.data_timestamp = DAY1  # a mirror restored from an older snapshot
+        again = run_sync(engine, registry_client(server))
+    assert again.status == "succeeded" and again.watermark == DAY2 and get_watermark(engine) == DAY2
+    assert again.warnings == [
+        f"the registry's data timestamp {DAY1} is older than the watermark {DAY2}: "
+        "the watermark is kept (is --base-url an older mirror?)"
+    ]
+
+
+# == Issue 23: the service under attack =======================================================
+# The bundled sample on each backend, through the real ASGI app (tests/test_api.py's way),
+# and as a process on a socket where the server log itself is the subject.
+
+SECURITY_HEADER_NAMES = (
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.conftest import empty_store
+    from tests.sample_store import load_sample
+
+    with empty_store(request.param, tmp_path_factory.mktemp("hostile")) as url:
+        load_sample(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def service(served_url: str) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(served_url), raise_server_exceptions=False) as client:
+        yield client
+
+
+def seed_bundle() -> dict[str, Any]:
+    from tests.test_api import seed_bundle as seed
+
+    return seed()
+
+
+def is_outcome(response: Any) -> bool:
+    return bool(
+        response.headers["content-type"].startswith("application/fhir+json")
+        and response.json()["resourceType"] == "OperationOutcome"
+    )
+
+
+def _set(bundle: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    import copy
+
+    changed = copy.deepcopy(bundle)
+    target: Any = changed
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return changed
+
+
+PATIENT_AT = ("entry", 0, "resource")
+CONDITION_AT = ("entry", 1, "resource")
+OBSERVATION_AT = ("entry", 2, "resource")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "says"),
+    [
+        ((*PATIENT_AT, "address"), 1, "resource.address: expected an array, got 1"),
+        ((*PATIENT_AT, "gender"), [], "resource.gender: expected one of male, female, other, unknown, got []"),
+        ((*CONDITION_AT, "code"), "lupus", "entry[1].resource.code: expected an object, got 'lupus'"),
+        ((*PATIENT_AT, "address"), [{"city": 5}], "address[0].city: expected a string, got 5"),
+        ((*PATIENT_AT, "address"), ["Palencia"], "address[0]: expected an object"),
+        ((*PATIENT_AT, "birthDate"), 19900101, "birthDate: expected a string"),
+        ((*PATIENT_AT, "birthDate"), "1990-02-31", "'1990-02-31' is not a date of the calendar"),
+        ((*PATIENT_AT, "birthDate"), "01/02/1990", "expected a FHIR date"),
+        ((*CONDITION_AT, "code"), {"coding": "x"}, "code.coding: expected an array"),
+        ((*CONDITION_AT, "code"), {"coding": [5]}, "code.coding[0]: expected an object"),
+        ((*CONDITION_AT, "verificationStatus"), [], "verificationStatus: expected an object"),
+        ((*OBSERVATION_AT, "valueQuantity"), {"value": "12"}, "valueQuantity.value: expected a number"),
+        ((*OBSERVATION_AT, "valueQuantity"), {"value": True}, "valueQuantity.value: expected a number"),
+        ((*OBSERVATION_AT, "effectiveDateTime"), {}, "effectiveDateTime: expected a string"),
+        (("entry", 1), "Condition", "entry[1]: expected an object"),
+        (("entry", 1, "resource"), [], "entry[1].resource: expected a resource"),
+        ((*CONDITION_AT, "resourceType"), 5, "resource.resourceType: expected a string"),
+    ],
+)  # fmt: skip
+def test_a_malformed_bundle_is_a_400_operation_outcome(
+    service: Any, path: tuple[Any, ...], value: Any, says: str
+) -> None:
+    """113 of 2,079 fuzzed Bundles answered 500 (``"address": 1``, ``"gender": []``, a
+    Condition with ``"code": "lupus"``)."""
+    response = service.post("/getClinicalTrial", json={"patientData": _set(seed_bundle(), path, value)})
+    assert response.status_code == 400 and is_outcome(response), response.text
+    assert says in response.json()["issue"][0]["diagnostics"]
+
+
+def _bundle_paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [at] if at else []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _bundle_paths(inner, (*at, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _bundle_paths(inner, (*at, index))
+    return found
+
+
+@st.composite
+def broken_bundles(draw: st.DrawFn) -> dict[str, Any]:
+    """The seed Bundle with one element (at any depth, or a new one beside those read)
+    replaced by a value of any JSON type."""
+    bundle = _set(seed_bundle(), (*OBSERVATION_AT, "effectiveDateTime"), "2026-11-01")
+    bundle["entry"].append(
+        {"resource": {"resourceType": "MedicationStatement", "effectivePeriod": {"start": "2026-01-01"},
+                      "medicationCodeableConcept": {"coding": [{"display": "mycophenolate"}]}}}
+    )  # fmt: skip
+    bundle["entry"].append({"resource": {"resourceType": "Procedure", "code": {"text": "kidney biopsy"}}})
+    json_values = st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+        max_leaves=6,
+    )
+    paths = _bundle_paths(bundle)
+    extra = st.tuples(st.sampled_from([p for p in paths if isinstance(p[-1], str)]), st.sampled_from(
+        ["gender", "address", "birthDate", "code", "coding", "valueQuantity", "valueInteger", "text",
+         "display", "effectivePeriod", "performedPeriod", "verificationStatus", "valueCodeableConcept"]
+    )).map(lambda pair: (*pair[0][:-1], pair[1]))  # fmt: skip
+    where = draw(st.sampled_from(paths) | extra)
+    return _set(bundle, where, draw(json_values))
+
+
+@settings(max_examples=int(os.environ.get("TRIALSITE_FUZZ_EXAMPLES", "25")) * 8, deadline=None,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(bundle=broken_bundles())
+def test_no_bundle_answers_a_server_error(service: Any, bundle: dict[str, Any]) -> None:
+    response = service.post("/getClinicalTrial", json={"patientData": bundle})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert is_outcome(response)
+
+
+@pytest.mark.parametrize("phase", ["EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA"])
+def test_every_phase_filter_answers(service: Any, served_url: str, phase: str) -> None:
+    """``phase=PHASE1`` answered 500 (``KeyError: 'phase'``) when the filter removed every trial."""
+    response = service.get("/api/v1/search", params={"condition": "lupus", "phase": phase})
+    assert response.status_code == 200, response.text
+    outcome = response.json()
+    assert outcome["matches"] or "phase filter removed" in outcome["hint"]
+    ran = run_cli(served_url, "search", "lupus", "--phase", phase)
+    assert ran.exit_code == 0, ran.output
+
+
+DEEP = b'{"age": 40, "location": "Valladolid", "x": ' + b"[" * 300 + b"]" * 300 + b"}"
+
+
+def test_deep_json_inside_a_patient_is_refused_naming_the_field(service: Any, tmp_path: Path) -> None:
+    response = service.post("/api/v1/match", content=DEEP, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"] == "x: nested more than 10 levels deep"
+    patient = tmp_path / "deep.json"
+    patient.write_bytes(DEEP)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    for command in (("match", "--patient", str(patient)), ("watch", "add", "w", "--patient", str(patient))):
+        ran = trialsite("--db", url, *command)
+        assert ran.code == 1 and ran.errors == [f"Error: {patient}: field x: nested more than 10 levels deep"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/trials/%00", "/trials/%00", "/fhir/ResearchStudy/%00", "/api/v1/changes?trial_id=%00",
+             "/api/v1/search?condition=lupus%00", "/?condition=lupus%00"],
+)  # fmt: skip
+def test_a_nul_byte_is_a_400_on_both_stores(service: Any, path: str) -> None:
+    """PostgreSQL refuses NUL in text: these answered 500 from the driver."""
+    response = service.get(path)
+    assert response.status_code == 400, response.text
+    assert all(name in response.headers for name in SECURITY_HEADER_NAMES)
+    if path.startswith("/fhir"):
+        assert is_outcome(response)
+
+
+def test_a_nul_byte_in_a_body_is_refused_naming_the_field(service: Any) -> None:
+    patient = {"age": 40, "location": "Valladolid", "conditions": ["lupus\u0000nephritis"]}
+    response = service.post("/api/v1/match", json=patient)
+    assert response.status_code == 422 and response.json()["field"] == "conditions[0]"
+    bundle = _set(seed_bundle(), (*CONDITION_AT, "code"), {"text": "lupus\u0000"})
+    response = service.post("/getClinicalTrial", json={"patientData": bundle})
+    assert response.status_code == 400 and is_outcome(response)
+    assert "a NUL character is not allowed" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_an_unexpected_failure_is_a_problem_with_headers_and_one_log_line(
+    served_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No traceback and no exception message reach the log: either may hold a patient's
+    details (SQLAlchemy puts a statement's parameters in its errors). The 500 carries the
+    security headers as every other answer does (it did not, nor did the 413)."""
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(served_url)
+
+    def boom() -> None:
+        raise RuntimeError("[parameters: {'q': '(lupus & nephritis)', 'd_lon1': -4.654321}]")
+
+    app.add_api_route("/boom", boom)
+    with caplog.at_level(logging.DEBUG), TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+        too_large = client.post("/api/v1/match", content=b"x" * 1_100_000)
+    assert response.status_code == 500 and response.json()["title"] == "Internal error"
+    assert too_large.status_code == 413
+    for answer in (response, too_large):
+        assert all(name in answer.headers for name in SECURITY_HEADER_NAMES)
+    said = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "RuntimeError on GET /boom: answered 500" in said
+    assert "lupus" not in said and "-4.654321" not in said and not any(r.exc_info for r in caplog.records)
+
+
+def test_a_forged_host_is_refused_and_steers_no_redirect(served_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(served_url, allowed_hosts=["127.0.0.1", "localhost"])
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert client.get("/api/v1/stats").status_code == 200
+        slash = client.get("/api/v1/stats/", follow_redirects=False)
+        assert slash.status_code == 307 and slash.headers["location"] == "http://127.0.0.1/api/v1/stats"
+        forged = client.get("/api/v1/stats/", headers={"host": "evil.example"}, follow_redirects=False)
+    assert forged.status_code == 400 and "location" not in forged.headers
+    assert all(name in forged.headers for name in SECURITY_HEADER_NAMES)
+
+
+def test_bidirectional_controls_from_the_registry_are_neutralised(store_url: str, tmp_path: Path) -> None:
+    """U+202E in a title reversed what a reader saw in the pages, the CSV and the alerts."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from matching.watch.core import alert_payload
+
+    study = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())[0]
+    nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+    study["protocolSection"]["identificationModule"]["briefTitle"] = (
+        "Lupus \u202egnp.exe\u202c \u2066study\u2069"
+    )
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(study))
+    assert trialsite("--db", store_url, "ingest", "file", str(path), "--no-geocode").code == 0
+    condition = study["protocolSection"]["conditionsModule"]["conditions"][0]
+    with TestClient(create_app(store_url)) as client:
+        page = client.get(f"/trials/{nct_id}").text
+        csv_text = client.get("/api/v1/search", params={"condition": condition, "format": "csv"}).text
+        search_page = client.get("/", params={"condition": condition}).text
+    shown = run_cli(store_url, "show", nct_id).stdout
+    assert "Lupus gnp.exe study" in page and nct_id in csv_text
+    for text_out in (page, csv_text, search_page, shown):
+        assert not any(c in text_out for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    payload = alert_payload(
+        {"id": 1, "watch": "w", "kind": "matches", "nct_id": nct_id, "reason": "now \u202ematches",
+         "created_at": None, "detail": {"title": "Lupus \u202egnp.exe", "nearest_site": {"city": "\u2067Leon"}}}
+    )  # fmt: skip
+    assert "\u202e" not in json.dumps(payload) and payload["nearest_site"]["city"] == "Leon"
+
+
+def _with_password_and_name(url: str, password: str, name: str) -> str:
+    """A PostgreSQL test URL with a password (trust authentication ignores it) and an
+    application_name that marks the connections of the process given it."""
+    with_password = url.replace("postgres@", f"postgres:{password}@", 1)
+    return f"{with_password}{'&' if '?' in with_password else '?'}application_name={name}"
+
+
+def test_no_patient_value_or_password_reaches_the_server_log_while_postgresql_drops_connections(
+    served_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL backends killed during matches: uvicorn logged the traceback, and SQLAlchemy
+    put the statement's parameters in it (``'d_phi1': 0.7328…, 'q': '(lupus & nephritis)…'``).
+    The start line printed the store's password. Now: a 503 or an answer, one line per
+    failure, no value, no password; a forged Host is refused."""
+    import threading
+    import uuid
+
+    import requests
+    from sqlalchemy import create_engine
+
+    from tests.conftest import PG_URL
+    from tests.live_server import live_server
+
+    if not served_url.startswith("postgresql"):
+        pytest.skip("the connections dropped are PostgreSQL backends")
+    name = f"trialsite_hostile_{uuid.uuid4().hex[:8]}"
+    url = _with_password_and_name(served_url, "S3CRETPW", name)
+    patient = {"age": 34, "sex": "female", "location": "41.652345,-4.724512", "radius_km": 150,
+               "conditions": ["lupus nephritis"], "measurements": [{"name": "SLEDAI-2K", "value": 12}]}  # fmt: skip
+    admin = create_engine(PG_URL)
+    terminated = 0
+    stop = threading.Event()
+
+    def kill_backends() -> None:
+        nonlocal terminated
+        with admin.connect() as conn:
+            while not stop.wait(0.03):
+                killed = conn.execute(
+                    text("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE application_name = :name"), {"name": name},
+                ).scalar_one()  # fmt: skip
+                conn.commit()
+                terminated += int(killed or 0)
+
+    statuses: list[int] = []
+    try:
+        with live_server(url, tmp_path, workers=1) as server:
+            killer = threading.Thread(target=kill_backends, daemon=True)
+            killer.start()
+            with requests.Session() as session:
+                for _ in range(60):
+                    answer = session.post(f"{server.base_url}/api/v1/match", json=patient, timeout=30)
+                    statuses.append(answer.status_code)
+                    if answer.status_code == 503:
+                        assert answer.headers["retry-after"] and "content-security-policy" in answer.headers
+            stop.set()
+            killer.join()
+            forged = requests.get(
+                f"{server.base_url}/api/v1/stats", headers={"Host": "evil.example"}, timeout=10
+            )
+            assert forged.status_code == 400
+            time.sleep(0.5)
+            log = server.log.read_text(errors="replace")
+    finally:
+        stop.set()
+        admin.dispose()
+    assert terminated > 0 and set(statuses) <= {200, 503}, statuses
+    assert "S3CRETPW" not in log and "postgres:***@" in log
+    for leak in (
+        "nephritis",
+        "lupus",
+        "41.652345",
+        "0.72697",
+        "-4.724512",
+        "parameters",
+        "Traceback",
+        "SELECT",
+    ):
+        assert leak not in log, leak
+
+
+def test_a_store_password_is_never_printed(tmp_path: Path) -> None:
+    from tests.conftest import PG_URL, pg_skip_reason
+
+    if pg_skip_reason():
+        pytest.skip(pg_skip_reason() or "")
+    no_schema = (
+        _with_password_and_name(PG_URL, "S3CRETPW", "x") + "&options=-csearch_path%3Dno_such_schema_here"
+    )
+    for db in (
+        no_schema,
+        "postgres ql://postgres:S3CRETPW@127.0.0.1/x",
+        "postgresql://postgres:S3CRETPW@127.0.0.1:1/x",
+    ):
+        ran = trialsite("--db", db, "stats")
+        assert ran.code == 1 and len(ran.errors) == 1 and "S3CRETPW" not in ran.errors[0], ran.errors
+
+
+def test_credentials_and_server_paths_are_not_shown(store_url: str, tmp_path: Path) -> None:
+    """``sync --base-url http://user:TOKEN@host/api/v2`` showed the token in /api/v1/stats
+    (last_ingest_command) and /api/v1/trials/{id} (sources[].origin); ``ingest file`` showed
+    the server's path. The token is sent as basic authentication; origins are kept and shown
+    public (a file by its name); rows stored before are shown the same way."""
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.registry_server import serve_registry
+
+    with serve_registry(load_studies()) as server:
+        secret_url = server.base_url.replace("http://", "http://reader:T0KEN-XYZ@", 1)
+        ran = run_cli(
+            store_url, "sync", "--base-url", secret_url, "--rate-limit", "0", "--no-geocode", "--json"
+        )
+        sent = server.requests[0].headers.get("authorization")
+    assert ran.exit_code == 0, ran.output
+    assert sent == "Basic " + base64.b64encode(b"reader:T0KEN-XYZ").decode()
+    folder = tmp_path / "srv-data-private"
+    folder.mkdir()
+    study = json.loads((V2 / "dgg32_ctg-studies_10.json").read_text())[2]  # not among the registry's
+    (folder / "one-study.json").write_text(json.dumps(study))
+    assert run_cli(store_url, "ingest", "file", str(folder / "one-study.json"), "--no-geocode").exit_code == 0
+    nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+    synced = load_studies()[0]["protocolSection"]["identificationModule"]["nctId"]
+    with TestClient(create_app(store_url)) as client:
+        stats = client.get("/api/v1/stats").json()
+        shown = [client.get(f"/api/v1/trials/{i}").json() for i in (nct_id, synced)]
+        health = client.get("/healthz").text
+    assert stats["last_ingest_command"] == "ingest file one-study.json"
+    assert shown[0]["sources"][0]["origin"] == "one-study.json"
+    assert shown[1]["sources"][0]["origin"] == f"{server.base_url}/studies"
+    status = run_cli(store_url, "sync", "--status", "--json").stdout
+    everything = json.dumps([stats, shown, health, status, ran.output])
+    assert "T0KEN" not in everything and str(folder) not in everything and "reader:" not in everything
+    # Rows stored before this rule are shown by it too.
+    engine = open_store(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE source_record SET origin = :o WHERE nct_id = :n"),
+                         {"o": f"{folder}/old-export.zip!{nct_id}.json", "n": nct_id})  # fmt: skip
+            conn.execute(
+                text("UPDATE ingest_run SET source = :s"), {"s": "https://u:OLD-T0KEN@mirror.example/api/v2"}
+            )
+    finally:
+        engine.dispose()
+    with TestClient(create_app(store_url)) as client:
+        stats = client.get("/api/v1/stats").json()
+        origin = client.get(f"/api/v1/trials/{nct_id}").json()["sources"][0]["origin"]
+    assert origin == f"old-export.zip!{nct_id}.json"
+    assert stats["last_ingest_command"] == "ingest file https://mirror.example/api/v2"
+
+
+def read_only_view(folder: Path) -> list[str]:
+    """A command prefix under which ``folder`` cannot be written: as root (who writes through
+    file modes), a mount namespace with the folder bind-mounted read-only; else its modes."""
+    if os.geteuid() != 0:
+        for path in folder.iterdir():
+            path.chmod(0o444)
+        folder.chmod(0o555)
+        return []
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", 'mount --bind -o ro "$0" "$0" && ! touch "$0/.probe"', str(folder)],
+        capture_output=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        pytest.skip("cannot make a folder read-only for root here (unshare and mount not permitted)")
+    return ["unshare", "-m", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(folder)]
+
+
+def test_a_read_only_sqlite_store_is_served_read_only(served_url: str, tmp_path: Path) -> None:
+    """It answered "unable to open database file" (SQLite's WAL wants to write beside it)."""
+    import shutil
+
+    import requests
+
+    from tests.live_server import free_port
+
+    if not served_url.startswith("sqlite"):
+        pytest.skip("a SQLite store's file")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    engine = open_store(served_url)
+    try:
+        with engine.connect() as conn:  # the store as one file: no -wal beside it
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    shutil.copy(served_url.removeprefix("sqlite:///"), folder / "store.db")
+    url = f"sqlite:///{folder / 'store.db'}"
+    view = read_only_view(folder)
+    try:
+        stats = subprocess.run([*view, str(TRIALSITE), "--db", url, "stats", "--json"], capture_output=True,
+                               text=True, timeout=60)  # fmt: skip
+        load = subprocess.run([*view, str(TRIALSITE), "--db", url, "ingest", "file", str(V2 / "NCT04267848.json")],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        port = free_port()
+        log = tmp_path / "serve.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen([*view, str(TRIALSITE), "--db", url, "serve", "--port", str(port), "--workers", "1"],
+                                      stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            answer = None
+            for _ in range(300):
+                try:
+                    answer = requests.get(f"http://127.0.0.1:{port}/api/v1/search", params={"condition": "lupus"},
+                                          timeout=5)  # fmt: skip
+                    break
+                except requests.ConnectionError:
+                    assert server.poll() is None, log.read_text()
+                    time.sleep(0.2)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    finally:
+        folder.chmod(0o755)
+    assert stats.returncode == 0 and json.loads(stats.stdout)["trials"] == 239, stats.stderr
+    assert load.returncode == 1 and "is read-only" in load.stderr and "Traceback" not in load.stderr
+    assert answer is not None and answer.status_code == 200 and answer.json()["matches"]
+    assert "read-only)" in log.read_text()
+
+
+# Schemathesis on the FHIR routes, on both stores: Bundles generated from the published
+# schema of the elements read (api/fhir_bundle.py), with wrong types in every one of them.
+FHIR_SCHEMA = schemathesis.openapi.from_dict(create_app("sqlite://").openapi()).include(
+    path_regex=r"^/(getClinicalTrial|fhir/)"
+)
+
+
+@pytest.fixture(scope="module")
+def fhir_server(served_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.live_server import live_server
+
+    with live_server(served_url, tmp_path_factory.mktemp("fhir")) as server:
+        yield server.base_url
+
+
+@FHIR_SCHEMA.parametrize()
+@settings(max_examples=int(os.environ.get("TRIALSITE_FUZZ_EXAMPLES", "25")) * 4, deadline=None,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+def test_the_fhir_routes_hold_their_contract_for_generated_bundles(case: Any, fhir_server: str) -> None:
+    case.call_and_validate(
+        base_url=fhir_server, timeout=30, excluded_checks=[schemathesis.checks.positive_data_acceptance]
+    )
+
+
+def test_a_control_character_in_a_path_forges_no_log_line(
+    served_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    with caplog.at_level(logging.INFO), TestClient(create_app(served_url)) as client:
+        client.get("/api/v1/trials/x%0a2026-12-07 GET /admin 200 1 ms")
+    lines = [r.getMessage() for r in caplog.records if r.name == "trialsite.access"]
+    assert lines and all("\n" not in line for line in lines)
+    assert any("/api/v1/trials/x\\x0a2026-12-07 GET /admin" in line for line in lines)

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from cli import app
 from db.engine import open_store
 from ingest.ctgov.client import RegistryClient
-from ingest.sync.runner import get_watermark, run_sync
+from ingest.sync.runner import run_sync
+from ingest.sync.summary import get_watermark
 from tests.registry_server import Fault, RegistryServer, load_studies, nct_id_of, serve_registry
 
 ROOT = Path(__file__).resolve().parent.parent

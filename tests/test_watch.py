@@ -374,7 +374,8 @@ def test_alerts_go_to_a_command_and_a_webhook_and_failures_are_retried(
         assert posted == []
 
         retried = cli(store_url, *sync, "--notify-cmd", f"cat >> {inbox}", "--webhook", hook)
-        assert json.loads(retried.stdout)["delivery"] == {"delivered": 2, "failed": 0, "errors": []}
+        delivery = json.loads(retried.stdout)["delivery"]
+        assert (delivery["delivered"], delivery["failed"], delivery["errors"]) == (2, 0, [])
         lines = inbox.read_text().splitlines()
         assert len(lines) == 1 and json.loads(lines[0])["nct_id"] == NEW_LN
         assert [p["nct_id"] for p in posted] == [NEW_LN]
@@ -388,7 +389,7 @@ def test_alerts_go_to_a_command_and_a_webhook_and_failures_are_retried(
 def test_a_webhook_answer_that_never_ends_is_not_read() -> None:
     """Only the status of the webhook's answer counts: an endless body (it was read whole,
     without bound) neither holds the sync nor fills its memory."""
-    from matching.watch.deliver import _webhook_sender
+    from matching.watch.deliver import webhook_sender
 
     class Endless(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -407,9 +408,9 @@ def test_a_webhook_answer_that_never_ends_is_not_read() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        send = _webhook_sender(f"http://127.0.0.1:{server.server_address[1]}/hook")
+        send = webhook_sender(f"http://127.0.0.1:{server.server_address[1]}/hook")
         outcome: list[str | None] = []
-        worker = threading.Thread(target=lambda: outcome.append(send(b"{}")), daemon=True)
+        worker = threading.Thread(target=lambda: outcome.append(send(b"{}", 10.0)), daemon=True)
         worker.start()
         worker.join(30)
         assert outcome == [None], "the delivery did not come back"
@@ -424,8 +425,8 @@ def test_a_notify_command_that_talks_a_lot_costs_no_memory() -> None:
     Measured as a grandchild's peak RSS (RUSAGE_CHILDREN of a small wrapper): a process
     forked straight from pytest would report pytest's own size (Linux keeps it across exec)."""
     inner = (
-        "from matching.watch.deliver import _command_sender\n"
-        "print(_command_sender('head -c 300000000 /dev/zero; echo boom >&2; exit 3')(b'{}'))\n"
+        "from matching.watch.deliver import command_sender\n"
+        "print(command_sender('head -c 300000000 /dev/zero; echo boom >&2; exit 3')(b'{}', 30.0))\n"
     )
     wrapper = (
         "import resource, subprocess, sys\n"

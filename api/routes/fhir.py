@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from api.fhir import BundleError, bundle_to_patient, operation_outcome, research_study, searchset
+from api.fhir_bundle import BUNDLE_SCHEMA
 from api.responses import FastJSON, run_in_store
 from api.service import ProblemError, Service
 from db.upsert import CONDITION
@@ -113,7 +114,7 @@ def _match_bundle(service: Service, body: Any) -> Response:
                         "type": "object",
                         "required": ["patientData"],
                         "properties": {
-                            "patientData": {"type": "object", "description": "A FHIR R4 Bundle."},
+                            "patientData": BUNDLE_SCHEMA,
                             "radius_km": {"type": "number", "exclusiveMinimum": 0, "maximum": 20000},
                             "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
                         },

@@ -16,10 +16,12 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from api.responses import run_in_store
 from api.service import STATUSES, ProblemError, Service
+from db.display import strip_bidi
 from ingest.criteria.categories import CATEGORY_REASONS, category_of
 from ingest.criteria.describe import describe_rule
 from matching.match import status_words
@@ -27,6 +29,13 @@ from matching.tabular import registry_url
 
 HERE = FilePath(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# Every value a template prints, registry text above all, without bidirectional controls
+# (they reorder what a reader sees: db.display). Set before any template is compiled.
+templates.env.finalize = lambda value: (
+    (Markup(strip_bidi(value)) if isinstance(value, Markup) else strip_bidi(value))
+    if isinstance(value, str)
+    else value
+)
 templates.env.globals["registry_url"] = registry_url
 templates.env.filters["describe_rule"] = describe_rule
 templates.env.filters["status_words"] = status_words

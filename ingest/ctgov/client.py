@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 import requests
@@ -159,6 +160,18 @@ def _describe(error: BaseException) -> str:
     return "connection failed"
 
 
+def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``https://user:TOKEN@host/api/v2`` → (``https://host/api/v2``, (user, TOKEN))."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    return (
+        urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)),
+        (unquote(parts.username), unquote(parts.password or "")),
+    )
+
+
 class RegistryClient:
     """Talks to the ClinicalTrials.gov API v2 (or anything serving its contract).
 
@@ -196,7 +209,9 @@ class RegistryClient:
             raise ValueError(f"invalid max_retries {max_retries!r}: must be >= 0")
         if not deadline > 0:
             raise ValueError(f"invalid timeout {deadline!r}: must be a positive number of seconds")
-        self.base_url = base_url.rstrip("/")
+        # Credentials in the URL (a mirror behind basic auth) are sent as such and kept out of
+        # base_url: it names the registry in errors, logs and the store.
+        self.base_url, self._auth = _split_credentials(base_url.rstrip("/"))
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
@@ -364,7 +379,7 @@ class RegistryClient:
             try:
                 deadline = self._clock() + self.deadline
                 with self.session.get(
-                    full_url, headers=self._headers, timeout=self.timeout, stream=True
+                    full_url, headers=self._headers, timeout=self.timeout, stream=True, auth=self._auth
                 ) as response:
                     status = response.status_code
                     if 200 <= status < 300:

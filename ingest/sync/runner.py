@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 
-from db.models import IngestRun, SyncRun
+from db.models import IngestRun
 from db.state import get_state, set_state
 from db.upsert import PreparedRecord, quarantine_record, upsert_batch
 from ingest.ctgov.client import RegistryClient, RegistryError
@@ -34,6 +33,7 @@ from ingest.files.reader import JSON, RawItem
 from ingest.pipeline import Refused, content_hash, prepare_item
 from ingest.record import Site
 from ingest.sync.lock import Lock
+from ingest.sync.recover import MAX_RECOVERED, fetch_by_ids, listed_updates, missing_or_older
 from ingest.sync.removal import (
     LISTING_PAGE_SIZE,
     MassRemoval,
@@ -42,69 +42,16 @@ from ingest.sync.removal import (
     registry_ids,
     restore,
 )
+from ingest.sync.summary import (
+    RUNS,
+    WATERMARK,
+    SyncSummary,
+    day_before,
+    is_before,
+)
 
-RUNS: Table = SyncRun.__table__  # type: ignore[attr-defined]
 INGEST_RUNS: Table = IngestRun.__table__  # type: ignore[attr-defined]
-WATERMARK = "watermark"
-CHANGED_IDS_SHOWN = 1000
 COUNTS = ("seen", "inserted", "updated", "unchanged", "older", "quarantined")
-
-
-@dataclass
-class SyncSummary:
-    status: str = "running"  # succeeded, failed, interrupted
-    mode: str = "full"
-    watermark: str | None = None  # the data timestamp this run brings the store to
-    since_day: str | None = None
-    seen: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    older: int = 0
-    quarantined: int = 0
-    removed: int = 0  # marked removed by this run's removal check
-    restored: int = 0  # listed again after being marked removed
-    removal_check: str = "not due"  # not due, done, refused, failed (see ingest.sync.removal)
-    alerts: int = 0  # alerts raised for watches (set by the command, after the run)
-    requests: int = 0
-    pages: int = 0
-    total: int | None = None  # studies the registry said its listing holds (first page of a run)
-    resumed: bool = False
-    restarted_listing: bool = False
-    run_id: int | None = None
-    error: str | None = None
-    duration_s: float = 0.0
-    ids: list[str] = field(default_factory=list)  # inserted or updated, in order
-
-    def to_dict(self) -> dict[str, Any]:
-        # The first ids changed (a full load changes every study: the log stays small).
-        return {k: v for k, v in self.__dict__.items() if k != "ids"} | {
-            "changed_ids": self.ids[:CHANGED_IDS_SHOWN],
-            "changed_ids_omitted": max(0, len(self.ids) - CHANGED_IDS_SHOWN),
-        }
-
-    @property
-    def exit_code(self) -> int:
-        if self.status != "succeeded" or self.removal_check in ("refused", "failed"):
-            return 1
-        return 2 if self.quarantined else 0
-
-
-def day_before(timestamp: str) -> date:
-    return date.fromisoformat(timestamp[:10]) - timedelta(days=1)
-
-
-def get_watermark(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return get_state(conn, WATERMARK)
-
-
-def list_runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)).mappings()
-        return [
-            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()} for row in rows
-        ]
 
 
 def run_sync(
@@ -118,21 +65,27 @@ def run_sync(
     check_removed: bool | None = None,
     allow_mass_removal: bool = False,
     id_page_size: int = LISTING_PAGE_SIZE,
+    lock: Lock | None = None,
 ) -> SyncSummary:
     """One run under the lock (raises :class:`~ingest.sync.lock.SyncLocked` if another holds it).
 
     ``check_removed``: list every NCT id after the update and mark the stored trials the
     registry no longer lists (None: when the last check is a week old by the registry's clock).
+    ``lock``: a lock the caller already holds and releases (the nightly job holds one over the
+    sync, the watches and the delivery of alerts); without it the run takes its own.
     """
     started = time.monotonic()
-    lock = Lock.acquire(engine)
+    held = lock if lock is not None else Lock.acquire(engine)
     summary = SyncSummary()
     try:
-        _run(engine, client, lock, summary, full=full, page_size=page_size, geocode=geocode, on_page=on_page)
+        _run(engine, client, held, summary, full=full, page_size=page_size, geocode=geocode, on_page=on_page)
         if summary.status == "succeeded":
-            _check_removals(engine, client, lock, summary, check_removed, allow_mass_removal, id_page_size)
+            _check_removals(
+                engine, client, held, summary, check_removed, allow_mass_removal, id_page_size, geocode
+            )
     finally:
-        lock.release()
+        if lock is None:
+            held.release()
         summary.duration_s = round(time.monotonic() - started, 2)
     return summary
 
@@ -169,6 +122,14 @@ def _run(
         last if last and not full and last["status"] in ("interrupted", "failed") and last["pages"] else None
     )
     stamp = client.fetch_version()
+    if watermark and is_before(stamp, watermark):
+        # A mirror restored from an older snapshot, or a registry clock set back: the store
+        # holds newer data than the registry says it has. The watermark never moves back.
+        summary.warnings.append(
+            f"the registry's data timestamp {stamp} is older than the watermark {watermark}: "
+            "the watermark is kept (is --base-url an older mirror?)"
+        )
+        stamp = watermark
     if resume is not None:
         summary.mode, summary.since_day, token = resume["mode"], resume["since_day"], resume["page_token"]
         summary.watermark = resume["data_timestamp"] or stamp
@@ -220,6 +181,9 @@ def _run(
             token = next_token
             if token is None:
                 break
+        if summary.total is None or summary.seen != summary.total:
+            # Resumed (no count to compare), or the registry changed while it was paged.
+            _recover(engine, client, lock, summary, ingest_run_id, base_requests, geocode, on_page)
     except RegistryError as exc:
         summary.status, summary.error = "failed", str(exc)
         _finish(engine, summary, ingest_run_id, client.requests_made - base_requests)
@@ -232,13 +196,46 @@ def _run(
     _finish(engine, summary, ingest_run_id, client.requests_made - base_requests)
 
 
+def _recover(
+    engine: Engine,
+    client: RegistryClient,
+    lock: Lock,
+    summary: SyncSummary,
+    ingest_run_id: int,
+    base_requests: int,
+    geocode: Callable[[Site], None] | None,
+    on_page: Callable[[SyncSummary], None] | None,
+) -> None:
+    """Fetch by id what the listing may have skipped: the studies it lists now that the store
+    lacks or holds older (see :mod:`ingest.sync.recover`)."""
+    served = summary.seen
+    listed = listed_updates(client, updated_since=summary.since_day, on_page=lambda _: lock.beat_now())
+    with engine.connect() as conn:
+        wanted = missing_or_older(conn, listed, skip=summary.refused_ids)
+    for studies in fetch_by_ids(client, wanted[:MAX_RECOVERED]):
+        _store_page(engine, lock, summary, studies, None, ingest_run_id, client, base_requests, geocode)
+        summary.recovered += len(studies)
+        if on_page is not None:
+            on_page(summary)
+    if summary.total is not None:
+        summary.warnings.append(
+            f"the registry's listing changed while it was read ({summary.total} announced, {served} served): "
+            f"{summary.recovered} {'study' if summary.recovered == 1 else 'studies'} it skipped fetched by id"
+        )
+    if len(wanted) > MAX_RECOVERED:
+        summary.warnings.append(
+            f"{len(wanted)} listed studies are missing from the store or older there; the first "
+            f"{MAX_RECOVERED} were fetched (run `trialsite sync --full` for the rest)"
+        )
+
+
 def _store_page(
     engine: Engine,
     lock: Lock,
     summary: SyncSummary,
     studies: list[dict[str, Any]],
     next_token: str | None,
-    ingest_run_id: int,
+    ingest_run_id: int | None,
     client: RegistryClient,
     base_requests: int,
     geocode: Callable[[Site], None] | None,
@@ -251,6 +248,8 @@ def _store_page(
         for result in prepare_item(RawItem(f"{client.base_url}/studies", JSON, study)):
             if isinstance(result, Refused):
                 refused.append(result)
+                if result.nct_id:
+                    summary.refused_ids.add(result.nct_id.upper())
             else:
                 records.append(_geocoded(result, geocode) if geocode is not None else result)
     with engine.begin() as conn:
@@ -321,27 +320,28 @@ def _finish(engine: Engine, summary: SyncSummary, ingest_run_id: int, requests: 
         if summary.status == "succeeded":
             values["page_token"] = None
         conn.execute(update(RUNS).where(RUNS.c.id == summary.run_id).values(**values))
-        run = conn.execute(select(RUNS).where(RUNS.c.id == summary.run_id)).mappings().one()
         ingest_status = {"succeeded": "ok" if not summary.quarantined else "partial"}.get(
             summary.status, summary.status
         )
         conn.execute(
             update(INGEST_RUNS)
             .where(INGEST_RUNS.c.id == ingest_run_id)
-            .values(
-                finished_at=now,
-                status=ingest_status,
-                seen=run["seen"],
-                inserted=run["inserted"],
-                updated=run["updated"],
-                unchanged=run["unchanged"],
-                older=run["older"],
-                quarantined=run["quarantined"],
-            )
+            .values(finished_at=now, status=ingest_status)
         )
+        _copy_counts(conn, summary, ingest_run_id)
         if summary.status == "succeeded" and summary.watermark:
             # Only a succeeded run moves the watermark.
             set_state(conn, WATERMARK, summary.watermark)
+
+
+def _copy_counts(conn: Connection, summary: SyncSummary, ingest_run_id: int | None) -> None:
+    """The run's counts onto its ingest run (what ``stats`` shows as the last ingest)."""
+    run = conn.execute(select(RUNS).where(RUNS.c.id == summary.run_id)).mappings().one()
+    conn.execute(
+        update(INGEST_RUNS)
+        .where(INGEST_RUNS.c.id == ingest_run_id)
+        .values({name: run[name] for name in COUNTS})
+    )
 
 
 def _check_removals(
@@ -352,10 +352,12 @@ def _check_removals(
     asked: bool | None,
     allow_mass: bool,
     id_page_size: int,
+    geocode: Callable[[Site], None] | None,
 ) -> None:
     """After a succeeded update: the removal check, if asked or due. Its failure (a listing
     that did not complete, a mass removal refused) marks nothing and leaves the run succeeded,
-    its watermark moved; the command exits 1 with the reason."""
+    its watermark moved; the command exits 1 with the reason. A listed study the store lacks
+    (one a shifting listing skipped, see :mod:`ingest.sync.recover`) is fetched by id."""
     day = (summary.watermark or datetime.now(UTC).isoformat())[:10]
     with engine.connect() as conn:
         first = conn.execute(
@@ -377,6 +379,18 @@ def _check_removals(
             check = apply_listing(conn, listed, day=day, run_id=run_id, allow_mass=allow_mass)
             summary.removal_check, summary.removed = "done", len(check.removed)
             summary.restored += len(check.restored)
+            absent = missing_or_older(conn, dict.fromkeys(listed, ""), skip=summary.refused_ids)
+        for studies in fetch_by_ids(client, absent[:MAX_RECOVERED]):
+            _store_page(engine, lock, summary, studies, None, run_id, client, base_requests, geocode)
+            summary.recovered += len(studies)
+        if absent:
+            summary.warnings.append(
+                f"{len(absent)} {'study' if len(absent) == 1 else 'studies'} the registry lists "
+                f"{'was' if len(absent) == 1 else 'were'} not in the store (skipped by an earlier "
+                f"listing): {min(len(absent), MAX_RECOVERED)} fetched by id"
+            )
+            with engine.begin() as conn:
+                _copy_counts(conn, summary, run_id)
     except MassRemoval as exc:
         summary.removal_check, summary.error = "refused", str(exc)
     except RegistryError as exc:

@@ -193,6 +193,12 @@ def alert_line(alert: dict[str, Any]) -> str:
             if alert.get("likely_ineligible")
             else ""
         )
+        + (
+            f" — delivery given up after {alert['delivery_attempts_failed']} failed runs: "
+            f"{alert.get('last_delivery_error') or 'no error recorded'}"
+            if alert.get("delivery_given_up")
+            else ""
+        )
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, union
 
+from db.display import strip_bidi_all
 from db.models import Alert, ChangeEvent, Watch, WatchHit
 from db.state import as_utc, get_state, set_state
 from db.upsert import TRIAL
@@ -32,6 +33,8 @@ HIT: Table = WatchHit.__table__  # type: ignore[attr-defined]
 ALERT: Table = Alert.__table__  # type: ignore[attr-defined]
 CHANGE: Table = ChangeEvent.__table__  # type: ignore[attr-defined]
 EVALUATED = "watches_evaluated_at"  # sync_state: when the last evaluation started
+# Runs in which an alert's delivery failed before it is given up (``trialsite alerts`` says so).
+MAX_DELIVERY_ATTEMPTS = 5
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -118,25 +121,42 @@ def list_alerts(
 
 
 def alert_view(row: dict[str, Any]) -> dict[str, Any]:
-    """An alert as printed, piped and posted: no patient detail, only the watch's name."""
-    detail = row.get("detail") or {}
-    nct_id = row["nct_id"]
-    return {
-        "id": row["id"],
-        "watch": row["watch"],
-        "kind": row["kind"],
-        "nct_id": nct_id,
-        "title": detail.get("title"),
-        "overall_status": detail.get("overall_status"),
-        "reason": row["reason"],
-        "likely_ineligible": detail.get("likely_ineligible", False),
-        "criteria_not_met": detail.get("criteria_not_met", []),
-        "nearest_site": detail.get("nearest_site"),
-        "url": f"https://clinicaltrials.gov/study/{nct_id}" if nct_id.upper().startswith("NCT") else None,
-        "created_at": _iso(row["created_at"]),
+    """An alert as printed and listed: no patient detail, only the watch's name; registry
+    text without bidirectional controls; how its delivery went."""
+    attempts = row.get("attempts") or 0
+    return alert_payload(row) | {
         "notified_at": _iso(row.get("notified_at")),
         "posted_at": _iso(row.get("posted_at")),
+        "delivery_attempts_failed": attempts,
+        "delivery_given_up": attempts >= MAX_DELIVERY_ATTEMPTS,
+        "last_delivery_error": row.get("last_error"),
     }
+
+
+def alert_payload(row: dict[str, Any]) -> dict[str, Any]:
+    """An alert as piped to ``--notify-cmd`` and POSTed to ``--webhook``."""
+    detail = row.get("detail") or {}
+    nct_id = row["nct_id"]
+    return dict(
+        strip_bidi_all(
+            {
+                "id": row["id"],
+                "watch": row["watch"],
+                "kind": row["kind"],
+                "nct_id": nct_id,
+                "title": detail.get("title"),
+                "overall_status": detail.get("overall_status"),
+                "reason": row["reason"],
+                "likely_ineligible": detail.get("likely_ineligible", False),
+                "criteria_not_met": detail.get("criteria_not_met", []),
+                "nearest_site": detail.get("nearest_site"),
+                "url": f"https://clinicaltrials.gov/study/{nct_id}"
+                if nct_id.upper().startswith("NCT")
+                else None,
+                "created_at": _iso(row["created_at"]),
+            }
+        )
+    )
 
 
 def evaluate_watches(

@@ -1,10 +1,14 @@
-"""``trialsite sync``: the nightly job (cron, systemd timer)."""
+"""``trialsite sync``: the nightly job (cron, systemd timer) — a sync, the watches, the alerts.
+
+It drives both ``ingest`` (the sync) and ``matching`` (watches and alerts), so it lives with
+the higher of the two (:mod:`matching.watch.job` composes the run under one lock).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,10 +16,7 @@ from db.cli import JsonFlag, err, fail, get_engine, out, print_json, progress_ba
 from ingest.ctgov.client import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from ingest.sync.runner import SyncSummary
-    from matching.watch import DeliveryReport
+    from ingest.sync.summary import SyncSummary
 
 
 def sync(
@@ -68,7 +69,10 @@ def sync(
     After the update, trials the registry no longer lists are marked removed (with
     --check-removed, or when the last check is 7 days old), the watches are asked again over
     the trials that changed (alerts: `trialsite alerts`), and new alerts go to --notify-cmd
-    and --webhook (a failed delivery is tried again next run; it never fails the sync).
+    and --webhook: 10 s a webhook POST, 30 s a command, 60 s for all of a run's delivery;
+    redirects are not followed; a failed delivery is tried again on the next runs, up to 5,
+    then given up; it never fails the sync. The lock is held over all of it: two overlapping
+    runs never deliver an alert twice.
 
     Exit codes: 0 done, 2 done with records quarantined, 3 another sync holds the lock,
     1 failed (the watermark then stays where it was; or the removal check failed or was
@@ -86,31 +90,24 @@ def sync(
     """
     from contextlib import ExitStack
 
+    from db.display import public_url
     from ingest.ctgov.client import RegistryClient, RegistryError
     from ingest.sync.lock import SyncLocked
-    from ingest.sync.runner import get_watermark, list_runs, run_sync
+    from ingest.sync.summary import get_watermark, list_runs
+    from matching.watch.cli import alert_line
+    from matching.watch.job import run_nightly
 
-    engine = get_engine(bulk_writes=True)
+    engine = get_engine(bulk_writes=not status)  # --status only reads (a read-only store too)
     if status:
-        runs = list_runs(engine)
-        report = {"watermark": get_watermark(engine), "runs": runs}
-        if as_json:
-            print_json(report)
-            return
-        out.print(f"watermark: {report['watermark'] or 'none (no sync has succeeded yet)'}", markup=False)
-        for run in runs:
-            out.print(
-                f"#{run['id']} {run['mode']} {run['status']}: started {shown_time(run['started_at'])}, "
-                f"finished {shown_time(run['finished_at'])}; {run['seen']} seen, {run['inserted']} inserted, "
-                f"{run['updated']} updated, {run['quarantined']} quarantined, {run['removed']} removed"
-                + (f"; resumed run #{run['resumed_from']}" if run["resumed_from"] else "")
-                + (f"; error: {run['error']}" if run["error"] else ""),
-                markup=False,
-            )
+        _print_status(list_runs(engine), get_watermark(engine), as_json)
         return
 
     if webhook is not None and not webhook.startswith(("http://", "https://")):
-        fail(f"--webhook {webhook!r}: expected an http:// or https:// URL")
+        fail(f"--webhook {public_url(webhook)!r}: expected an http:// or https:// URL")
+
+    def raised(alert: dict[str, Any]) -> None:
+        err.print(f"alert: {alert_line(alert)}", markup=False, highlight=False, soft_wrap=True)
+
     with ExitStack() as stack, RegistryClient(base_url, rate_limit_per_minute=rate_limit or None) as client:
         located = None
         if geocode:
@@ -119,9 +116,12 @@ def sync(
             located = stack.enter_context(site_geocoding())
         page_done = stack.enter_context(_progress())
         try:
-            summary = run_sync(
+            run = run_nightly(
                 engine,
                 client,
+                notify_cmd=notify_cmd,
+                webhook=webhook,
+                on_alert=raised,
                 full=full,
                 page_size=page_size,
                 geocode=located,
@@ -132,10 +132,8 @@ def sync(
         except SyncLocked as exc:
             fail(str(exc), code=3)
         except RegistryError as exc:  # before the run started (GET /version)
-            fail(f"the registry at {base_url} could not be reached: {exc}")
-    delivery = None
-    if summary.status == "succeeded":
-        summary.alerts, delivery = _watches(engine, summary, notify_cmd, webhook)
+            fail(f"the registry at {client.base_url} could not be reached: {exc}")
+    summary, delivery = run.summary, run.delivery
     if as_json:
         print_json(summary.to_dict() | {"delivery": delivery.to_dict() if delivery else None})
     else:
@@ -148,11 +146,16 @@ def sync(
             f"watermark {summary.watermark if summary.status == 'succeeded' else 'unchanged'}",
             markup=False,
         )
-        if delivery is not None and (delivery.delivered or delivery.failed):
+        if delivery is not None and (delivery.delivered or delivery.failed or delivery.deferred):
             out.print(
-                f"alerts delivered: {delivery.delivered}; failed (tried again next run): {delivery.failed}",
+                f"alerts delivered: {delivery.delivered}; failed (tried again next run): {delivery.failed}"
+                + (f", given up: {delivery.given_up}" if delivery.given_up else "")
+                + (f"; left for the next run: {delivery.deferred}" if delivery.deferred else "")
+                + f"; {delivery.duration_s:g} s",
                 markup=False,
             )
+    for warning in summary.warnings:
+        err.print(f"Warning: {warning}", markup=False, highlight=False)
     if delivery is not None:
         for problem in delivery.errors[:5]:
             err.print(f"Warning: {problem}", markup=False, highlight=False)
@@ -161,21 +164,20 @@ def sync(
     raise typer.Exit(summary.exit_code)
 
 
-def _watches(
-    engine: Engine, summary: SyncSummary, notify_cmd: str | None, webhook: str | None
-) -> tuple[int, DeliveryReport | None]:
-    """After a succeeded run: ask the watches again, then deliver what is pending."""
-    from matching.watch import deliver_pending, evaluate_watches
-    from matching.watch.cli import alert_line
-
-    with engine.begin() as conn:
-        raised = evaluate_watches(conn, sync_run_id=summary.run_id)
-    for alert in raised:
-        err.print(f"alert: {alert_line(alert)}", markup=False, highlight=False, soft_wrap=True)
-    delivery = None
-    if notify_cmd or webhook:
-        delivery = deliver_pending(engine, notify_cmd=notify_cmd, webhook=webhook)
-    return len(raised), delivery
+def _print_status(runs: list[dict[str, Any]], watermark: str | None, as_json: bool) -> None:
+    if as_json:
+        print_json({"watermark": watermark, "runs": runs})
+        return
+    out.print(f"watermark: {watermark or 'none (no sync has succeeded yet)'}", markup=False)
+    for run in runs:
+        out.print(
+            f"#{run['id']} {run['mode']} {run['status']}: started {shown_time(run['started_at'])}, "
+            f"finished {shown_time(run['finished_at'])}; {run['seen']} seen, {run['inserted']} inserted, "
+            f"{run['updated']} updated, {run['quarantined']} quarantined, {run['removed']} removed"
+            + (f"; resumed run #{run['resumed_from']}" if run["resumed_from"] else "")
+            + (f"; error: {run['error']}" if run["error"] else ""),
+            markup=False,
+        )
 
 
 @contextmanager
