@@ -32,11 +32,15 @@ serve: install
 ## make test: set up and run the whole suite (lint, types, tests on SQLite and PostgreSQL, browser)
 test: install browser lint typecheck pytest
 
-## the browser tests drive Debian's Chromium (Playwright's own download is not used)
+## the browser tests drive Debian's Chromium (Playwright's own download is not used); the
+## reverse-proxy test runs Debian's nginx in front of a live trialsite
 browser:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "could not install chromium: the browser tests will be skipped with the reason"; }
+	@{ command -v nginx >/dev/null || test -x /usr/sbin/nginx; } || { echo "installing Debian's nginx-light for the reverse-proxy test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light openssl >/dev/null) \
+	  || echo "could not install nginx: the reverse-proxy test will be skipped with the reason"; }
 
 lint: install
 	$(BIN)/ruff check .
