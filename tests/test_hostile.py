@@ -1430,7 +1430,7 @@ def test_a_read_only_sqlite_store_is_served_read_only(served_url: str, tmp_path:
             server.wait(timeout=30)
     finally:
         folder.chmod(0o755)
-    assert stats.returncode == 0 and json.loads(stats.stdout)["trials"] == 239, stats.stderr
+    assert stats.returncode == 0 and json.loads(stats.stdout)["trials"] == 241, stats.stderr
     assert load.returncode == 1 and "is read-only" in load.stderr and "Traceback" not in load.stderr
     assert answer is not None and answer.status_code == 200 and answer.json()["matches"]
     assert "read-only)" in log.read_text()

@@ -268,17 +268,26 @@ def add_extra_concepts(concepts: dict[str, Concept], curated: Path = CURATED) ->
     return terms
 
 
+def _extra_terms(concepts: dict[str, Concept], names: dict[str, str], path: Path) -> list[Term]:
+    """Terms of a curated file (``descriptor``, ``terms``, ``abbreviations``, ``ambiguous``); a
+    file named ``*_es.tsv`` holds Spanish words, read only in Spanish texts when abbreviations."""
+    language = FLAG_SPANISH if path.stem.endswith("_es") else 0
+    terms: list[Term] = []
+    for n, row in enumerate(_rows(path), start=2):
+        uid = _resolve(names, concepts, row["descriptor"], f"{path.name} line {n}")
+        ambiguous = set(_split(row.get("ambiguous", "")))
+        terms += [Term(uid, t, language) for t in _split(row.get("terms", ""))]
+        for abbreviation in _split(row.get("abbreviations", "")):
+            flags = FLAG_ABBREVIATION | language | (FLAG_AMBIGUOUS if abbreviation in ambiguous else 0)
+            terms.append(Term(uid, abbreviation, flags))
+    return terms
+
+
 def merge_curated(concepts: dict[str, Concept], terms: list[Term], curated: Path = CURATED) -> list[Term]:
     merged = list(terms) + add_extra_concepts(concepts, curated)
     names = _by_name(concepts)
-    extra = curated / "extra_terms.tsv"
-    for n, row in enumerate(_rows(extra), start=2):
-        uid = _resolve(names, concepts, row["descriptor"], f"{extra.name} line {n}")
-        ambiguous = set(_split(row.get("ambiguous", "")))
-        merged += [Term(uid, t, 0) for t in _split(row.get("terms", ""))]
-        for abbreviation in _split(row.get("abbreviations", "")):
-            flags = FLAG_ABBREVIATION | (FLAG_AMBIGUOUS if abbreviation in ambiguous else 0)
-            merged.append(Term(uid, abbreviation, flags))
+    for extra in sorted(curated.glob("extra_terms*.tsv")) + sorted(curated.glob("shorthand*.tsv")):
+        merged += _extra_terms(concepts, names, extra)
     spanish = curated / "spanish_names.tsv"
     if spanish.exists():
         outside = []

@@ -201,7 +201,7 @@ class Recognizer:
                     continue
                 if not _as_capitalised(text[toks[first].start : toks[last].end], term.written):
                     continue
-                if _beside_number(toks, first, last):
+                if _beside_number(text, toks, first, last):
                     continue
                 if (
                     need_support
@@ -329,10 +329,16 @@ def is_spanish(toks: list[Token]) -> bool:
     return spanish > english
 
 
-def _beside_number(toks: list[Token], first: int, last: int) -> bool:
-    before = toks[first - 1].folded if first > 0 else ""
-    after = toks[last + 1].folded if last + 1 < len(toks) else ""
-    return before[:1].isdigit() or after[:1].isdigit()
+def _beside_number(text: str, toks: list[Token], first: int, last: int) -> bool:
+    """Is a number written right beside the words, with only spaces between ("25 IU/L",
+    "PTT 32 s")? A number across punctuation ("07102.\nESKD", "(dx 2011), HTN") is not."""
+    if first > 0 and toks[first - 1].folded[:1].isdigit():
+        if not text[toks[first - 1].end : toks[first].start].strip(" \t"):
+            return True
+    if last + 1 < len(toks) and toks[last + 1].folded[:1].isdigit():
+        if not text[toks[last].end : toks[last + 1].start].strip(" \t"):
+            return True
+    return False
 
 
 def _as_capitalised(written_in_text: str, abbreviation: str) -> bool:
