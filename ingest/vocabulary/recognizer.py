@@ -332,13 +332,11 @@ def is_spanish(toks: list[Token]) -> bool:
 def _beside_number(text: str, toks: list[Token], first: int, last: int) -> bool:
     """Is a number written right beside the words, with only spaces between ("25 IU/L",
     "PTT 32 s")? A number across punctuation ("07102.\nESKD", "(dx 2011), HTN") is not."""
-    if first > 0 and toks[first - 1].folded[:1].isdigit():
-        if not text[toks[first - 1].end : toks[first].start].strip(" \t"):
-            return True
-    if last + 1 < len(toks) and toks[last + 1].folded[:1].isdigit():
-        if not text[toks[last].end : toks[last + 1].start].strip(" \t"):
-            return True
-    return False
+    before = first > 0 and toks[first - 1].folded[:1].isdigit()
+    if before and not text[toks[first - 1].end : toks[first].start].strip(" \t"):
+        return True
+    after = last + 1 < len(toks) and toks[last + 1].folded[:1].isdigit()
+    return after and not text[toks[last].end : toks[last + 1].start].strip(" \t")
 
 
 def _as_capitalised(written_in_text: str, abbreviation: str) -> bool:
