@@ -228,3 +228,23 @@ def test_a_recorded_contraception_meets_the_seed_trials_item() -> None:
     rule = {"kind": "contraception", "text": "contraception", "span": [0, 13]}
     facts = patient_facts(parse_patient({"contraception": True}))
     assert evaluate_rule(rule, "inclusion", facts).status == "met"
+
+
+@pytest.mark.parametrize(
+    ("letter", "age", "location"),
+    [
+        ("Re: John Smith, DOB: 12/03/1961. Hypertension.", 65, None),  # the birth date is not the letter's
+        (
+            "Date: 2026-11-20\nFecha de nacimiento: 03-05-1990. Mujer con LES, con domicilio en Soria.",
+            36,
+            "Soria",
+        ),
+        ("A man 45 years of age with CKD, lives alone in Great Yarmouth.", 45, "Great Yarmouth"),
+        ("52y, male, Leeds, West Yorkshire LS6 2QR. IgA nephropathy.", 52, "Leeds, West Yorkshire LS6 2QR"),
+        ("An ectopic pregnancy at age 26. Now a 38-year-old woman from Zaragoza.", 38, "Zaragoza"),
+    ],
+)
+def test_ages_and_places_as_letters_write_them(letter: str, age: int, location: str | None) -> None:
+    patient = parse_referral(letter, today=date(2026, 12, 7)).patient
+    assert patient["age"] == age
+    assert patient.get("location") == location

@@ -80,9 +80,22 @@ _LETTER_DATE_RE = re.compile(
 )
 
 
+# A date after these is a birth date, not the letter's.
+_BIRTH_LABEL_RE = re.compile(
+    r"(?i)(?:dob|d\.o\.b\.|birth|born|nacimiento|nac\.?|nacid[oa](?: el)?|fn)\s*:?\s*$"
+)
+
+
 def letter_date(text: str) -> dt.date | None:
     """The date the letter gives itself in its first lines, if any."""
-    m = _LETTER_DATE_RE.search(text[:400])
+    m = next(
+        (
+            m
+            for m in _LETTER_DATE_RE.finditer(text[:400])
+            if not _BIRTH_LABEL_RE.search(text[max(0, m.start() - 30) : m.start()])
+        ),
+        None,
+    )
     if m is None:
         return None
     try:

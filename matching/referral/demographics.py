@@ -8,6 +8,7 @@ now; a relative's age ("her mother, 70,") neither.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from matching.referral.model import Evidence, Parse
@@ -23,11 +24,18 @@ _AGE_RE = re.compile(
     r"|(?<!\blos )\b(\d{1,3})\s*años\b(?!\s+(?:de evoluci[oó]n|antes|atr[aá]s))"
     r"|\bedad\s*:?\s*(\d{1,3})\b"
     r"|\b(\d{1,3})[\s\-]*(?:years?|yrs?)\s+(?=(?:man|woman|male|female|boy|girl|gentleman|lady)\b)"
-    # "Mrs Garcia, 71, from Houston", "Sr. Pérez Gómez, 58,"
+    r"|\b(\d{1,3})[\s\-]*(?:years?|yrs?)[\s\-]+of[\s\-]+age\b"  # "45 years of age"
+    r"|\b(\d{1,3})[\s\-]*(?:y|yr)\b(?=\s*(?:,|/|old|male|female|man|woman|[MF]\b))"  # "52y, male", "52y/o"
     # "Mrs Garcia, 71, from Houston", "Mr Seamus Dunleavy (88)", not "Mr Pilkington, 22 Heather Close"
     r"|\b(?:mrs?|ms|miss|mx|sra?|srta|don|do[ñn]a)\.?\s+[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+){0,2}"
     r"(?:,\s*|\s*\()(\d{1,3})\b(?!\s*(?:mg|g|ml|mmol|%|/|\.\d|,\d))"
     r"(?!\s+[A-Z][a-z]+\s+(?:Close|Street|St|Road|Rd|Avenue|Ave|Lane|Court|Drive|Way|Place|Crescent|Gardens|Terrace|Grove|Calle)\b)"
+)
+# A birth date: "DOB: 12/03/1961", "Date of birth: 1985-03-12", "F. nac.: 12-03-1961", "born 1961".
+_BIRTH_RE = re.compile(
+    r"(?i)\b(?:dob|d\.o\.b\.|date of birth|birth date|born(?: on| in)?|fecha de nacimiento|f\.?\s*nac\.?|"
+    r"nacid[oa](?: el| en)?|fn)\s*:?\s*(?:(?P<iso>(?:19|20)\d\d-\d\d-\d\d)|(?P<d>\d{1,2})[/.\-](?P<m>\d{1,2})[/.\-](?P<y>(?:19|20)\d\d)"
+    r"|(?P<year>(?:19|20)\d\d)\b)"
 )
 # An age written in the past: not the patient's age now.
 _PAST_AGE_RE = re.compile(r"(?i)(?:\bat\s+(?:the\s+)?|\bsince\s+(?:the\s+)?|\ba\s+los\s+|\bdesde\s+los\s+)$")
@@ -69,23 +77,25 @@ _CUE_RE = re.compile(
     r"(?:a[ \t]+)?[Rr]esident[ \t]+(?:of|in|at)|[Mm]oved[ \t]+to|[Hh]ome[ \t]+(?:is[ \t]+)?in|"
     r"[Rr]esides[ \t]+in|[Rr]esiding[ \t]+in|[Bb]ased[ \t]+in|[Rr]esidente[ \t]+(?:en|de)|[Rr]eside[ \t]+en|[Vv]ive[ \t]+en|"
     r"[Vv]ecin[oa][ \t]+de|[Rr]esidenciad[oa][ \t]+en|[Dd]omiciliad[oa][ \t]+en|[Pp]rocedente[ \t]+de|"
-    r"[Oo]riginari[oa][ \t]+de|[Nn]atural[ \t]+de|años,?[ \t]+de)[ \t]+)" + _PLACE
+    r"[Oo]riginari[oa][ \t]+de|[Nn]atural[ \t]+de|años,?[ \t]+de|(?:con[ \t]+)?[Dd]omicilio[ \t]+en|"
+    r"(?:con[ \t]+)?[Rr]esidencia[ \t]+en|[Rr]adica[ \t]+en|[Hh]abita[ \t]+en)[ \t]+)" + _PLACE
 )
 # After the age and sex: "38 M, Atlanta, GA", "Mrs. Arsenault, 39, of Dartmouth", "Mujer, 82 a.,
 # de Cartagena (Murcia)", "Varón de 52 años (Marbella, Málaga)".
 _AFTER_AGE_RE = re.compile(
-    r"(?:[ \t]*(?:man|woman|male|female|boy|girl|gentleman|lady|varón|mujer|[MF]))?"
+    r"(?:[ \t]*,?[ \t]*(?:man|woman|male|female|boy|girl|gentleman|lady|varón|mujer|[MF])\b)?"
     r"(?:[ \t]*,[ \t]*(?:(?:of|from|de)[ \t]+)?|[ \t]+(?:of|from|de)[ \t]+|[ \t]*\()" + _PLACE
 )
 # An address line: "Address: 9 Fellside Court, Kendal, Cumbria LA9 4PQ", "Domicilio: Col. …".
 _ADDRESS_RE = re.compile(
     r"(?i)\b(?:home(?:[ \t]+address)?|address|domicilio|direcci[oó]n|residencia|lugar[ \t]+de[ \t]+residencia|"
-    r"localidad|poblaci[oó]n|ciudad|city|town|location|re)[ \t]*:[ \t]*(?P<line>[^\n]+)"
+    r"localidad|poblaci[oó]n|ciudad|city|town|location|(?P<re>re))[ \t]*:[ \t]*(?P<line>[^\n]+)"
 )
 _STREET_RE = re.compile(
     r"(?i)^\d|\b(?:street|st|road|rd|avenue|ave|lane|ln|close|court|drive|dr|way|place|apt|flat|unit|suite|"
     r"calle|c/|avda|avenida|plaza|piso|col|colonia|barrio|urb)\b\.?|^(?:mr|mrs|ms|miss|dr|sr|sra|srta)\b"
 )
+_TITLE_RE = re.compile(r"(?:Mr|Mrs|Ms|Miss|Mx|Sr|Sra|Srta|Dña)\b\.?\s")
 # Capitalised words that start a sentence, a heading or a clinical abbreviation, not a place.
 _NOT_PLACES = frozenset(
     [
@@ -132,7 +142,27 @@ def _relative_before(text: str, start: int) -> bool:
     return bool(_FAMILY_RE.search(text[max(0, start - 30) : start]))
 
 
-def read_age(text: str, out: Parse) -> None:
+def _age_from_birth(text: str, today: dt.date) -> tuple[int, int, float] | None:
+    m = _BIRTH_RE.search(text)
+    if m is None:
+        return None
+    try:
+        if m.group("iso"):
+            born = dt.date.fromisoformat(m.group("iso"))
+        elif m.group("y"):
+            day, month = int(m.group("d")), int(m.group("m"))
+            if month > 12:  # 03/25/1961: the US order
+                day, month = month, day
+            born = dt.date(int(m.group("y")), month, day)
+        else:
+            born = dt.date(int(m.group("year")), 7, 1)  # a year alone: mid-year
+    except ValueError:
+        return None
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return (m.start(), m.end(), float(years)) if 0 <= years <= 120 else None
+
+
+def read_age(text: str, out: Parse, today: dt.date | None = None) -> None:
     found: list[tuple[int, int, float]] = []
     for m in _AGE_RE.finditer(text):
         value = int(next(g for g in m.groups() if g is not None))
@@ -152,6 +182,8 @@ def read_age(text: str, out: Parse) -> None:
         if 0 < value <= 120:
             found.append((m.start(), m.end(), float(value)))
             break
+    if not found and (birth := _age_from_birth(text, today or dt.date.today())) is not None:
+        found.append(birth)  # only when no age is written: the letter's own word wins
     if found:
         start, end, years = min(found)
         out.patient["age"] = int(years) if years == int(years) else years
@@ -212,6 +244,8 @@ def read_place(text: str, out: Parse) -> None:
                 (2 if birthplace else 0, m.start("place"), m.start("place") + len(place), place)
             )
     for m in _ADDRESS_RE.finditer(text):
+        if m.group("re") and not _TITLE_RE.match(m.group("line")):
+            continue  # "Re: John Smith, …": a subject line names a place only after "Mr …, age,"
         place = _address(m.group("line"))
         if place and _plausible(place):
             start = (

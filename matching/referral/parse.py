@@ -26,7 +26,7 @@ def parse_referral(text: str, *, today: dt.date | None = None) -> Parse:
     out = Parse()
     # Relative dates ("3 months ago", "hace 2 meses") count back from the letter's own date.
     reference = letter_date(text) or (today or dt.date.today())
-    read_age(text, out)
+    read_age(text, out, reference)
     read_sex(text, out)
     read_place(text, out)
     read_findings(text, out, reference)
