@@ -324,7 +324,11 @@ def _exclude(concepts: dict[str, Concept], terms: list[Term], path: Path) -> lis
     names = _by_name(concepts)
     dropped_concepts: set[str] = set()
     dropped_terms: set[tuple[str, str]] = set()
+    dropped_words: set[str] = set()
     for n, row in enumerate(_rows(path), start=2):
+        if row["what"] == "word":  # an everyday word, whatever concept lists it
+            dropped_words.add(fold(row["term"]))
+            continue
         uid = names.get(row["descriptor"])
         if uid is None:
             continue  # a descriptor the selection does not keep needs no exclusion
@@ -333,11 +337,13 @@ def _exclude(concepts: dict[str, Concept], terms: list[Term], path: Path) -> lis
         elif row["what"] == "term":
             dropped_terms.add((uid, fold(row["term"])))
         else:
-            raise SystemExit(f"{path.name} line {n}: 'what' must be descriptor or term")
+            raise SystemExit(f"{path.name} line {n}: 'what' must be descriptor, term or word")
     return [
         t
         for t in terms
-        if t.concept not in dropped_concepts and (t.concept, fold(t.written)) not in dropped_terms
+        if t.concept not in dropped_concepts
+        and (t.concept, fold(t.written)) not in dropped_terms
+        and (t.flags & FLAG_ABBREVIATION or fold(t.written) not in dropped_words)
     ]
 
 

@@ -211,6 +211,8 @@ class Recognizer:
                     continue
             elif len(term.key) < 3:
                 continue
+            elif term.flags & FLAG_SPANISH and not spanish and " " not in term.key:
+                continue  # a Spanish word alone is read in Spanish texts: "gripe", "tos", "sol"
             rank = (0 if fold(concept.name) == term.key else 1, _KIND_ORDER.get(concept.kind, 9))
             if best is None or rank < best[0]:
                 best = (rank, row)
