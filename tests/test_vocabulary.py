@@ -88,7 +88,7 @@ def test_an_abbreviation_counts_only_as_capitalised() -> None:
 
 def test_an_ambiguous_abbreviation_needs_a_supporting_word() -> None:
     assert names("MS") == []
-    assert names("relapsing MS") == ["Multiple Sclerosis"]
+    assert names("MS with demyelinating lesions") == ["Multiple Sclerosis"]
     assert "Peritoneal Dialysis" not in names("PD 2 weeks after")
 
 
