@@ -139,9 +139,22 @@ def _expected_concept(item: dict[str, Any] | str) -> str | None:
     return concept.id if concept else None
 
 
+_QUALIFIER_WORDS = ("level", "levels", "activity", "titer", "titre", "nadir", "actual", "count", "value", "score")
+
+
 def _measure_key(name: str) -> str:
-    variable = load_catalogue().lookup(name)
-    return variable.name if variable is not None else name.lower()
+    """A measurement's name as compared: the catalogue variable, else its letters and digits
+    without a trailing qualifier ("LI-RADS" and "li_rads", "ADAMTS13 activity" and "adamts13")."""
+    catalogue = load_catalogue()
+    if name.lower() in catalogue.variables:
+        return name.lower()
+    variable = catalogue.lookup(name)
+    if variable is not None:
+        return variable.name
+    words = name.lower().replace("_", " ").split()
+    while len(words) > 1 and words[-1] in _QUALIFIER_WORDS:
+        words.pop()
+    return "".join(c for c in "".join(words) if c.isalnum())
 
 
 def score_one(text: str, expected: dict[str, Any], parse: Parse, score: Score, label: str) -> None:

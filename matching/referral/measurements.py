@@ -13,10 +13,13 @@ range, when written in its usual unit, is not read ("T2" is a tumour stage, not 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest.criteria.catalogue import Catalogue, Variable, load_catalogue
+from ingest.vocabulary.concepts import TREATMENT_KINDS
+from ingest.vocabulary.recognizer import Mention
 from matching.referral.model import Evidence, Parse
 
 # Letter shorthand and Spanish names the catalogue does not list (it serves criteria, which
@@ -112,13 +115,82 @@ _LAB_LINE_RE = re.compile(
     + _LAB_UNIT
     + r"))?(?![\w/])"
 )
+# An abbreviation and its value, with a lab unit or, for scores, none: "PTH 28 pg/mL", "Kt/V 1.5",
+# "FeNO 62 ppb", "CHA2DS2-VASc 5", "LI-RADS 5".
 _ABBREVIATION_VALUE_RE = re.compile(
-    r"\b(?P<name>[A-Z][A-Za-z]?[A-Z0-9]{1,4}(?:-\d)?)[ \t]+(?:[<>≤≥][ \t]*)?"
+    r"\b(?P<name>[A-Z][A-Za-z]?[A-Za-z0-9]{0,5}[A-Z0-9](?:[-/][A-Za-z0-9]{1,6}){0,2})(?:[ \t]*(?::|=)|[ \t]+(?:of|was|is))?[ \t]+"
+    r"(?:[<>≤≥][ \t]*)?"
     + _NUMBER
-    + r"[ \t]*(?P<unit>"
+    + r"(?:[ \t]*(?P<unit>"
     + _LAB_UNIT
-    + r")(?![\w/])"
+    + r"|ppb|dB/m|kPa|EU|mmHg))?(?![\w/.,]\d|[\w/])"
 )
+# A named value written in prose, with its unit: "IGF-1 of 968 ng/mL", "head circumference 36 cm",
+# "a random GH level of 4 ug/L", "tacrolimus trough 6.2 ng/mL", "urea of 8.5 mmol/L".
+# A value with a unit (the anchor), and the name written before it (read backwards from there).
+_UNIT_VALUE_RE = re.compile(
+    r"(?<![\w.,])" + _NUMBER + r"[ \t\u2009]*(?P<unit>" + _LAB_UNIT + r"|ppb|dB/m|kPa|EU|cm/s|mmHg)(?![\w/])"
+)
+_NAME_BEFORE_RE = re.compile(
+    r"(?P<name>(?:[A-Za-z][\w\-/+]*[ \t]){0,2}[A-Za-z][\w\-/+]*)[ \t]*(?:\([A-Za-z0-9\-]{2,10}\)[ \t]*)?"
+    r"(?:(?:level|levels|activity|trough|titer|titre|count|concentration|index|value)[ \t]+)?"
+    r"(?:(?:of|was|is|were|at)[ \t]+|[:=][ \t]*)?(?:[<>≤≥][ \t]*)?$"
+)
+
+
+class _Candidate(NamedTuple):
+    """A name and a value written for it: where each is, and the unit if any."""
+
+    name: str
+    name_start: int
+    name_end: int
+    value: str
+    unit: str | None
+    end: int
+    from_lab_line: bool
+
+
+def _candidates(text: str) -> list[_Candidate]:
+    found = [
+        _Candidate(
+            m.group("name"),
+            m.start("name"),
+            m.end("name"),
+            m.group("value"),
+            m.group("unit"),
+            m.end(),
+            pattern is _LAB_LINE_RE,
+        )  # fmt: skip
+        for pattern in (_LAB_LINE_RE, _ABBREVIATION_VALUE_RE)
+        for m in pattern.finditer(text)
+    ]
+    for value in _UNIT_VALUE_RE.finditer(text):
+        before = _NAME_BEFORE_RE.search(text, max(0, value.start() - 60), value.start())
+        if before is not None and "\n" not in text[before.start() : value.start()]:
+            found.append(_Candidate(before.group("name"), before.start("name"), before.end("name"),
+                                    value.group("value"), value.group("unit"), value.end(), False))  # fmt: skip
+    return found
+
+
+# Words that begin a named value's phrase but are not its name.
+_LEADING_WORDS = frozenset(
+    ["random", "fasting", "peak", "nadir", "latest", "recent", "current", "repeat", "initial", "baseline",
+     "serum", "plasma", "total", "his", "her", "their", "its", "the", "a", "an"]
+)  # fmt: skip
+# Words that end a value's phrase but are not its name: "SpO2 nadir 88%", "K actual 5.2".
+_TRAILING_WORDS = frozenset(
+    ["nadir", "actual", "peak", "now", "today", "level", "levels", "activity", "titer"]
+)
+# Words that cannot be inside a value's name: what comes before the last of them is another phrase.
+_BREAK_WORDS = frozenset(
+    ["and", "or", "with", "of", "in", "on", "at", "to", "by", "for", "from", "than", "between", "was", "is",
+     "were", "are", "be", "been", "has", "had", "have", "showed", "shows", "revealed", "reveals", "measured",
+     "estimated", "approximately", "about", "around", "less", "more", "over", "under", "up", "de", "del", "la",
+     "el", "un", "una", "con", "y", "en", "que", "values", "cutoff", "an", "a", "the"]
+)  # fmt: skip
+# Without a unit, only a scale's name counts ("CHA2DS2-VASc 5", "HAS-BLED 3", "ACQ-5 2.8"): a bare
+# abbreviation before a small number is a stage, a type or a gene ("GOLD 3", "DM 2", "APOL 1").
+_SCALE_NAME_RE = re.compile(r"[A-Za-z0-9]+-[A-Za-z0-9]+")
 # Labels that hold a number but no measurement: the patient's, the letter's, a dose.
 _NOT_MEASURES = frozenset(
     [
@@ -286,7 +358,9 @@ class _Reader:
             return None
 
 
-def read_measurements(text: str, out: Parse, spanish: bool) -> None:
+def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[Mention] = ()) -> None:
+    """The measurements of ``text``; ``mentions`` are the vocabulary's concepts in it (a value
+    after a drug's name is a dose, after a condition's its stage)."""
     reader = _Reader(text, out, spanish)
     for m in _BP_RE.finditer(text):
         systolic, diastolic = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(5))
@@ -319,39 +393,46 @@ def read_measurements(text: str, out: Parse, spanish: bool) -> None:
             reader.add(name, number, after.group("unit"), start, after.end())
             if len(reader.items) > before:
                 reader.add_trend(name, number, after.group("unit"), after.end())
-    _read_other_values(reader)
+    _read_other_values(reader, mentions)
     if reader.items:
         out.patient["measurements"] = reader.items
 
 
-def _read_other_values(reader: _Reader) -> None:
-    from ingest.vocabulary.concepts import TREATMENT_KINDS
-    from ingest.vocabulary.recognizer import find_concepts
-
+def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
     text = reader.text
-    for pattern in (_LAB_LINE_RE, _ABBREVIATION_VALUE_RE):
-        for m in pattern.finditer(text):
-            name = " ".join(m.group("name").split())
-            if name.lower() in _NOT_MEASURES or any(a < m.end() and m.start() < b for a, b in reader.spans):
-                continue
-            if reader.catalogue.lookup(name) is not None:
-                continue  # a catalogue name the main reader did not take: not a value for it
-            if any(
-                c.concept.kind in TREATMENT_KINDS and c.concept.kind != "test" for c in find_concepts(name)
-            ):
-                continue  # "Prednisone: 20 mg" is a dose
-            if not m.group("unit") and sum(c.isupper() for c in name) < 2:
-                continue  # "Patient: 31-year-old": a value without a unit needs a lab's name ("Anti-TPO")
-            if re.match(r"[\s-]*(?:years?|yrs?|yo|y/o|a[ñn]os)\b", text[m.end() :]):
-                continue
-            number = reader.value(m.group("value"))
-            if number is None:
-                continue
-            item: dict[str, Any] = {"name": name, "value": number}
-            if m.group("unit"):
-                item["unit"] = m.group("unit")
-            reader.items.append(item)
-            reader.spans.append((m.start("name"), m.end()))
-            reader.out.evidence.append(
-                Evidence("measurements", text[m.start("name") : m.end()], m.start("name"), m.end())
-            )
+    for candidate in _candidates(text):
+        spans = [(w.group(), candidate.name_start + w.start()) for w in re.finditer(r"\S+", candidate.name)]
+        breaks = [i for i, (w, _) in enumerate(spans) if w.lower() in _BREAK_WORDS]
+        if breaks:
+            spans = spans[breaks[-1] + 1 :]
+        while spans and spans[0][0].lower() in _LEADING_WORDS:
+            spans.pop(0)
+        while len(spans) > 1 and spans[-1][0].lower() in _TRAILING_WORDS:
+            spans.pop()
+        if not spans or re.fullmatch(r"(?:19|20)\d\d|\d{5}", candidate.value):
+            continue  # a year ("ESKD 2021") or a ZIP code ("GA 30310") is no value
+        name = " ".join(w for w, _ in spans)
+        start, end = spans[0][1], candidate.end
+        if name.lower() in _NOT_MEASURES or any(a < end and start < b for a, b in reader.spans):
+            continue
+        if reader.catalogue.lookup(name) is not None:
+            continue  # a catalogue name the main reader did not take: not a value for it
+        near = [c for c in mentions if c.start < candidate.name_end and start < c.end]
+        if any(c.concept.kind in TREATMENT_KINDS and c.concept.kind != "test" for c in near):
+            continue  # "Prednisone: 20 mg" is a dose
+        if any(c.concept.is_condition and c.end >= candidate.name_end for c in near):
+            continue  # "CKD 3", "stage IV NSCLC 2": a condition's stage or grade
+        lab_line = candidate.from_lab_line and sum(c.isupper() for c in name) >= 2
+        if not candidate.unit and not lab_line and not _SCALE_NAME_RE.fullmatch(name):
+            continue  # a value without a unit needs a lab line's name or a scale's
+        if re.match(r"[\s-]*(?:years?|yrs?|yo|y/o|a[ñn]os)\b", text[end:]):
+            continue
+        number = reader.value(candidate.value)
+        if number is None:
+            continue
+        item: dict[str, Any] = {"name": name, "value": number}
+        if candidate.unit:
+            item["unit"] = candidate.unit
+        reader.items.append(item)
+        reader.spans.append((start, end))
+        reader.out.evidence.append(Evidence("measurements", text[start:end], start, end))

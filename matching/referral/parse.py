@@ -29,8 +29,8 @@ def parse_referral(text: str, *, today: dt.date | None = None) -> Parse:
     read_age(text, out, reference)
     read_sex(text, out)
     read_place(text, out)
-    read_findings(text, out, reference)
-    read_measurements(text, out, is_spanish(tokens(text)))
+    findings = read_findings(text, out, reference)
+    read_measurements(text, out, is_spanish(tokens(text)), [f.mention for f in findings])
     events = read_events(text, out, reference)
     if events:
         out.patient["events"] = events
