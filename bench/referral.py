@@ -139,7 +139,18 @@ def _expected_concept(item: dict[str, Any] | str) -> str | None:
     return concept.id if concept else None
 
 
-_QUALIFIER_WORDS = ("level", "levels", "activity", "titer", "titre", "nadir", "actual", "count", "value", "score")
+_QUALIFIER_WORDS = (
+    "level",
+    "levels",
+    "activity",
+    "titer",
+    "titre",
+    "nadir",
+    "actual",
+    "count",
+    "value",
+    "score",
+)
 
 
 def _measure_key(name: str) -> str:

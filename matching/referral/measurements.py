@@ -151,24 +151,22 @@ class _Candidate(NamedTuple):
 
 
 def _candidates(text: str) -> list[_Candidate]:
-    found = [
-        _Candidate(
-            m.group("name"),
-            m.start("name"),
-            m.end("name"),
-            m.group("value"),
-            m.group("unit"),
-            m.end(),
-            pattern is _LAB_LINE_RE,
-        )  # fmt: skip
-        for pattern in (_LAB_LINE_RE, _ABBREVIATION_VALUE_RE)
-        for m in pattern.finditer(text)
-    ]
+    found = []
+    for pattern in (_LAB_LINE_RE, _ABBREVIATION_VALUE_RE):
+        for m in pattern.finditer(text):
+            where = (m.start("name"), m.end("name"))
+            lab_line = pattern is _LAB_LINE_RE
+            found.append(
+                _Candidate(m.group("name"), *where, m.group("value"), m.group("unit"), m.end(), lab_line)
+            )
     for value in _UNIT_VALUE_RE.finditer(text):
         before = _NAME_BEFORE_RE.search(text, max(0, value.start() - 60), value.start())
         if before is not None and "\n" not in text[before.start() : value.start()]:
-            found.append(_Candidate(before.group("name"), before.start("name"), before.end("name"),
-                                    value.group("value"), value.group("unit"), value.end(), False))  # fmt: skip
+            where = (before.start("name"), before.end("name"))
+            unit = value.group("unit")
+            found.append(
+                _Candidate(before.group("name"), *where, value.group("value"), unit, value.end(), False)
+            )
     return found
 
 
