@@ -31,18 +31,21 @@ Direction = Literal["forward", "backward", "both"]
 _TRIGGERS: dict[tuple[Category, Direction], tuple[str, ...]] = {
     ("negated", "forward"): (
         r"no", r"not", r"nor", r"without", r"doesn['’]t", r"don['’]t", r"didn['’]t", r"isn['’]t", r"wasn['’]t",
-        r"hasn['’]t", r"haven['’]t", r"hadn['’]t", r"cannot", r"neither", r"none", r"denies", r"denied", r"denying", r"deny",
+        r"hasn['’]t", r"haven['’]t", r"hadn['’]t", r"won['’]t", r"wouldn['’]t", r"can['’]t", r"cannot",
+        r"neither", r"none", r"negative history of", r"negative for a history of", r"no personal or family history of", r"denies", r"denied", r"denying", r"deny",
         r"negative for", r"neg for", r"free of", r"free from", r"absence of", r"absent", r"lack of", r"lacks",
         r"no evidence of", r"no signs? of", r"no history of", r"no hx of", r"no h/o", r"no known", r"never",
         r"never had", r"has not had", r"had not", r"did not have", r"does not have", r"do not have",
         r"no prior", r"no previous", r"no personal history of", r"not on", r"rules? out", r"ruled out",
         r"unremarkable for", r"no longer", r"nonsmoker", r"non-smoker",
-        r"sin", r"niega", r"niegan", r"no refiere", r"ausencia de", r"descarta", r"nunca",
+        r"sin", r"niega", r"niegan", r"no refiere", r"ausencia de", r"descarta", r"descart[oó]", r"se descart[oó]",
+        r"nunca",
         r"sin antecedentes de", r"libre de", r"negativ[oa] para",
     ),
     ("negated", "backward"): (
         r"(?:was|were|is|are|been|came back|returned)?\s*negative", r"neg", r"(?:was|were|is|are|been)\s+(?:ruled out|excluded|absent|denied)",
-        r"ruled out", r"unlikely", r"not (?:seen|present|found|detected|identified|noted)", r"absent", r"denied",
+        r"ruled out", r"excluded", r"unlikely", r"not (?:seen|present|found|detected|identified|noted)", r"absent",
+        r"denied",
         r"negativ[oa]s?", r"descartad[oa]s?", r"ausente",
     ),
     ("historical", "both"): (
@@ -199,7 +202,10 @@ def modifiers(
     if not spans:
         return []
     triggers = find_triggers(text)
-    terminators = [m.span() for m in _TERMINATOR_RE.finditer(text)]
+    # A closing bracket ends what a trigger inside the brackets says: "(no residual deficits), HTN".
+    terminators = [m.span() for m in _TERMINATOR_RE.finditer(text)] + [
+        (i, i + 1) for i, c in enumerate(text) if c == ")"
+    ]
     clauses = _clauses(text)
     inside = list(keep) or spans
     out = []
