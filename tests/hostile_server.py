@@ -153,7 +153,9 @@ class HostileWebhook:
     - ``redirect_loop``: 307 to itself; ``redirect_away``: 307 to ``target``;
     - ``status``: answers ``status``.
 
-    Every POST is recorded in ``posts`` (its decoded JSON body)."""
+    Every POST is recorded in ``posts`` (its decoded JSON body). With a ``gate``, the first POST
+    is answered only once the gate is set (or after 9 s): a test holds a delivery open while it
+    does something else, whatever the machine's load."""
 
     behaviour: str
     delay: float = 0.0
@@ -163,6 +165,7 @@ class HostileWebhook:
     url: str = ""
     posts: list[Any] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event | None = None
 
 
 class _WebhookServer(ThreadingHTTPServer):
@@ -200,6 +203,8 @@ class _WebhookHandler(BaseHTTPRequestHandler):
                 self.wfile.flush()
             self.close_connection = True
             return
+        if hook.gate is not None and len(hook.posts) == 1:
+            hook.gate.wait(9)
         if hook.delay:
             hook.stopping.wait(hook.delay)
         status = {"ok": 200, "redirect_loop": 307, "redirect_away": 307}.get(hook.behaviour, hook.status)

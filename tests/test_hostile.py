@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -800,15 +801,17 @@ def test_two_overlapping_syncs_deliver_each_alert_once(store_url: str) -> None:
     second sync now finds the lock held through the first one's delivery and exits 3."""
     from tests.hostile_server import serve_webhook
 
-    with alerting_registry(store_url, 12) as server, serve_webhook("ok", delay=0.3) as hook:
+    gate = threading.Event()  # the first alert's answer waits for the second sync to be over
+    with alerting_registry(store_url, 12) as server, serve_webhook("ok", delay=0.1, gate=gate) as hook:
         command = [str(TRIALSITE), "--db", store_url, *sync_args(server, "--webhook", hook.url)]
         first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            for _ in range(600):
+            for _ in range(1200):
                 if hook.posts or first.poll() is not None:
                     break
                 time.sleep(0.05)
             second = trialsite("--db", store_url, *sync_args(server, "--webhook", hook.url), timeout=120)
+            gate.set()
             out, _ = first.communicate(timeout=120)
         finally:
             if first.poll() is None:
