@@ -54,6 +54,7 @@ def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFact
         events=tuple(Event(e.name, e.date) for e in patient.events),
         uses_contraception=patient.contraception,
         today=today or date.today(),
+        absent_conditions=tuple(patient.absent_conditions),
     )
 
 

@@ -28,8 +28,8 @@ from ingest.record import (
     Site,
     Sponsor,
 )
-from ingest.values import is_nct_id, parse_age, parse_human_date
 from ingest.registry_values import parse_healthy_volunteers, parse_phases, standard_ages, to_enum
+from ingest.values import is_nct_id, parse_age, parse_human_date
 
 # Entities are not resolved and nothing is fetched: a record is data, not a program.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True, huge_tree=False)

@@ -30,7 +30,6 @@ from ingest.record import (
     RecordError,
     Sponsor,
 )
-from ingest.values import parse_age, parse_human_date
 from ingest.registry_values import (
     is_enum,
     parse_healthy_volunteers,
@@ -38,6 +37,7 @@ from ingest.registry_values import (
     standard_ages,
     to_enum,
 )
+from ingest.values import parse_age, parse_human_date
 
 # Where labelled facts are looked for, in order (the first mention wins).
 _FACT_SECTIONS = (OVERVIEW, "eligibility", "time_frame", "participants", "sponsors", "other")

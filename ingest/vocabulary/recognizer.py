@@ -24,8 +24,11 @@ Guards, so that no condition comes from a common word:
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate, pairwise, repeat
+from operator import add
 
 import ahocorasick
 
@@ -37,7 +40,7 @@ from ingest.vocabulary.concepts import (
     Vocabulary,
     load_vocabulary,
 )
-from ingest.vocabulary.normalize import Token, fold, tokens
+from ingest.vocabulary.normalize import TokenColumns, fold, token_columns
 
 # How far (in tokens, either side) a supporting word of an ambiguous abbreviation may be.
 SUPPORT_WINDOW = 12
@@ -84,6 +87,8 @@ _KIND_ORDER = {
     "device": 8,
 }
 _COMPACT_RE = re.compile(r"[\W_]+")
+# What a term never runs over: a sentence stop ("St. John's wort" keeps its dot), a bracket.
+_BREAK_RE = re.compile(r"[;:()\[\]\n]|(?<=[a-z]{3})\.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,33 +122,47 @@ class Recognizer:
             self._automaton.add_word(padded, (len(padded), tuple(rows)))
         self._automaton.make_automaton()
         self._support: dict[int, frozenset[str]] = {}
+        self._name_keys: dict[int, str] = {}  # concept index -> its folded name
 
     def find(self, text: str, *, kinds: frozenset[str] | None = None) -> list[Mention]:
         """Every concept named in ``text``, in text order, overlapping matches resolved to the longest."""
-        toks = tokens(text)
-        if not toks:
+        toks = token_columns(text)
+        if not toks.folded:
             return []
-        folded, starts, ends = _layout(toks)
-        spanish = is_spanish(toks)
+        folded, begins = _layout(toks.folded)
         candidates: list[tuple[int, int, int]] = []  # (first token, last token, term row)
         for end, (length, rows) in self._automaton.iter(folded):
-            first, last = starts[end - length + 2], ends[end - 1]
-            row = self._choose(rows, text, toks, first, last, kinds, spanish)
-            if row is not None:
+            # the tokens whose folded words the padded match " a b " covers
+            first, last = bisect_left(begins, end - length + 2), bisect_right(begins, end - 1) - 1
+            row = self._choose(rows, text, toks, first, last, kinds)
+            if row is not None and (first == last or not self._broken(text, toks, first, last, row)):
                 candidates.append((first, last, row))
         return self._longest(candidates, text, toks)
+
+    def _broken(self, text: str, toks: TokenColumns, first: int, last: int, row: int) -> bool:
+        """Does a term's match run over a sentence stop, a bracket, or a comma its term does not
+        have ("drug. Use", "therapy (radiation", "breast cancer, cervical")?"""
+        gap = text[toks.ends[first] : toks.starts[last]]
+        if _BREAK_RE.search(gap):
+            return True
+        return "," in gap and "," not in self.vocabulary.terms.written[row]
 
     def _choose(
         self,
         rows: tuple[int, ...],
         text: str,
-        toks: list[Token],
+        toks: TokenColumns,
         first: int,
         last: int,
         kinds: frozenset[str] | None,
-        spanish: bool,
     ) -> int | None:
         vocabulary = self.vocabulary
+        if len(rows) == 1 and kinds is None:
+            # The common case, read from the columns without building a TermRow: one
+            # concept has this term and it is a plain word of three letters or more.
+            row = rows[0]
+            if not vocabulary.terms.flags[row] & FLAG_ABBREVIATION:
+                return row if len(vocabulary.terms.key[row]) >= 3 else None
         best: tuple[tuple[int, int], int] | None = None
         for row in rows:
             term = vocabulary.terms[row]
@@ -151,9 +170,9 @@ class Recognizer:
             if kinds is not None and concept.kind not in kinds:
                 continue
             if term.flags & FLAG_ABBREVIATION:
-                if term.flags & FLAG_SPANISH and not spanish:
+                if term.flags & FLAG_SPANISH and not is_spanish(toks.folded):
                     continue
-                if not _as_capitalised(text[toks[first].start : toks[last].end], term.written):
+                if not _as_capitalised(text[toks.starts[first] : toks.ends[last]], term.written):
                     continue
                 if _beside_number(toks, first, last):
                     continue
@@ -161,17 +180,23 @@ class Recognizer:
                     continue
             elif len(term.key) < 3:
                 continue
-            rank = (0 if fold(concept.name) == term.key else 1, _KIND_ORDER.get(concept.kind, 9))
+            if len(rows) == 1:
+                return row  # one concept has this term: nothing to rank
+            name_key = self._name_keys.get(term.concept)
+            if name_key is None:
+                name_key = self._name_keys[term.concept] = fold(concept.name)
+            rank = (0 if name_key == term.key else 1, _KIND_ORDER.get(concept.kind, 9))
             if best is None or rank < best[0]:
                 best = (rank, row)
         return best[1] if best else None
 
-    def _supported(self, concept_index: int, toks: list[Token], first: int, last: int) -> bool:
+    def _supported(self, concept_index: int, toks: TokenColumns, first: int, last: int) -> bool:
         words = self._support.get(concept_index)
         if words is None:
             words = self._support[concept_index] = self._support_words(concept_index)
-        near = toks[max(0, first - SUPPORT_WINDOW) : first] + toks[last + 1 : last + 1 + SUPPORT_WINDOW]
-        return any(t.folded in words for t in near)
+        folded = toks.folded
+        near = folded[max(0, first - SUPPORT_WINDOW) : first] + folded[last + 1 : last + 1 + SUPPORT_WINDOW]
+        return any(word in words for word in near)
 
     def _support_words(self, concept_index: int) -> frozenset[str]:
         vocabulary = self.vocabulary
@@ -185,42 +210,40 @@ class Recognizer:
         words = {w for name in names for w in fold(name).split()}
         return frozenset(w for w in words if len(w) > 2 and w not in _GENERIC)
 
-    def _longest(self, candidates: list[tuple[int, int, int]], text: str, toks: list[Token]) -> list[Mention]:
-        candidates.sort(key=lambda c: (c[0] - c[1], c[0]))  # longest first, then leftmost
-        taken: list[tuple[int, int]] = []
-        chosen: list[tuple[int, int, int]] = []
-        for first, last, row in candidates:
-            if any(first <= b and a <= last for a, b in taken):
-                continue
-            taken.append((first, last))
-            chosen.append((first, last, row))
-        chosen.sort()
+    def _longest(
+        self, candidates: list[tuple[int, int, int]], text: str, toks: TokenColumns
+    ) -> list[Mention]:
+        candidates.sort()
+        chosen = candidates
+        if any(a[1] >= b[0] for a, b in pairwise(candidates)):  # some overlap
+            candidates.sort(key=lambda c: (c[0] - c[1], c[0]))  # longest first, then leftmost
+            taken: list[tuple[int, int]] = []
+            chosen = []
+            for first, last, row in candidates:
+                if any(first <= b and a <= last for a, b in taken):
+                    continue
+                taken.append((first, last))
+                chosen.append((first, last, row))
+            chosen.sort()
         mentions = []
+        terms, concepts = self.vocabulary.terms, self.vocabulary.concepts
         for first, last, row in chosen:
-            term = self.vocabulary.terms[row]
-            start, end = toks[first].start, toks[last].end
-            concept = self.vocabulary.concepts[term.concept]
+            start, end = toks.starts[first], toks.ends[last]
+            concept = concepts[terms.concept[row]]
             mentions.append(
-                Mention(concept, start, end, text[start:end], term.written, first, last, term.flags)
+                Mention(
+                    concept, start, end, text[start:end], terms.written[row], first, last, terms.flags[row]
+                )
             )
         return mentions
 
 
-def _layout(toks: list[Token]) -> tuple[str, dict[int, int], dict[int, int]]:
-    """The folded text " a b c " and, for each token, the index of its first and last
-    character there (so a padded match maps back to token numbers)."""
-    parts = [" "]
-    starts: dict[int, int] = {}
-    ends: dict[int, int] = {}
-    position = 1
-    for i, tok in enumerate(toks):
-        starts[position] = i
-        parts.append(tok.folded)
-        position += len(tok.folded)
-        ends[position - 1] = i
-        parts.append(" ")
-        position += 1
-    return "".join(parts), starts, ends
+def _layout(folded: list[str]) -> tuple[str, list[int]]:
+    """The folded text " a b c " and where each token begins there (so a padded match maps
+    back to token numbers by bisection)."""
+    # Each token begins one past the previous token and its space (summed in C: this runs for
+    # every text read).
+    return f" {' '.join(folded)} ", list(accumulate(map(add, map(len, folded), repeat(1)), initial=1))
 
 
 # Words frequent in Spanish clinical text and absent from English (and the reverse).
@@ -270,18 +293,16 @@ _ENGLISH_WORDS = frozenset(
 )
 
 
-def is_spanish(toks: list[Token]) -> bool:
-    """Is the text Spanish rather than English (by its commonest words)?"""
-    spanish = english = 0
-    for tok in toks[:400]:
-        spanish += tok.folded in _SPANISH_WORDS
-        english += tok.folded in _ENGLISH_WORDS
-    return spanish > english
+def is_spanish(folded: list[str]) -> bool:
+    """Is the text Spanish rather than English (by its commonest folded words)?"""
+    # Counted by C loops (it runs for every text read).
+    words = folded[:400]
+    return sum(map(_SPANISH_WORDS.__contains__, words)) > sum(map(_ENGLISH_WORDS.__contains__, words))
 
 
-def _beside_number(toks: list[Token], first: int, last: int) -> bool:
-    before = toks[first - 1].folded if first > 0 else ""
-    after = toks[last + 1].folded if last + 1 < len(toks) else ""
+def _beside_number(toks: TokenColumns, first: int, last: int) -> bool:
+    before = toks.folded[first - 1] if first > 0 else ""
+    after = toks.folded[last + 1] if last + 1 < len(toks.folded) else ""
     return before[:1].isdigit() or after[:1].isdigit()
 
 
