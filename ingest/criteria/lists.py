@@ -72,9 +72,10 @@ def joined_by(gap: str) -> str | None:
     """How two neighbouring concepts are joined: "or" (alternatives), "and", "comma" (a bare
     list), "bracket" (a name again, or examples, in brackets); None when words between them
     say more."""
-    tokens = _GAP_TOKEN_RE.findall(gap.lower())
-    if gap.strip(" \t,/()[]-:") and not tokens:
-        return None
+    low = gap.lower()
+    if _GAP_TOKEN_RE.sub("", low).strip(" \t-:"):
+        return None  # a number, a full stop, a semicolon: "… management 14. Active malignancy"
+    tokens = _GAP_TOKEN_RE.findall(low)
     joins = set()
     for token in tokens:
         if token in ("or", "nor", "and/or", "/"):
@@ -103,7 +104,7 @@ def group_readings(readings: list[Reading], low: str, section: str) -> list[list
             last, first = groups[-1][-1], groups[-1][0]
             join = joined_by(low[last.end : reading.start]) if last.end <= reading.start else None
             same_sort = (reading.kind, reading.negated) == (first.kind, first.negated)
-            if reading.example and reading.kind == first.kind and same_sort:
+            if reading.example and same_sort and _SENTENCE_RE.search(low, last.end, reading.start) is None:
                 join = "or"  # "immunosuppressants (e.g., tacrolimus)", "including: A, B and C": any one
             elif not same_sort:
                 join = None

@@ -8,14 +8,18 @@ requires or excludes becomes a rule:
   an exception ("malignancy **other than** basal cell carcinoma"), a cause ("anemia
   **due to** iron deficiency"), a purpose ("**treatment for** lupus nephritis"), a
   future or a risk ("**planned** surgery", "**at risk of** stroke"), a relative's
-  ("**family history of** ADPKD"), an allergen ("**allergy to** penicillin"), what a
-  condition requires ("asthma **requiring** oral steroids"), a vaccine's disease
+  ("**family history of** ADPKD"), an option ("**with or without** leg pain"), a
+  means ("confirmed **by** biopsy"), a point in time ("**at the time of** surgery"),
+  an allergen ("**allergy to** penicillin"), what a condition requires ("asthma
+  **requiring** oral steroids"), examples ("**e.g.** tacrolimus"), a vaccine's disease
   ("**vaccinated against** influenza"). A zone runs to the end of its clause;
 - *qualifiers* — the words that narrow a concept beyond its name ("**severe**
   osteopenia", "**moderate/severe recurrence of** lupus nephritis", "lupus nephritis
   **class III or IV**"), which a patient's record must also state for the rule to be
   met; words that narrow nothing ("active", "known", "history of") are not qualifiers;
-- *negation after* the concept ("HIV **negative**").
+- *what follows* the concept: a negation ("HIV **negative**", "opioid-**naive**"), a noun
+  that makes it something else ("tumor **tissue**", "stroke **risk**", "bleeding
+  **disorder**").
 
 Patterns of how criteria are written (grammar), run on the folded item text
 (:class:`~ingest.criteria.lexicon.ItemText`), each behind a cheap gate.
@@ -259,8 +263,8 @@ def qualifier_before(doc: ItemText, start: int, floor: int) -> int:
             if begin < start and (gap.strip() == "," or after == "or"):
                 begin = m.start()  # "active, chronic, or recurrent": one of them, "active" too
             continue
-        if word in _BOUNDARY or counted >= _MAX_QUALIFIER_WORDS:
-            break
+        if word in _BOUNDARY or counted >= _MAX_QUALIFIER_WORDS or (len(word) == 1 and not word.isdigit()):
+            break  # a boundary, or a letter alone ("patient's": "s")
         if _NUMERAL_RE.fullmatch(word) and not _numbered(words, i):
             break
         edge = begin = m.start()

@@ -300,9 +300,10 @@ def find_terms(
     for group in group_readings(_readings(doc, mentions, avoid, named or {}), doc.low, section):
         first = group[0]
         start, end = min(r.start for r in group), max(r.end for r in group)
-        concepts = tuple(
-            {r.concept.id: ConceptRef(r.concept.id, r.concept.name, r.qualifier) for r in group}.values()
-        )
+        refs: dict[str, ConceptRef] = {}
+        for r in group:  # a concept named twice in a group keeps its first words
+            refs.setdefault(r.concept.id, ConceptRef(r.concept.id, r.concept.name, r.qualifier))
+        concepts = tuple(refs.values())
         # A concept named again is most often its definition ("hepatitis B (defined as hepatitis
         # B surface antigen reactive …)"): the first statement is the rule.
         key = (first.kind, tuple(c.id for c in concepts))
