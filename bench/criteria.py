@@ -34,6 +34,7 @@ from xml.etree import ElementTree
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest.criteria import CriterionItem, parse_criteria
+from ingest.vocabulary.recognizer import find_concepts
 
 _KEYS = ("eligibilityCriteria", "EligibilityCriteria")
 
@@ -152,10 +153,15 @@ def concepts_report(items: list[CriterionItem]) -> None:
     left: list[str] = []
     for item in items:
         spans = [r.span for r in item.rules]
+        ids = {c.id for r in item.rules for c in getattr(r, "concepts", ())}
         for m in _CUE_RE.finditer(item.text):
             start, end = m.span("phrase")
             phrases += 1
-            if any(s < end and start < e for s, e in spans):
+            # read: inside a rule's words, or naming a concept one of the item's rules holds
+            # (a concept named twice is one rule: "active malignancy or prior malignancy")
+            if any(s < end and start < e for s, e in spans) or (
+                ids and {c.concept.id for c in find_concepts(m.group("phrase"))} & ids
+            ):
                 read += 1
             elif len(left) < 400:
                 left.append(m.group().strip())

@@ -206,7 +206,12 @@ def test_needs_name_concepts_and_denials() -> None:
 
 @pytest.mark.parametrize(
     ("conditions", "status"),
-    [(["systemic lupus erythematosus"], "met"), (["SLE"], "met"), (["asthma"], "unknown")],
+    [
+        (["systemic lupus erythematosus"], "met"),
+        (["SLE"], "met"),
+        (["D008180"], "met"),
+        (["asthma"], "unknown"),
+    ],
 )
 def test_rules_stored_before_concepts_are_still_matched_by_words(conditions: list[str], status: str) -> None:
     # The seed's SLE item as the store kept it before concepts were read (terms only).
