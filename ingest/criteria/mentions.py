@@ -19,6 +19,7 @@ can require of a patient, and completed with what the vocabulary cannot see alon
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache, lru_cache
 
 from ingest.vocabulary.concepts import CONDITION_KINDS, TREATMENT_KINDS, Concept, load_vocabulary
@@ -118,8 +119,12 @@ def find_mentions(text: str, low: str, abbreviations: dict[str, str]) -> list[Me
 
 def _defined(text: str, found: list[Mention], abbreviations: dict[str, str]) -> list[Mention]:
     """Short forms the trial (or the curated list) defines and the vocabulary did not read."""
-    # The item's words that are short forms, by a set intersection (no loop over every word).
-    named = set(filter(abbreviations.__contains__, set(text.translate(_TO_SPACE).split())))
+    # The trial's short forms this item holds (known per trial), else its words that are short forms.
+    written = getattr(abbreviations, "written", None)
+    if written is not None:
+        named: Iterable[str] = [word for word in written if word in text]
+    else:
+        named = set(filter(abbreviations.__contains__, set(text.translate(_TO_SPACE).split())))
     if not named:
         return []
     extra = []
