@@ -5,6 +5,13 @@ thresholds recognised (and how many have a catalogue variable and a canonical
 unit), and parse speed in trials/s — best of ``--repeat`` passes, as wall-clock
 and as CPU time, because a shared machine's load makes single wall timings noisy.
 
+Conditions and treatments: how many rules name vocabulary concepts, and of the
+phrases a cue introduces ("history of …", "treated with …", "patients with …") the
+share read as a concept rule, with examples of those left as text for a human.
+
+Evaluation: every item (as the store keeps it, JSON) against three patients (the seed
+patient, one with treatments, one with denials), in µs per item, best of ``--repeat``.
+
     .venv/bin/python bench/criteria.py [--repeat 3] [--root tests/fixtures]
 
 Then the worst shapes seen (:func:`worst_shapes`: repetition, long lines, many
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import re
 import sys
 import time
 from collections import Counter
@@ -25,7 +33,8 @@ from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.criteria import parse_criteria
+from ingest.criteria import CriterionItem, parse_criteria
+from ingest.vocabulary.recognizer import find_concepts
 
 _KEYS = ("eligibilityCriteria", "EligibilityCriteria")
 
@@ -107,6 +116,8 @@ def main() -> None:
         f"speed (wall)               {len(trials) / best_wall:.0f} trials/s, {len(items) / best_wall:.0f} items/s"
     )
     print(f"speed (CPU)                {len(trials) / best_cpu:.0f} trials per CPU-second")
+    concepts_report(items)
+    evaluation_report(items, args.repeat)
     if args.workers > 1:
         with multiprocessing.Pool(args.workers) as pool:
             pool.map(_parse_json, trials[: args.workers * 4])
@@ -116,6 +127,73 @@ def main() -> None:
         print(
             f"speed ({args.workers} processes)        {len(trials) / elapsed:.0f} trials/s wall (items as JSON)"
         )
+
+
+# Cues after which a clinician writes a condition or a treatment: the phrases a reader
+# expects a rule for (the measure of how many are read as concepts).
+_CUE_RE = re.compile(
+    r"(?i)\b(?:history of|diagnosis of|diagnosed with|evidence of|presence of|known|active|uncontrolled|"
+    r"(?:patients?|subjects?|participants?) with|treated with|treatment with|therapy with|receiving|"
+    r"received|taking|use of|prior(?! to)|previous|current|concomitant|free of|without)\s+"
+    r"(?P<phrase>[a-z][\w'/-]*(?:\s+(?!(?:who|which|that|within|for|at|in|on|of|as|by|or|and|with|to|is|are)\b)"
+    r"[a-z][\w'/-]*){0,4})"
+)
+
+
+def concepts_report(items: list[CriterionItem]) -> None:
+    """Condition and treatment rules naming concepts, and cue phrases read as concepts or left."""
+    named = [r for item in items for r in item.rules if r.kind in ("condition", "treatment")]
+    with_concepts = [r for r in named if getattr(r, "concepts", ())]
+    print(
+        f"condition/treatment rules   {len(named)}; naming vocabulary concepts "
+        f"{len(with_concepts)} ({len(with_concepts) / max(1, len(named)):.1%}), "
+        f"{sum(len(r.concepts) for r in with_concepts) / max(1, len(with_concepts)):.2f} concepts per rule"
+    )
+    phrases = read = 0
+    left: list[str] = []
+    for item in items:
+        spans = [r.span for r in item.rules]
+        ids = {c.id for r in item.rules for c in getattr(r, "concepts", ())}
+        for m in _CUE_RE.finditer(item.text):
+            start, end = m.span("phrase")
+            phrases += 1
+            # read: inside a rule's words, or naming a concept one of the item's rules holds
+            # (a concept named twice is one rule: "active malignancy or prior malignancy")
+            if any(s < end and start < e for s, e in spans) or (
+                ids and {c.concept.id for c in find_concepts(m.group("phrase"))} & ids
+            ):
+                read += 1
+            elif len(left) < 400:
+                left.append(m.group().strip())
+    print(f"phrases after a cue         {phrases}; read as a rule {read} ({read / max(1, phrases):.1%})")
+    print("  left for review, e.g.: " + "; ".join(repr(p) for p in left[::27][:15]))
+
+
+def evaluation_report(items: list[CriterionItem], repeat: int) -> None:
+    """Evaluation speed: every stored item against three patients."""
+    from matching.eligibility import evaluate_items
+    from matching.patient import parse_patient
+    from matching.verdicts import patient_facts
+
+    stored = [json.loads(json.dumps(item.to_dict())) for item in items]
+    patients = [
+        {"age": 34, "sex": "female", "conditions": ["lupus nephritis"], "measurements": [{"name": "SLEDAI-2K", "value": 12}]},
+        {"age": 61, "sex": "male", "conditions": ["type 2 diabetes", "chronic kidney disease stage 3"],
+         "treatments": [{"name": "metformin"}, {"name": "tacrolimus"}], "measurements": [{"name": "eGFR", "value": 45}]},
+        {"age": 45, "sex": "female", "conditions": ["breast cancer"], "absent_conditions": ["diabetes", "HIV"]},
+    ]  # fmt: skip
+    facts = [patient_facts(parse_patient(p)) for p in patients]
+    evaluate_items(stored[:50], facts[0])  # warm-up: loads the catalogue and the vocabulary
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        started = time.process_time()
+        for f in facts:
+            evaluate_items(stored, f)
+        best = min(best, time.process_time() - started)
+    per_item = best / (len(stored) * len(facts)) * 1e6
+    print(
+        f"evaluation, best of {repeat}   {per_item:.1f} µs CPU per item ({len(stored)} items x {len(facts)} patients)"
+    )
 
 
 def worst_shapes() -> dict[str, str]:

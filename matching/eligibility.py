@@ -40,6 +40,7 @@ from ingest.criteria.describe import (
 )
 from ingest.criteria.needs import alternatives, requires, unread_options
 from ingest.criteria.words import curated_abbreviations, entry_words, measurement_key, term_words
+from matching.concepts import ConceptFacts, concept_facts, concept_truth
 
 Status = Literal["met", "not_met", "unknown"]
 Truth = bool | None
@@ -87,6 +88,16 @@ class PatientFacts:
     events: Sequence[Event] = ()
     uses_contraception: bool | None = None
     today: date = field(default_factory=date.today)
+    # Conditions the record explicitly rules out ("denies diabetes"): never "not recorded".
+    absent_conditions: Sequence[str] = ()
+    # Her conditions, treatments and denials as vocabulary concepts (from the fields above).
+    concepts: ConceptFacts = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        recorded = tuple(dict.fromkeys(self.condition_origins.get(c, c) for c in self.conditions))
+        treatments = tuple(t.name for t in self.treatments)
+        known = concept_facts(recorded, treatments, tuple(self.absent_conditions))
+        object.__setattr__(self, "concepts", known)  # frozen: set once, here
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +284,11 @@ def _window_truth(
 
 
 def _truth(
-    rule: Mapping[str, Any], facts: PatientFacts, catalogue: Catalogue, abbreviations: Mapping[str, str]
+    rule: Mapping[str, Any],
+    facts: PatientFacts,
+    catalogue: Catalogue,
+    abbreviations: Mapping[str, str],
+    required: bool,
 ) -> tuple[Truth, str]:
     kind = rule["kind"]
     if kind == "age":
@@ -305,6 +320,8 @@ def _truth(
     if kind == "time_window":
         return _window_truth(rule, facts, abbreviations)
     if kind in ("condition", "treatment"):
+        if rule.get("concepts"):
+            return concept_truth(rule, kind, facts.concepts, required)
         terms = list(rule.get("terms") or [rule.get("text", "")])
         names = facts.conditions if kind == "condition" else [t.name for t in facts.treatments]
         found = _matching(terms, names, abbreviations)
@@ -338,7 +355,7 @@ def evaluate_rule(
     catalogue = catalogue or load_catalogue()
     abbreviations = abbreviations if abbreviations is not None else curated_abbreviations()
     required = requires(section, data)
-    truth, shown = _truth(data, facts, catalogue, abbreviations)
+    truth, shown = _truth(data, facts, catalogue, abbreviations, required)
     for_women = women_only and facts.sex == "male" and data.get("kind") == "contraception"
     if for_women and truth is None:
         truth, shown = required, "male"  # "Women of childbearing potential must use …" does not ask it of him

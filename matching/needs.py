@@ -33,6 +33,13 @@ def patient_facts_on_record(facts: PatientFacts) -> frozenset[str]:
         have.update(("pregnant", "breastfeeding", "contraception"))
     abbreviations = curated_abbreviations()
     treatments = [t.name for t in facts.treatments]
+    # Rules naming concepts are decided by her entries' concepts and their ancestors, and an
+    # excluded condition by her denial of it or of a broader one.
+    known = facts.concepts
+    have.update(f"c:{concept_id}" for concept_id in known.conditions)
+    have.update(f"t:{concept_id}" for concept_id in known.treatments)
+    if known.denied:
+        have.update(f"a:{concept_id}" for concept_id in known.denied_descendants())
     for prefix, names in (
         ("c", facts.conditions),
         ("t", treatments),
@@ -62,7 +69,10 @@ def cannot_be_met(needs: str | None, have: frozenset[str]) -> bool:
     if not needs:
         return True
     possible = (
-        not group.startswith("!") and any(_on_record(fact, have) for fact in group.split(",") if fact)
+        any(_on_record(fact, have) for fact in group.split(",") if fact)
+        if not group.startswith("!")
+        # an excluded condition is met only where she denies it
+        else any(fact.startswith("a:") and fact in have for fact in group[1:].split(","))
         for group in needs[1:].split(";")
     )
     return not all(possible) if needs[0] == "&" else not any(possible)

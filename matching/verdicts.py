@@ -15,6 +15,7 @@ import orjson
 
 from ingest.criteria.categories import CATEGORY_REASONS, category_of
 from ingest.mesh import ancestors_of
+from ingest.vocabulary.concepts import load_vocabulary
 from matching.conditions import condition_keys, synonym_groups
 from matching.eligibility import Event, Measurement, PatientFacts, Treatment, evaluate_items
 from matching.patient import Patient
@@ -26,8 +27,11 @@ def implied_conditions(conditions: list[str]) -> dict[str, str]:
     (the condition vocabulary), and lupus nephritis is a form of systemic lupus
     erythematosus, so "SLE required" is met by a lupus nephritis diagnosis (MeSH tree)."""
     implied: dict[str, str] = {c: c for c in conditions}
+    vocabulary = load_vocabulary()
     for condition in conditions:
         names = [condition]
+        if (concept := vocabulary.by_id.get(condition.strip())) is not None:
+            names.append(concept.name)  # "D008181": rules stored before concepts compare names
         for key in condition_keys(condition):  # as written, unqualified, in English
             names.extend((key, *synonym_groups().get(key, ())))
         for name in names:
@@ -54,6 +58,7 @@ def patient_facts(patient: Patient, *, today: date | None = None) -> PatientFact
         events=tuple(Event(e.name, e.date) for e in patient.events),
         uses_contraception=patient.contraception,
         today=today or date.today(),
+        absent_conditions=tuple(patient.absent_conditions),
     )
 
 

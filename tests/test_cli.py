@@ -443,7 +443,7 @@ def test_criteria_json_gives_needs_as_a_documented_structure() -> None:
     egfr = items[0]["needs"]
     assert egfr["combine"] == "all"
     assert {"kind": "measurement", "variable": "egfr"} in egfr["rules"][0]["decided_by_any_of"]
-    words = [
-        f["words"] for f in items[1]["needs"]["rules"][0]["decided_by_any_of"] if f["kind"] == "condition"
-    ]
-    assert any({"lupus", "nephritis"} <= set(w) for w in words)
+    # a condition rule is decided by the vocabulary concept it names (lupus nephritis, D008181)
+    facts = items[1]["needs"]["rules"][0]["decided_by_any_of"]
+    assert {"kind": "condition", "concept": "D008181"} in facts
+    assert items[1]["rules"][0]["concepts"] == [{"id": "D008181", "name": "Lupus Nephritis"}]

@@ -408,13 +408,21 @@ def test_an_option_the_parser_did_not_read_keeps_the_item_open(seed_items: list[
     one way in, not a requirement; a failed threshold beside an unread option does not fail it."""
     (recurrence,) = evaluate_items([seed_items[3]], facts(conditions=["lupus nephritis"]))
     assert recurrence.status == "unknown"
-    assert recurrence.reason.endswith(
-        "trial requires recurrence of lupus nephritis, or another option the item lists: unknown"
+    # her lupus nephritis is on record; its recurrence is what the item asks, and not stated
+    assert recurrence.reason == (
+        "lupus nephritis on record; not stated: moderate/severe recurrence — trial requires "
+        "moderate/severe recurrence of lupus nephritis, or another option the item lists: unknown"
     )
     (item,) = parse_criteria("* eGFR ≥ 30 mL/min/1.73 m2 or on maintenance dialysis")
     low = facts(measurements=[Measurement("eGFR", 20, "mL/min/1.73m2")])
     (verdict,) = evaluate_items([item], low)
-    assert verdict.status == "unknown" and "or another option the item lists" in verdict.reason
+    # both options are read (dialysis is a concept): the one not failed is still to check
+    assert verdict.status == "unknown" and "no record of maintenance dialysis" in verdict.reason
+    dialysed = facts(
+        measurements=[Measurement("eGFR", 20, "mL/min/1.73m2")],
+        treatments=[Treatment("maintenance hemodialysis")],
+    )
+    assert evaluate_items([item], dialysed)[0].status == "met"
     (read_both,) = parse_criteria("* Creatinine < 1.5 mg/dL, or creatinine clearance > 50 mL/min")
     neither = facts(measurements=[Measurement("creatinine", 2.0, "mg/dL"), Measurement("CrCl", 40, "mL/min")])
     assert evaluate_items([read_both], neither)[0].status == "not_met"  # both options read: it fails

@@ -22,9 +22,14 @@ _schwartz_hearst: ModuleType | None = None
 
 
 class AbbreviationMap(dict[str, str]):
-    """Short form → expansion, with the reverse lookup (expansion → short form) built once."""
+    """Short form → expansion, with the reverse lookup (expansion → short form) built once.
+
+    ``written``: the short forms the trial's text holds as words (None: not known), so an
+    item is searched for those few rather than split into words (criteria.mentions).
+    """
 
     _reverse: dict[str, str] | None = None
+    written: frozenset[str] | None = None
 
     def reverse(self) -> dict[str, str]:
         if self._reverse is None:
@@ -92,6 +97,13 @@ def _definition_snippets(text: str) -> list[str]:
     return snippets
 
 
+_TO_SPACE = str.maketrans({c: " " for c in "()[]{},;:.!?\"'*/\\"})
+
+
+def _written(text: str, abbreviations: AbbreviationMap) -> frozenset[str]:
+    return frozenset(filter(abbreviations.__contains__, set(text.translate(_TO_SPACE).split())))
+
+
 def extract_abbreviations(text: str) -> AbbreviationMap:
     """Abbreviations defined in ``text`` ("lupus nephritis (LN)"), merged over the curated list."""
     curated = _curated()
@@ -99,6 +111,7 @@ def extract_abbreviations(text: str) -> AbbreviationMap:
     merged._reverse = curated.reverse()
     snippets = _definition_snippets(text.replace("\\", ""))
     if not snippets:
+        merged.written = _written(text, merged)
         return merged
     module = _import_schwartz_hearst()
     pairs = module.extract_abbreviation_definition_pairs(doc_text="\n".join(snippets))
@@ -110,6 +123,7 @@ def extract_abbreviations(text: str) -> AbbreviationMap:
     if found:
         merged.update(found)
         merged._reverse = {**curated.reverse(), **{v.lower(): k for k, v in found.items()}}
+    merged.written = _written(text, merged)
     return merged
 
 

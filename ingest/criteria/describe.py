@@ -54,6 +54,10 @@ def window_amount(window: dict[str, Any]) -> str:
     return f"{count:g} {unit[:-1] if count == 1 and unit.endswith('s') else unit}"
 
 
+def _concept(ref: dict[str, Any]) -> str:
+    return f"{ref['name']} ({ref['qualifier']})" if ref.get("qualifier") else str(ref["name"])
+
+
 def describe_rule(rule: dict[str, Any]) -> str:
     """One stored rule (its JSON form) as "kind: statement   «text it came from»"."""
     kind = rule["kind"]
@@ -66,6 +70,11 @@ def describe_rule(rule: dict[str, Any]) -> str:
         text = f"{rule.get('event') or 'event'} {when} {window_amount(w)}{ago}"
         if rule.get("applies_if"):
             text += f" ({rule['applies_if']})"
+    elif kind in ("condition", "treatment") and rule.get("concepts"):
+        # the concepts read, each with what narrows it: "Renal Insufficiency, Chronic (stage 3 or 4)"
+        text = " / ".join(_concept(c) for c in rule["concepts"])
+        if rule.get("exceptions"):
+            text += " except " + " / ".join(_concept(c) for c in rule["exceptions"])
     elif kind in ("condition", "treatment"):
         text = " / ".join(rule.get("terms") or [rule["text"]])
     else:

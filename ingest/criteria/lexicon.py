@@ -314,21 +314,25 @@ _SOFT_NEGATION_RE = re.compile(
     # failures are conditions, not negations: "no response to …", "not adequately controlled"
     r"\b(?:no|non|not)[\s-](?:(?:or\s+partial\s+)?respon\w*|improvement|remission|adequately|well|controlled|"
     r"amenable|candidates?\s+for|eligible\s+for|suitable\s+for|fit\s+for)"
+    r"|\b(?:lack|absence)\s+of\s+(?:(?:or\s+partial\s+)?respon\w*|efficacy|benefit|improvement|remission)"
 )
 # A literal in every soft negation: the gate in front of that costly pattern.
 _SOFT_GATE_RE = re.compile(
     trie_pattern(
         ("than", "not", "other", "limit", "respon", "improv", "remission", "without", "adequate", "well", "control",
+         "efficacy", "benefit",
          "amenable", "candidate", "eligible", "suitable", "fit", "whether")
     )
 )  # fmt: skip
 NEGATION_RE = re.compile(
     r"\b(?:no|not|without|never|none|nor|neither|absence\s+of|absent|free\s+of|negative|lack\s+of|denies)\b"
-    r"|n't\b|\bnon[\s-]"
+    # "non-" negates only the word it is written with: "non-diabetic", not "non-infectious pneumonitis"
+    r"|n't\b|\bnon[\s-]$"
 )
 # A literal every NEGATION_RE match contains ("no" covers not, none, nor, non): a cheap gate,
 # as the pattern opens with ``\b`` and so is tried at every position.
 _NEGATION_WORDS = ("no", "without", "never", "neither", "absen", "free", "negative", "lack", "denies", "n't")
+_NEGATIVE_MODIFIER_RE = re.compile(r"\bnegative\b(?!\s+(?:[a-z]+\s+){0,2}for\b)")
 POST_NEGATION_RE = re.compile(
     r"\b(?:(?:is|are|will\s+be|would\s+be|be|shall\s+be|must\s+be)\s+(?:not\s+(?:eligible|allowed|permitted|included|"
     r"accepted|enrolled)|excluded|ineligible|exclusionary|prohibited|disqualified)|not\s+(?:eligible|allowed|permitted)|"
@@ -352,13 +356,14 @@ def fold(text: str) -> str:
 class ItemText:
     """One item's text, its folded copy and section, with clause breaks computed once."""
 
-    __slots__ = ("_breaks", "low", "section", "text")
+    __slots__ = ("_breaks", "_negatable", "low", "section", "text")
 
     def __init__(self, text: str, section: str) -> None:
         self.text = text
         self.low = fold(text)
         self.section = section
         self._breaks: tuple[list[int], list[int]] | None = None
+        self._negatable: bool | None = None
 
     def _clause_breaks(self) -> tuple[list[int], list[int]]:
         if self._breaks is None:
@@ -377,13 +382,25 @@ class ItemText:
         right = starts[j] if j < len(starts) else len(self.low)
         return left, right
 
-    def negated(self, start: int, end: int) -> bool:
+    def negatable(self) -> bool:
+        """Could anything in the item be negated (a negation word, or in an inclusion a trailing
+        "… are not eligible")? Answered once per item: most items hold no negation at all."""
+        if self._negatable is None:
+            low = self.low
+            self._negatable = (
+                contains_any(low, _NEGATION_WORDS) and NEGATION_RE.search(low) is not None
+            ) or (self.section == "inclusion" and ("exclu" in low or "not" in low or "prohibit" in low))
+        return self._negatable
+
+    def negated(self, start: int, end: int, *, negative_before: bool = True) -> bool:
         """Does the clause negate the statement at ``[start, end)``?
 
         A negation word before it ("no history of", "must not", "negative")
         counts; so does a trailing "… are not eligible" / "will be excluded",
         but only in an inclusion section (in an exclusion section it restates
-        the section).
+        the section). ``negative_before=False``: a bare "negative" before the
+        statement does not negate it ("ALK-negative NSCLC" is NSCLC), "negative
+        for" still does.
         """
         left, right = self.clause(start, end)
         # A parenthesis the statement sits in is a definition: "(systolic > 140)" after
@@ -398,6 +415,8 @@ class ItemText:
         if contains_any(before, _NEGATION_WORDS):
             if _SOFT_GATE_RE.search(before):
                 before = _SOFT_NEGATION_RE.sub(" ", before)
+            if not negative_before and "negative" in before:
+                before = _NEGATIVE_MODIFIER_RE.sub(" ", before)
             negated = contains_any(before, _NEGATION_WORDS) and NEGATION_RE.search(before) is not None
         else:
             negated = False

@@ -63,6 +63,34 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
+class ConceptRef:
+    """A vocabulary concept a rule names: its stable id (``D008181``) and preferred name, and
+    the words that narrow it in the text (``qualifier``: "severe", "recurrence of", "class
+    III or IV", "to penicillin"), which a patient's record must state too."""
+
+    id: str
+    name: str
+    qualifier: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"id": self.id, "name": self.name}
+        if self.qualifier:
+            out["qualifier"] = self.qualifier
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConceptRef:
+        qualifier = data.get("qualifier")
+        return cls(
+            id=str(data["id"]), name=str(data["name"]), qualifier=str(qualifier) if qualifier else None
+        )
+
+
+def _concepts(data: Any) -> tuple[ConceptRef, ...]:
+    return tuple(ConceptRef.from_dict(c) for c in data or ())
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One checkable statement found in an item's text.
 
@@ -76,6 +104,12 @@ class Rule:
     ``span`` is ``(start, end)`` into the item text and ``text`` is that slice.
     Threshold values are kept as written (``value``/``low``/``high`` + ``unit``)
     and, when the catalogue knows the unit, converted (``canonical_*``).
+
+    A condition or treatment rule names vocabulary ``concepts`` (any one of them
+    makes the statement true: "MI, stroke or TIA"), each with what narrows it (its
+    ``qualifier``), and ``terms``, the writer's words for each; ``exceptions`` are
+    the narrower concepts the text leaves out ("malignancy other than basal cell
+    carcinoma"). Rules stored before concepts were read have ``terms`` alone.
     """
 
     kind: RuleKind
@@ -99,6 +133,8 @@ class Rule:
     event: str | None = None
     anchor: str | None = None
     terms: tuple[str, ...] = ()
+    concepts: tuple[ConceptRef, ...] = ()
+    exceptions: tuple[ConceptRef, ...] = ()
     note: str | None = None
     # The condition the rule holds under, as written ("if they enter from the induction
     # period"): a patient failing the rule may still qualify another way (unknown, not failed).
@@ -114,6 +150,8 @@ class Rule:
                 continue
             if isinstance(value, Window):
                 out[f.name] = value.to_dict()
+            elif f.name in ("concepts", "exceptions"):
+                out[f.name] = [c.to_dict() for c in value]
             elif isinstance(value, tuple):
                 out[f.name] = list(value)
             else:
@@ -135,6 +173,9 @@ class Rule:
             kwargs["window"] = Window.from_dict(data["window"])
         if "terms" in data:
             kwargs["terms"] = tuple(str(t) for t in data["terms"])
+        for name in ("concepts", "exceptions"):
+            if name in data:
+                kwargs[name] = _concepts(data[name])
         return cls(**kwargs)
 
 

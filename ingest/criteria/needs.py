@@ -8,10 +8,13 @@ patient's facts). Computed once at load time (``ingest.pipeline``, ``criteria re
 The stored form: ``&`` (every rule must be met) or ``|`` (inclusion alternatives: one is
 enough), then one group per rule, ``;``-separated, each the ``,``-separated facts of which
 one must be on record for the rule to be decided: "age", "m:egfr" (a measured variable),
-"c:lupus+nephritis" (condition entries holding those words). A group starting with ``!``
-is a rule never met: a condition or treatment the trial excludes (a record can only show
-it, never its absence, so the rule is not met or unknown); an empty group, a rule never
-decided (unreadable). ``""`` is an item without rules (always unknown). Pure: no DB.
+"c:D008181" (a condition under that vocabulary concept), "t:D007166" (a treatment under
+it), "c:lupus+nephritis" (rules stored before concepts were read: condition entries
+holding those words). A group starting with ``!`` is a rule never met but by a denial: a
+condition or treatment the trial excludes (a record shows it, or, for a condition, denies
+it: "a:D003920", a condition she explicitly rules out, a broader one included); an empty
+group, a rule never decided (unreadable). ``""`` is an item without rules (always
+unknown). Pure: no DB.
 
 Reading a rule: it states what the item's text says ("SLEDAI-2K ≥ 10", "pregnant"); the
 trial *requires* that statement when ``(section == "inclusion") != negated``
@@ -171,6 +174,11 @@ def rule_facts(rule: Mapping[str, Any]) -> tuple[str, ...]:
         name = rule.get("variable")
         facts = (f"m:{name}",) if name else ()
         return (*facts, f"w:{measurement_key(rule.get('variable_text') or name or 'value')}")
+    if kind in _PRESENCE_ONLY and rule.get("concepts"):
+        prefix = _NAMED[kind]
+        ids = [str(c["id"]) for c in rule["concepts"]]
+        denials = [f"a:{i}" for i in ids] if kind == "condition" else []
+        return tuple(sorted({*(f"{prefix}:{i}" for i in ids), *denials}))
     if kind in _NAMED:
         abbreviations = curated_abbreviations()
         prefix = _NAMED[kind]
@@ -199,7 +207,14 @@ def with_needs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-_FACT_KINDS = {"m": "measurement", "w": "measurement_named", "c": "condition", "t": "treatment", "h": "event"}
+_FACT_KINDS = {
+    "m": "measurement",
+    "w": "measurement_named",
+    "c": "condition",
+    "t": "treatment",
+    "h": "event",
+    "a": "denied_condition",
+}
 
 
 def needs_view(stored: str | None) -> dict[str, Any] | None:
@@ -207,8 +222,10 @@ def needs_view(stored: str | None) -> dict[str, Any] | None:
     --json``, the API): ``{"combine": "all" | "any", "rules": [{"decided_by_any_of": [fact],
     "never_met": bool}]}``, each fact ``{"kind": "age" | "sex" | "pregnant" | "breastfeeding" |
     "contraception"}``, ``{"kind": "measurement", "variable": "egfr"}``, ``{"kind":
-    "measurement_named", "name": "sledai2k"}`` or ``{"kind": "condition" | "treatment" |
-    "event", "words": ["lupus", "nephritis"]}``. None when not computed."""
+    "measurement_named", "name": "sledai2k"}``, ``{"kind": "condition" | "treatment" |
+    "denied_condition", "concept": "D008181"}`` or, for rules stored before concepts were
+    read, ``{"kind": "condition" | "treatment" | "event", "words": ["lupus", "nephritis"]}``.
+    None when not computed."""
     if stored is None:
         return None
     if not stored:
@@ -226,6 +243,8 @@ def needs_view(stored: str | None) -> dict[str, Any] | None:
                 facts.append({"kind": kind, "variable": value})
             elif kind == "measurement_named":
                 facts.append({"kind": kind, "name": value})
+            elif value[:1].isupper():  # a concept id ("D008181", "TS0001"); words are folded
+                facts.append({"kind": kind, "concept": value})
             else:
                 facts.append({"kind": kind, "words": value.split("+")})
         rules.append({"decided_by_any_of": facts, "never_met": never})

@@ -64,7 +64,12 @@ def parse_rules(item_text: str, section: str, abbreviations: dict[str, str]) -> 
         if not (t.variable is None and _is_time(t.unit) and any(_overlaps(t.span, w.span) for w in windows))
     ]
     demographic = find_demographics(doc, section)
-    terms = find_terms(doc, section, abbreviations, [r.span for r in (*numeric, *windows)])
+    # A duration ("low back pain for at least six months") is no name of the condition it times.
+    measures = [r for r in numeric if not (r.variable is None and _is_time(r.unit))]
+    named = {r.span[1]: None if r.variable else (r.variable_text or "") for r in measures}
+    terms = find_terms(
+        doc, section, abbreviations, [*(r.span for r in measures), *(w.span for w in windows)], named
+    )
     sex_spans = [r.span for r in demographic if r.kind == "sex"]
     if sex_spans:
         terms = [t for t in terms if not any(_overlaps(t.span, s) for s in sex_spans)]

@@ -105,3 +105,84 @@ def term_words(term: str, abbreviations: Mapping[str, str]) -> list[tuple[str, .
         for candidate in (term, abbreviations.get(term.strip(), ""))
         if (words := significant_words(candidate))
     ]
+
+
+# Words that link a qualifier to its concept and ask nothing of a record.
+_LINKS = frozenset(
+    [
+        "of",
+        "to",
+        "against",
+        "with",
+        "the",
+        "a",
+        "an",
+        "requiring",
+        "requires",
+        "required",
+        "that",
+        "which",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "from",
+    ]
+)
+_GRADES = frozenset(["mild", "moderate", "moderately", "severe", "severely", "low", "high"])
+# Words that narrow nothing: a group holding one asks nothing ("active, chronic, or recurrent").
+_NEUTRAL = frozenset(
+    ["active", "known", "documented", "confirmed", "current", "any", "other", "history", "prior", "previous"]
+)
+
+
+def _stem(word: str) -> str:
+    """ "recurrence" and "recurrent", "severe" and "severely", "penicillins": one stem."""
+    if len(word) > 7:
+        return word[:7]
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case words and separators; a Roman numeral where classes are named is a number
+    ("class III" and "class 3")."""
+    tokens = re.findall(r"[a-z0-9]+|[/,]", text.lower())
+    if _NUMBERED.intersection(tokens):
+        tokens = [_roman_number(t) for t in tokens]
+    return tokens
+
+
+def _roman_number(token: str) -> str:
+    m = _ROMAN_RE.fullmatch(token)
+    return _ROMAN[m.group(1)] + m.group(2) if m else token
+
+
+@lru_cache(maxsize=4096)
+def qualifier_words(qualifier: str) -> tuple[frozenset[str], ...]:
+    """The word stems a record must state for a rule's qualifier, as groups of which one is
+    enough: "moderate/severe recurrence of" → {moderate, severe}, {recurren}; "stage 4 or 5" →
+    {stage}, {4, 5}; neutral groups ("active, chronic, or recurrent") ask nothing."""
+    groups: list[set[str]] = []
+    joined = False
+    for token in _tokens(qualifier):
+        if token in ("/", "or", "nor", ",") or (token == "to" and groups and groups[-1] & _GRADES):
+            joined = True  # "moderate/severe", "mild to moderate": one of them
+            continue
+        if token == "and" or token in _LINKS:
+            joined = False
+            continue
+        if token in _NUMBERED and {token} in groups:
+            continue  # "class III or class IV": one class, either numeral
+        if joined and groups:
+            groups[-1].add(token)
+        else:
+            groups.append({token})
+        joined = False
+    return tuple(frozenset(_stem(w) for w in g) for g in groups if not g & _NEUTRAL)
+
+
+def states_qualifier(qualifier: str, entry: str) -> bool:
+    """Does a record's entry ("severe recurrent lupus nephritis") state the qualifier?"""
+    stems = {_stem(w) for w in _tokens(entry)}
+    return all(group & stems for group in qualifier_words(qualifier))

@@ -95,7 +95,7 @@ class Vocabulary:
     source: dict[str, Any]
     by_id: dict[str, Concept] = field(default_factory=dict)
     _by_tree: dict[str, str] = field(default_factory=dict)
-    _by_key: dict[str, list[int]] = field(default_factory=dict)
+    _by_key: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _ancestors: dict[str, frozenset[str]] = field(default_factory=dict)
     _rows_by_concept: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -176,8 +176,12 @@ class Vocabulary:
             return self.by_id[text]
         key = fold(text)
         if not self._by_key:
+            rows: dict[str, list[int]] = {}
             for i, term_key in enumerate(self.terms.key):
-                self._by_key.setdefault(term_key, []).append(i)
+                rows.setdefault(term_key, []).append(i)
+            # Tuples, not lists: the collector stops tracking tuples of numbers, and 80,000 lists
+            # walked at every full collection made criteria parsing 10 % slower.
+            self._by_key = {key: tuple(found) for key, found in rows.items()}
         for i in self._by_key.get(key, ()):
             term = self.terms[i]
             if term.flags & FLAG_ABBREVIATION and term.written != text and term.written.upper() != text:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from itertools import accumulate
 from typing import NamedTuple
 
 # Letters and digits of any script; "-", "/", "'" and punctuation separate tokens.
@@ -75,6 +76,25 @@ def fold_token(word: str) -> str:
     return _singular(_american(_strip_accents(word.casefold())))
 
 
+class TokenColumns(NamedTuple):
+    """The folded tokens of a text as columns: ``folded[i]`` spans ``text[starts[i]:ends[i]]``."""
+
+    folded: list[str]
+    starts: list[int]
+    ends: list[int]
+
+
+def token_columns(text: str) -> TokenColumns:
+    """:func:`tokens` as columns, built without a Python loop over the tokens (the recognizer
+    reads every criterion item of every trial: a third of its time went to that loop)."""
+    if any(a in text for a in _APOSTROPHES):
+        toks = tokens(text)
+        return TokenColumns([t.folded for t in toks], [t.start for t in toks], [t.end for t in toks])
+    parts = _TOKEN_SPLIT_RE.split(text)  # separator, token, separator, …, separator
+    offsets = list(accumulate(map(len, parts), initial=0))
+    return TokenColumns(list(map(fold_token, parts[1::2])), offsets[1::2], offsets[2::2])
+
+
 def tokens(text: str) -> list[Token]:
     """The folded tokens of ``text`` with their spans; a possessive "'s" is dropped."""
     out: list[Token] = []
@@ -85,6 +105,9 @@ def tokens(text: str) -> list[Token]:
             continue
         out.append(Token(fold_token(word), start, end))
     return out
+
+
+_TOKEN_SPLIT_RE = re.compile(r"([^\W_]+)")
 
 
 def fold(text: str) -> str:

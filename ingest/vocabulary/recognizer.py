@@ -14,18 +14,23 @@ Guards, so that no condition comes from a common word:
 - an abbreviation counts only as the writer capitalised it: "ALL" is acute
   lymphoblastic leukemia, "all" is a word; "IgAN" or "IGAN", not "igan";
 - an ambiguous abbreviation ("MS", "PD", "RA", "HD") counts only with a supporting
-  word of its concept nearby ("MS" beside "relapsing" or "demyelinating");
+  word of its concept nearby ("MS" beside "demyelinating"), or when the text names another
+  concept of its branch of the hierarchy ("prior MI" in a note about coronary disease);
 - a folded term shorter than three letters counts only as an abbreviation;
-- an abbreviation next to a number is a unit or a lab ("25 IU/L", "PTT 32 s"), not a concept;
-- a Spanish abbreviation counts only in a Spanish text ("LES" is lupus in Spanish, the lower
-  oesophageal sphincter in English).
+- an abbreviation right beside a number is a unit or a lab ("25 IU/L", "PTT 32 s"), not a concept;
+- a Spanish abbreviation, or a Spanish word alone, counts only in a Spanish text ("LES" is lupus
+  in Spanish, the lower oesophageal sphincter in English; "gripe", "tos");
+- a term does not run over a sentence stop, a bracket or a comma it does not hold.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate, pairwise, repeat
+from operator import add
 
 import ahocorasick
 
@@ -37,7 +42,7 @@ from ingest.vocabulary.concepts import (
     Vocabulary,
     load_vocabulary,
 )
-from ingest.vocabulary.normalize import Token, fold, tokens
+from ingest.vocabulary.normalize import TokenColumns, fold, token_columns
 
 # How far (in tokens, either side) a supporting word of an ambiguous abbreviation may be.
 SUPPORT_WINDOW = 12
@@ -84,6 +89,8 @@ _KIND_ORDER = {
     "device": 8,
 }
 _COMPACT_RE = re.compile(r"[\W_]+")
+# What a term never runs over: a sentence stop ("St. John's wort" keeps its dot), a bracket.
+_BREAK_RE = re.compile(r"[;:()\[\]\n]|(?<=[a-z]{3})\.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +124,26 @@ class Recognizer:
             self._automaton.add_word(padded, (len(padded), tuple(rows)))
         self._automaton.make_automaton()
         self._support: dict[int, frozenset[str]] = {}
+        self._name_keys: dict[int, str] = {}  # concept index -> its folded name
 
     def find(self, text: str, *, kinds: frozenset[str] | None = None) -> list[Mention]:
         """Every concept named in ``text``, in text order, overlapping matches resolved to the longest."""
-        toks = tokens(text)
-        if not toks:
+        toks = token_columns(text)
+        if not toks.folded:
             return []
-        folded, starts, ends = _layout(toks)
-        spanish = is_spanish(toks)
+        folded, begins = _layout(toks.folded)
         candidates: list[tuple[int, int, int]] = []  # (first token, last token, term row)
         pending: list[tuple[int, int, tuple[int, ...]]] = []  # ambiguous, with no supporting word near
         for end, (length, rows) in self._automaton.iter(folded):
-            first, last = starts[end - length + 2], ends[end - 1]
-            row = self._choose(rows, text, toks, first, last, kinds, spanish)
+            # the tokens whose folded words the padded match " a b " covers
+            first, last = bisect_left(begins, end - length + 2), bisect_right(begins, end - 1) - 1
+            if first != last and self._broken(text, toks, first, last, rows[0]):
+                continue
+            row = self._choose(rows, text, toks, first, last, kinds)
             if row is not None:
                 candidates.append((first, last, row))
-            elif pending_rows := self._unsupported(rows, text, toks, first, last, kinds, spanish):
-                pending.append((first, last, pending_rows))
+            elif unsupported := self._unsupported(rows, text, toks, first, last, kinds):
+                pending.append((first, last, unsupported))
         if pending:
             candidates += self._supported_by_others(pending, candidates)
         return self._longest(candidates, text, toks)
@@ -142,19 +152,18 @@ class Recognizer:
         self,
         rows: tuple[int, ...],
         text: str,
-        toks: list[Token],
+        toks: TokenColumns,
         first: int,
         last: int,
         kinds: frozenset[str] | None,
-        spanish: bool,
     ) -> tuple[int, ...]:
         """The ambiguous abbreviations among ``rows`` that failed only for want of a supporting word."""
-        terms = self.vocabulary.terms
+        flags = self.vocabulary.terms.flags
         return tuple(
             row
             for row in rows
-            if terms.flags[row] & FLAG_AMBIGUOUS
-            and self._choose((row,), text, toks, first, last, kinds, spanish, need_support=False) is not None
+            if flags[row] & FLAG_AMBIGUOUS
+            and self._choose((row,), text, toks, first, last, kinds, need_support=False) is not None
         )
 
     def _supported_by_others(
@@ -177,19 +186,35 @@ class Recognizer:
                     break
         return accepted
 
+    def _broken(self, text: str, toks: TokenColumns, first: int, last: int, row: int) -> bool:
+        """Does a term's match run over a sentence stop, a bracket, or a comma its term does not
+        have ("drug. Use", "therapy (radiation", "breast cancer, cervical")?"""
+        gap = text[toks.ends[first] : toks.starts[last]]
+        if _BREAK_RE.search(gap):
+            return True
+        return "," in gap and "," not in self.vocabulary.terms.written[row]
+
     def _choose(
         self,
         rows: tuple[int, ...],
         text: str,
-        toks: list[Token],
+        toks: TokenColumns,
         first: int,
         last: int,
         kinds: frozenset[str] | None,
-        spanish: bool,
         *,
         need_support: bool = True,
     ) -> int | None:
         vocabulary = self.vocabulary
+        if len(rows) == 1 and kinds is None:
+            # The common case, read from the columns without building a TermRow: one
+            # concept has this term and it is a plain word of three letters or more.
+            row = rows[0]
+            flags = vocabulary.terms.flags[row]
+            if not flags & FLAG_ABBREVIATION:
+                if len(vocabulary.terms.key[row]) < 3 or _spanish_word_in_english(flags, first, last, toks):
+                    return None
+                return row
         best: tuple[tuple[int, int], int] | None = None
         for row in rows:
             term = vocabulary.terms[row]
@@ -197,9 +222,9 @@ class Recognizer:
             if kinds is not None and concept.kind not in kinds:
                 continue
             if term.flags & FLAG_ABBREVIATION:
-                if term.flags & FLAG_SPANISH and not spanish:
+                if term.flags & FLAG_SPANISH and not is_spanish(toks.folded):
                     continue
-                if not _as_capitalised(text[toks[first].start : toks[last].end], term.written):
+                if not _as_capitalised(text[toks.starts[first] : toks.ends[last]], term.written):
                     continue
                 if _beside_number(text, toks, first, last):
                     continue
@@ -209,21 +234,25 @@ class Recognizer:
                     and not self._supported(term.concept, toks, first, last)
                 ):
                     continue
-            elif len(term.key) < 3:
+            elif len(term.key) < 3 or _spanish_word_in_english(term.flags, first, last, toks):
                 continue
-            elif term.flags & FLAG_SPANISH and not spanish and " " not in term.key:
-                continue  # a Spanish word alone is read in Spanish texts: "gripe", "tos", "sol"
-            rank = (0 if fold(concept.name) == term.key else 1, _KIND_ORDER.get(concept.kind, 9))
+            if len(rows) == 1:
+                return row  # one concept has this term: nothing to rank
+            name_key = self._name_keys.get(term.concept)
+            if name_key is None:
+                name_key = self._name_keys[term.concept] = fold(concept.name)
+            rank = (0 if name_key == term.key else 1, _KIND_ORDER.get(concept.kind, 9))
             if best is None or rank < best[0]:
                 best = (rank, row)
         return best[1] if best else None
 
-    def _supported(self, concept_index: int, toks: list[Token], first: int, last: int) -> bool:
+    def _supported(self, concept_index: int, toks: TokenColumns, first: int, last: int) -> bool:
         words = self._support.get(concept_index)
         if words is None:
             words = self._support[concept_index] = self._support_words(concept_index)
-        near = toks[max(0, first - SUPPORT_WINDOW) : first] + toks[last + 1 : last + 1 + SUPPORT_WINDOW]
-        return any(t.folded in words for t in near)
+        folded = toks.folded
+        near = folded[max(0, first - SUPPORT_WINDOW) : first] + folded[last + 1 : last + 1 + SUPPORT_WINDOW]
+        return any(word in words for word in near)
 
     def _support_words(self, concept_index: int) -> frozenset[str]:
         vocabulary = self.vocabulary
@@ -237,42 +266,40 @@ class Recognizer:
         words = {w for name in names for w in fold(name).split()}
         return frozenset(w for w in words if len(w) > 2 and w not in _GENERIC)
 
-    def _longest(self, candidates: list[tuple[int, int, int]], text: str, toks: list[Token]) -> list[Mention]:
-        candidates.sort(key=lambda c: (c[0] - c[1], c[0]))  # longest first, then leftmost
-        taken: list[tuple[int, int]] = []
-        chosen: list[tuple[int, int, int]] = []
-        for first, last, row in candidates:
-            if any(first <= b and a <= last for a, b in taken):
-                continue
-            taken.append((first, last))
-            chosen.append((first, last, row))
-        chosen.sort()
+    def _longest(
+        self, candidates: list[tuple[int, int, int]], text: str, toks: TokenColumns
+    ) -> list[Mention]:
+        candidates.sort()
+        chosen = candidates
+        if any(a[1] >= b[0] for a, b in pairwise(candidates)):  # some overlap
+            candidates.sort(key=lambda c: (c[0] - c[1], c[0]))  # longest first, then leftmost
+            taken: list[tuple[int, int]] = []
+            chosen = []
+            for first, last, row in candidates:
+                if any(first <= b and a <= last for a, b in taken):
+                    continue
+                taken.append((first, last))
+                chosen.append((first, last, row))
+            chosen.sort()
         mentions = []
+        terms, concepts = self.vocabulary.terms, self.vocabulary.concepts
         for first, last, row in chosen:
-            term = self.vocabulary.terms[row]
-            start, end = toks[first].start, toks[last].end
-            concept = self.vocabulary.concepts[term.concept]
+            start, end = toks.starts[first], toks.ends[last]
+            concept = concepts[terms.concept[row]]
             mentions.append(
-                Mention(concept, start, end, text[start:end], term.written, first, last, term.flags)
+                Mention(
+                    concept, start, end, text[start:end], terms.written[row], first, last, terms.flags[row]
+                )
             )
         return mentions
 
 
-def _layout(toks: list[Token]) -> tuple[str, dict[int, int], dict[int, int]]:
-    """The folded text " a b c " and, for each token, the index of its first and last
-    character there (so a padded match maps back to token numbers)."""
-    parts = [" "]
-    starts: dict[int, int] = {}
-    ends: dict[int, int] = {}
-    position = 1
-    for i, tok in enumerate(toks):
-        starts[position] = i
-        parts.append(tok.folded)
-        position += len(tok.folded)
-        ends[position - 1] = i
-        parts.append(" ")
-        position += 1
-    return "".join(parts), starts, ends
+def _layout(folded: list[str]) -> tuple[str, list[int]]:
+    """The folded text " a b c " and where each token begins there (so a padded match maps
+    back to token numbers by bisection)."""
+    # Each token begins one past the previous token and its space (summed in C: this runs for
+    # every text read).
+    return f" {' '.join(folded)} ", list(accumulate(map(add, map(len, folded), repeat(1)), initial=1))
 
 
 # Words frequent in Spanish clinical text and absent from English (and the reverse).
@@ -322,23 +349,27 @@ _ENGLISH_WORDS = frozenset(
 )
 
 
-def is_spanish(toks: list[Token]) -> bool:
-    """Is the text Spanish rather than English (by its commonest words)?"""
-    spanish = english = 0
-    for tok in toks[:400]:
-        spanish += tok.folded in _SPANISH_WORDS
-        english += tok.folded in _ENGLISH_WORDS
-    return spanish > english
+def is_spanish(folded: list[str]) -> bool:
+    """Is the text Spanish rather than English (by its commonest folded words)?"""
+    # Counted by C loops (it runs for every text read).
+    words = folded[:400]
+    return sum(map(_SPANISH_WORDS.__contains__, words)) > sum(map(_ENGLISH_WORDS.__contains__, words))
 
 
-def _beside_number(text: str, toks: list[Token], first: int, last: int) -> bool:
+def _spanish_word_in_english(flags: int, first: int, last: int, toks: TokenColumns) -> bool:
+    """A Spanish word alone is read only in Spanish texts: "gripe", "tos", "sol" are English too."""
+    return bool(flags & FLAG_SPANISH) and first == last and not is_spanish(toks.folded)
+
+
+def _beside_number(text: str, toks: TokenColumns, first: int, last: int) -> bool:
     """Is a number written right beside the words, with only spaces between ("25 IU/L",
     "PTT 32 s")? A number across punctuation ("07102.\nESKD", "(dx 2011), HTN") is not."""
-    before = first > 0 and toks[first - 1].folded[:1].isdigit()
-    if before and not text[toks[first - 1].end : toks[first].start].strip(" \t"):
+    folded = toks.folded
+    before = first > 0 and folded[first - 1][:1].isdigit()
+    if before and not text[toks.ends[first - 1] : toks.starts[first]].strip(" \t"):
         return True
-    after = last + 1 < len(toks) and toks[last + 1].folded[:1].isdigit()
-    return after and not text[toks[last].end : toks[last + 1].start].strip(" \t")
+    after = last + 1 < len(folded) and folded[last + 1][:1].isdigit()
+    return after and not text[toks.ends[last] : toks.starts[last + 1]].strip(" \t")
 
 
 def _as_capitalised(written_in_text: str, abbreviation: str) -> bool:

@@ -30,7 +30,7 @@ def parse_referral(text: str, *, today: dt.date | None = None) -> Parse:
     read_sex(text, out)
     read_place(text, out)
     findings = read_findings(text, out, reference)
-    read_measurements(text, out, is_spanish(tokens(text)), [f.mention for f in findings])
+    read_measurements(text, out, is_spanish([t.folded for t in tokens(text)]), [f.mention for f in findings])
     events = read_events(text, out, reference)
     if events:
         out.patient["events"] = events
