@@ -203,15 +203,16 @@ def detail(matches: list[dict[str, Any]], count: int) -> str:
 
 
 def _short(reason: str) -> str:
-    """A verdict's reason without its tail (": unknown"), at most 120 characters."""
-    text = reason.split(" — ", 1)[-1].removesuffix(": unknown")
+    """A verdict's reason as what the trial asks (no ": unknown"), at most 120 characters."""
+    text = reason.split(" — ", 1)[-1].removeprefix("trial requires ")
     text = text.split(": unknown", 1)[0]
     return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _md(text: str) -> str:
-    """Registry text as literal Markdown: no link, emphasis or HTML of its own."""
-    return "".join("\\" + c if c in "\\`*_{}[]<>()#+!|~" else c for c in text.replace("\n", " "))
+    """Registry text as literal Markdown: no link, image, emphasis, code or HTML of its own
+    (every line it is put on starts with the card's own Markdown, so no heading or list)."""
+    return "".join("\\" + c if c in "\\`*_[]<>~" else c for c in text.replace("\n", " "))
 
 
 class HookCounts:

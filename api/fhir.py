@@ -203,12 +203,18 @@ def _measurement(observation: dict[str, Any]) -> dict[str, Any] | None:
     measurement: dict[str, Any] = {
         "name": name,
         "value": value,
-        "unit": unit if isinstance(unit, str) else None,
+        "unit": _readable_unit(unit) if isinstance(unit, str) else None,
     }
     when = _date(observation.get("effectiveDateTime"))
     if when:
         measurement["date"] = when.isoformat()
     return measurement
+
+
+def _readable_unit(unit: str) -> str:
+    """A UCUM unit as written in FHIR with its annotations unbraced: EHRs send eGFR in
+    ``mL/min/{1.73_m2}`` (US Core), which the catalogue reads as mL/min/1.73m2."""
+    return re.sub(r"\{([^{}]*)\}", lambda m: m.group(1).replace("_", ""), unit)
 
 
 def _pregnancy(observation: dict[str, Any]) -> bool | None:

@@ -91,7 +91,8 @@ def check_prefetch(prefetch: dict[str, Any]) -> None:
         try:
             check_bundle(wrapped, shown)
         except BundleShapeError as exc:
-            raise HookRequestError(str(exc).replace(f"{shown}.entry[0].resource", shown, 1)) from None
+            message = str(exc) if wrapped is value else str(exc).replace(f"{shown}.entry[0].resource", shown, 1)
+            raise HookRequestError(message) from None
 
 
 async def _match(service: Service, patient: dict[str, Any]) -> dict[str, Any] | None:
