@@ -80,14 +80,14 @@ class Ehr:
         return [(p, a) for m, p, a in self.requests if p.startswith("/fhir/") and ".well-known" not in p]
 
     def search(self, kind: str, params: dict[str, str]) -> dict[str, Any]:
-        resources = [
-            r for r in self.patients.get(params.get("patient", ""), []) if r["resourceType"] == kind
-        ]
+        resources = [r for r in self.patients.get(params.get("patient", ""), []) if r["resourceType"] == kind]
         return {
             "resourceType": "Bundle",
             "type": "searchset",
             "total": len(resources),
-            "entry": [{"fullUrl": f"{self.fhir_base}/{kind}/{r.get('id')}", "resource": r} for r in resources],
+            "entry": [
+                {"fullUrl": f"{self.fhir_base}/{kind}/{r.get('id')}", "resource": r} for r in resources
+            ],
         }
 
 
@@ -109,7 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send(self, status: int, body: Any, content_type: str = "application/fhir+json", **headers: str) -> None:
+    def _send(
+        self, status: int, body: Any, content_type: str = "application/fhir+json", **headers: str
+    ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -160,18 +162,28 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         redirect = params.get("redirect_uri", "")
         if problems or not redirect:
-            self._send(400, {"error": "invalid_request", "error_description": ", ".join(problems)}, "application/json")
+            self._send(
+                400,
+                {"error": "invalid_request", "error_description": ", ".join(problems)},
+                "application/json",
+            )
             return
         code = secrets.token_urlsafe(16)
         assert patient is not None
-        ehr.codes[code] = {"challenge": params["code_challenge"], "redirect_uri": redirect, "patient": patient}
+        ehr.codes[code] = {
+            "challenge": params["code_challenge"],
+            "redirect_uri": redirect,
+            "patient": patient,
+        }
         target = f"{redirect}?{urlencode({'code': code, 'state': params.get('state', '')})}"
         self._send(302, b"", "text/plain", Location=target)
 
     def _read(self, path: str, params: dict[str, str]) -> None:
         ehr = self.server.ehr
         if self.headers.get("Authorization") != f"Bearer {ehr.token}":
-            self._send(401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]})
+            self._send(
+                401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}
+            )
             return
         if ehr.misbehave == "status":
             self._send(ehr.fail_status, {"resourceType": "OperationOutcome"})
@@ -202,7 +214,13 @@ class _Handler(BaseHTTPRequestHandler):
             if found:
                 self._send(200, found[0])
             else:
-                self._send(404, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]})
+                self._send(
+                    404,
+                    {
+                        "resourceType": "OperationOutcome",
+                        "issue": [{"severity": "error", "code": "not-found"}],
+                    },
+                )
         elif kind in SEARCHABLE and not rest:
             self._send(200, ehr.search(kind, params))
         else:
@@ -259,7 +277,9 @@ def serve_ehr(patients: dict[str, list[dict[str, Any]]], **options: Any) -> Iter
         thread.join()
 
 
-def hook_request(patient_id: str, *, prefetch: dict[str, Any] | None = None, ehr: Ehr | None = None) -> dict[str, Any]:
+def hook_request(
+    patient_id: str, *, prefetch: dict[str, Any] | None = None, ehr: Ehr | None = None
+) -> dict[str, Any]:
     """A patient-view request: with ``prefetch`` (as the discovery document asks), or with
     the EHR's FHIR server and token to read from."""
     request: dict[str, Any] = {
@@ -287,7 +307,12 @@ def prefetch_for(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
     def searchset(*kinds: str) -> dict[str, Any]:
         found = [r for r in resources if r["resourceType"] in kinds]
-        return {"resourceType": "Bundle", "type": "searchset", "total": len(found), "entry": [{"resource": r} for r in found]}
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(found),
+            "entry": [{"resource": r} for r in found],
+        }
 
     return {
         "patient": next(r for r in resources if r["resourceType"] == "Patient"),

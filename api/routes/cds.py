@@ -91,7 +91,9 @@ def check_prefetch(prefetch: dict[str, Any]) -> None:
         try:
             check_bundle(wrapped, shown)
         except BundleShapeError as exc:
-            message = str(exc) if wrapped is value else str(exc).replace(f"{shown}.entry[0].resource", shown, 1)
+            message = (
+                str(exc) if wrapped is value else str(exc).replace(f"{shown}.entry[0].resource", shown, 1)
+            )
             raise HookRequestError(message) from None
 
 
