@@ -154,10 +154,18 @@ class AccessLog:
             access.info(
                 "%s %s %d %.0f ms",
                 scope["method"],
-                shown_path(scope["path"]),  # "%0a" in a path forges no log line
+                _logged_path(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def _logged_path(path: str) -> str:
+    """A path as the access log shows it: control characters escaped ("%0a" forges no log
+    line), and a card's handoff id left out (it opens a patient's profile for minutes)."""
+    if path.startswith("/handoff/"):
+        return "/handoff/…"
+    return shown_path(path)
 
 
 def create_app(

@@ -34,6 +34,7 @@ from tests.ehr_server import (
     prefetch_for,
     serve_ehr,
 )
+from tests.live_server import free_port
 from tests.sample_store import SEED_PAGE_ID, load_sample
 
 SERVICE = "/cds-services/trialsite-nearby-trials"
@@ -61,6 +62,13 @@ def ehr() -> Iterator[Ehr]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def broken() -> Iterator[Ehr]:
+    """An EHR whose FHIR reads fail as ``misbehave`` says (set by each test)."""
+    with serve_ehr(copy.deepcopy(PATIENTS)) as running:
+        yield running
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def sample_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with empty_store(request.param, tmp_path_factory.mktemp("cds")) as url:
@@ -68,15 +76,16 @@ def sample_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         yield url
 
 
-def settings_for(ehr: Ehr, **changes: Any) -> EhrSettings:
+def settings_for(ehr: Ehr, *others: str, **changes: Any) -> EhrSettings:
     return EhrSettings(
-        **{"public_url": PUBLIC, "fhir_servers": (ehr.fhir_base,), "fhir_timeout_s": 2.0, **changes}
+        **{"public_url": PUBLIC, "fhir_servers": (ehr.fhir_base, *others), "fhir_timeout_s": 2.0, **changes}
     )
 
 
 @pytest.fixture(scope="module")
-def client(sample_url: str, ehr: Ehr) -> Iterator[TestClient]:
-    with TestClient(create_app(sample_url, ehr_settings=settings_for(ehr))) as test_client:
+def client(sample_url: str, ehr: Ehr, broken: Ehr) -> Iterator[TestClient]:
+    allowed = (broken.fhir_base, f"http://127.0.0.1:{free_port()}/fhir")  # the second: nobody listens
+    with TestClient(create_app(sample_url, ehr_settings=settings_for(ehr, *allowed))) as test_client:
         yield test_client
 
 
@@ -322,3 +331,24 @@ def test_cors_is_answered_to_the_allowed_origin_only(sample_url: str, ehr: Ehr) 
         assert allowed.headers["access-control-allow-origin"] == "https://ehr.example.org"
         page = cors.get("/", headers={"Origin": "https://ehr.example.org"})
         assert "access-control-allow-origin" not in page.headers
+
+
+@pytest.mark.parametrize(
+    ("misbehave", "status"),
+    [("status", 500), ("status", 503), ("status", 404), ("token", 401), ("not_json", 200), ("trickle", 200),
+     ("endless", 200), ("down", 0)],
+)  # fmt: skip
+def test_a_record_that_cannot_be_read_is_no_card_and_a_counted_error(
+    client: TestClient, broken: Ehr, misbehave: str, status: int
+) -> None:
+    broken.misbehave, broken.fail_status = misbehave, status
+    request = hook_request(SEED_ID, ehr=broken)
+    if misbehave == "token":
+        request["fhirAuthorization"]["access_token"] = "expired-token"
+    if misbehave == "down":
+        allowed = client.app.state.ehr_settings.fhir_servers  # type: ignore[attr-defined]
+        request["fhirServer"] = allowed[-1]
+    before = client.get("/healthz").json()["cds_hooks"]["record_errors"]
+    response = client.post(SERVICE, json=request)
+    assert response.status_code == 200 and response.json() == {"cards": []}
+    assert client.get("/healthz").json()["cds_hooks"]["record_errors"] == before + 1
