@@ -22,7 +22,17 @@ from tests.sample_store import load_sample
 SERVICE = "/cds-services/trialsite-nearby-trials"
 PATIENTS = load_patients(SEED, MCODE)
 SEED_ID = "seed-palencia"
-SEED_VALUES = ("Palencia", "34001", "1992-03-14", "Ejemplo", "Lucía", "MRN-0034-PAL", "lupus", "Lupus", SEED_ID)
+SEED_VALUES = (
+    "Palencia",
+    "34001",
+    "1992-03-14",
+    "Ejemplo",
+    "Lucía",
+    "MRN-0034-PAL",
+    "lupus",
+    "Lupus",
+    SEED_ID,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +51,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, ehr: Ehr) -> Iterator[LiveS
         yield running
 
 
-def launch(server: LiveServer, ehr: Ehr, patient_id: str = SEED_ID) -> tuple[requests.Session, requests.Response]:
+def launch(
+    server: LiveServer, ehr: Ehr, patient_id: str = SEED_ID
+) -> tuple[requests.Session, requests.Response]:
     """An EHR launch as a browser follows it: /launch → the EHR's authorize → /launch/callback."""
     browser = requests.Session()
     started = browser.get(
@@ -93,12 +105,16 @@ def test_a_launch_is_used_once_in_the_browser_that_started_it(server: LiveServer
         allow_redirects=False,
         timeout=10,
     )
-    callback = requests.get(started.headers["location"], allow_redirects=False, timeout=10).headers["location"]
+    callback = requests.get(started.headers["location"], allow_redirects=False, timeout=10).headers[
+        "location"
+    ]
     other_browser = requests.get(callback, timeout=10)
     assert other_browser.status_code == 400 and "another browser" in other_browser.text
     again = browser.get(callback, timeout=10)  # the state was taken by the first try
     assert again.status_code == 400 and "expired or was already used" in again.text
-    denied = browser.get(f"{server.base_url}/launch/callback", params={"error": "access_denied", "state": "x"})
+    denied = browser.get(
+        f"{server.base_url}/launch/callback", params={"error": "access_denied", "state": "x"}
+    )
     assert denied.status_code == 400 and "access_denied" in denied.text
 
 
@@ -111,7 +127,9 @@ def test_a_launch_is_used_once_in_the_browser_that_started_it(server: LiveServer
         ({}, "iss and launch"),
     ],
 )
-def test_a_launch_from_another_server_is_refused(server: LiveServer, params: dict[str, str], said: str) -> None:
+def test_a_launch_from_another_server_is_refused(
+    server: LiveServer, params: dict[str, str], said: str
+) -> None:
     response = requests.get(f"{server.base_url}/launch", params=params, allow_redirects=False, timeout=10)
     assert response.status_code == 400 and said in response.text
 
@@ -122,7 +140,9 @@ def test_card_links_open_on_any_worker_once(server: LiveServer) -> None:
     for _ in range(12):
         with requests.Session() as fresh:  # a new connection each time: either worker answers
             card = fresh.post(
-                server.base_url + SERVICE, json=hook_request(SEED_ID, prefetch=prefetch_for(PATIENTS[SEED_ID])), timeout=30
+                server.base_url + SERVICE,
+                json=hook_request(SEED_ID, prefetch=prefetch_for(PATIENTS[SEED_ID])),
+                timeout=30,
             ).json()["cards"][0]
         links.append(card["links"][0]["url"])
     for link in links:
@@ -137,9 +157,13 @@ def test_card_links_open_on_any_worker_once(server: LiveServer) -> None:
 def test_no_patient_value_or_token_reaches_the_server_log(server: LiveServer, ehr: Ehr) -> None:
     session = requests.Session()
     by_prefetch = session.post(
-        server.base_url + SERVICE, json=hook_request(SEED_ID, prefetch=prefetch_for(PATIENTS[SEED_ID])), timeout=30
+        server.base_url + SERVICE,
+        json=hook_request(SEED_ID, prefetch=prefetch_for(PATIENTS[SEED_ID])),
+        timeout=30,
     ).json()
-    by_server = session.post(server.base_url + SERVICE, json=hook_request(SEED_ID, ehr=ehr), timeout=30).json()
+    by_server = session.post(
+        server.base_url + SERVICE, json=hook_request(SEED_ID, ehr=ehr), timeout=30
+    ).json()
     failing = hook_request(SEED_ID, ehr=ehr)
     failing["fhirAuthorization"]["access_token"] = "STALE-TOKEN-77"
     assert session.post(server.base_url + SERVICE, json=failing, timeout=30).json() == {"cards": []}
@@ -160,7 +184,9 @@ def test_no_patient_value_or_token_reaches_the_server_log(server: LiveServer, eh
     assert "GET /handoff/… 200" in log  # the id, a key to her profile for minutes, is not logged
 
 
-def test_the_launch_page_of_a_record_without_a_place_asks_for_one(tmp_path: Path, ehr: Ehr, server: LiveServer) -> None:
+def test_the_launch_page_of_a_record_without_a_place_asks_for_one(
+    tmp_path: Path, ehr: Ehr, server: LiveServer
+) -> None:
     _, page = launch(server, ehr, "1e208b6b-77f1-4808-a32b-9f9caf1ec334")  # mCODE: Newburyport, MA
     assert page.status_code == 200
     assert 'value="Newburyport, MA, US"' in page.text
