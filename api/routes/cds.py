@@ -187,7 +187,13 @@ async def call_service(request: Request, service_id: str) -> Response:
         counts.add("no_card")
         return JSONResponse(NO_CARDS)
     store: HandoffStore = state.handoffs
-    await run_in_threadpool(store.put, {"patient": patient, "via": "a CDS Hooks card"}, key)
+    try:
+        await run_in_threadpool(store.put, {"patient": patient, "via": "a CDS Hooks card"}, key)
+    except Exception as exc:  # the shared store gone (api.handoff): the card, without its link
+        log.error("CDS hook: the handoff store failed (%s): card sent without its link", type(exc).__name__)
+        made["links"] = [link for link in made.get("links", []) if link["type"] == "smart"]
+        if not made["links"]:
+            del made["links"]
     counts.add("cards")
     return JSONResponse({"cards": [made]})
 
