@@ -28,6 +28,7 @@ HOOK = "patient-view"
 SOURCE_LABEL = "trialsite"
 MAX_SUMMARY = 139  # the specification: "<140-character summary"
 MAX_PREFETCH_KEYS = 20
+MAX_FEEDBACK = 1000
 
 
 class HookRequestError(ValueError):
@@ -91,14 +92,11 @@ def check_hook_request(body: Any) -> HookRequest:
         if isinstance(value, dict) and not isinstance(value.get("resourceType"), str):
             raise HookRequestError(f"prefetch.{_key(key)}.resourceType: expected a string")
     server = body.get("fhirServer")
-    if server is not None:
-        if not isinstance(server, str) or urlsplit(server).scheme not in ("http", "https"):
-            raise HookRequestError("fhirServer: expected the http(s) base URL of a FHIR server")
-        if not urlsplit(server).hostname:
-            raise HookRequestError("fhirServer: expected the http(s) base URL of a FHIR server")
+    if "fhirServer" in body and not _http_url(server):
+        raise HookRequestError("fhirServer: expected the http(s) base URL of a FHIR server")
     authorization = body.get("fhirAuthorization")
     token = None
-    if authorization is not None:
+    if "fhirAuthorization" in body:
         if server is None:
             raise HookRequestError("fhirServer: required with fhirAuthorization")
         if not isinstance(authorization, dict):
@@ -110,6 +108,16 @@ def check_hook_request(body: Any) -> HookRequest:
         if not isinstance(kind, str) or kind.lower() != "bearer":
             raise HookRequestError("fhirAuthorization.token_type: expected 'Bearer'")
     return HookRequest(instance, patient_id, prefetch, server, token)
+
+
+def _http_url(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > 2048:
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # "http://[::1", "http://host:port"
+        return False
 
 
 def _shown(value: Any) -> str:
@@ -237,8 +245,10 @@ def check_feedback(body: Any) -> Counter[str]:
     """The outcomes a feedback request reports (accepted / overridden), counted."""
     if not isinstance(body, dict) or not isinstance(body.get("feedback"), list):
         raise HookRequestError("feedback: expected an array of feedback objects")
+    if len(body["feedback"]) > MAX_FEEDBACK:
+        raise HookRequestError(f"feedback: expected at most {MAX_FEEDBACK:,} items")
     outcomes: Counter[str] = Counter()
-    for index, item in enumerate(body["feedback"][:1000]):
+    for index, item in enumerate(body["feedback"]):
         if not isinstance(item, dict):
             raise HookRequestError(f"feedback[{index}]: expected an object")
         if not isinstance(item.get("card"), str):

@@ -55,6 +55,68 @@ KINDS = {
 }
 DROPPABLE = re.compile(r"(measurements|treatments|events)\[(\d+)\]")
 NO_CARDS: dict[str, Any] = {"cards": []}
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+HOOK_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A CDS Hooks 2.0 request for the patient-view hook.",
+    "required": ["hook", "hookInstance", "context"],
+    "properties": {
+        "hook": {"enum": ["patient-view"]},
+        "hookInstance": {"type": "string", "minLength": 1, "maxLength": 200},
+        "context": {
+            "type": "object",
+            "required": ["patientId"],
+            "properties": {"patientId": {"type": "string", "pattern": "^[A-Za-z0-9\\-.]{1,64}$"}},
+        },
+        "prefetch": {
+            "type": "object",
+            "maxProperties": 20,
+            "additionalProperties": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["resourceType"],
+                        "properties": {"resourceType": {"type": "string"}},
+                    },
+                    {"type": "null"},
+                ]
+            },
+        },
+        "fhirServer": {"type": "string"},
+        "fhirAuthorization": {
+            "type": "object",
+            "required": ["access_token"],
+            "properties": {
+                "access_token": {"type": "string"},
+                "token_type": {"type": "string", "pattern": "^[Bb][Ee][Aa][Rr][Ee][Rr]$"},
+            },
+        },
+    },
+}
+FEEDBACK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["feedback"],
+    "properties": {
+        "feedback": {
+            "type": "array",
+            "maxItems": 1000,
+            "items": {
+                "type": "object",
+                "required": ["card", "outcome", "outcomeTimestamp"],
+                "properties": {
+                    "card": {"type": "string"},
+                    "outcome": {"enum": ["accepted", "overridden"]},
+                    "outcomeTimestamp": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+CARDS = {
+    "application/json": {
+        "schema": {"type": "object", "required": ["cards"], "properties": {"cards": {"type": "array"}}}
+    }
+}
 
 
 def public_base(request: Request, settings: EhrSettings) -> str:
@@ -116,12 +178,21 @@ async def _match(service: Service, patient: dict[str, Any]) -> dict[str, Any] | 
 
 
 @router.post(
-    "/cds-services/{service_id}",
+    f"/cds-services/{SERVICE_ID}",
     summary="CDS Hooks patient-view: one card when recruiting trials are near the patient, else none",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": HOOK_REQUEST_SCHEMA}}}
+    },
+    responses={
+        200: {"description": "One card, or none.", "content": CARDS},
+        400: {
+            "description": "A request that breaks the specification, or a FHIR server not allowed.",
+            "content": PROBLEM,
+        },
+        412: {"description": "No Patient, and no FHIR server to read it from.", "content": PROBLEM},
+    },
 )
-async def call_service(request: Request, service_id: str) -> Response:
-    if service_id != SERVICE_ID:
-        return problem_response(404, "No such service", f"service: no CDS service {service_id[:64]!r}")
+async def call_service(request: Request) -> Response:
     try:
         hook = check_hook_request(orjson.loads(await request.body()))
         check_prefetch(hook.prefetch)
@@ -206,11 +277,17 @@ async def _read(settings: EhrSettings, hook: HookRequest, keys: list[str]) -> li
 
 
 @router.post(
-    "/cds-services/{service_id}/feedback", summary="CDS Hooks feedback: accepted / overridden, counted"
+    f"/cds-services/{SERVICE_ID}/feedback",
+    summary="CDS Hooks feedback: accepted / overridden, counted",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_SCHEMA}}}
+    },
+    responses={
+        200: {"description": "Counted.", "content": {"application/json": {"schema": {"type": "object"}}}},
+        400: {"description": "Not a feedback request.", "content": PROBLEM},
+    },
 )
-async def feedback(request: Request, service_id: str) -> Response:
-    if service_id != SERVICE_ID:
-        return problem_response(404, "No such service", f"service: no CDS service {service_id[:64]!r}")
+async def feedback(request: Request) -> Response:
     try:
         outcomes = check_feedback(orjson.loads(await request.body()))
     except orjson.JSONDecodeError:
@@ -221,6 +298,12 @@ async def feedback(request: Request, service_id: str) -> Response:
     for outcome, n in outcomes.items():
         counts.add(f"feedback_{outcome}", n)
     return JSONResponse({})
+
+
+@router.post("/cds-services/{service_id}", include_in_schema=False)
+@router.post("/cds-services/{service_id}/feedback", include_in_schema=False)
+async def no_such_service(service_id: str) -> Response:
+    return problem_response(404, "No such service", f"service: no CDS service {service_id[:64]!r}")
 
 
 class CdsCors:
