@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -184,9 +183,7 @@ def test_no_patient_value_or_token_reaches_the_server_log(server: LiveServer, eh
     assert "GET /handoff/… 200" in log  # the id, a key to her profile for minutes, is not logged
 
 
-def test_the_launch_page_of_a_record_without_a_place_asks_for_one(
-    tmp_path: Path, ehr: Ehr, server: LiveServer
-) -> None:
+def test_a_launch_for_a_patient_with_no_trial_near_her_says_so(ehr: Ehr, server: LiveServer) -> None:
     _, page = launch(server, ehr, "1e208b6b-77f1-4808-a32b-9f9caf1ec334")  # mCODE: Newburyport, MA
     assert page.status_code == 200
     assert 'value="Newburyport, MA, US"' in page.text
