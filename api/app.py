@@ -3,6 +3,8 @@
 - ``/api/v1/…`` — the JSON API (:mod:`api.routes.v1`), the shapes of the CLI's ``--json``;
 - ``/getClinicalTrial``, ``/fhir/…`` — FHIR R4 for matching front ends (:mod:`api.routes.fhir`);
 - ``/``, ``/match``, ``/trials/{id}`` — the web pages (:mod:`api.routes.pages`);
+- ``/cds-services…`` — CDS Hooks (:mod:`api.routes.cds`); ``/launch``, ``/handoff/{id}`` — the
+  pages an EHR opens (:mod:`api.routes.launch`), set up by :mod:`api.ehr_settings`;
 - ``/healthz``, ``/openapi.json``, ``/docs``.
 
 Request bodies over :data:`MAX_BODY_BYTES` get 413 before they are read whole; every
@@ -26,7 +28,10 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from api.cds_hooks import HookCounts
+from api.ehr_settings import EhrSettings
 from api.guard import Guard, is_fhir, shown_path
+from api.handoff import Handoffs, connect_shared
 from api.problems import install_problem_handlers, problem_response
 from api.service import Service
 
@@ -149,10 +154,18 @@ class AccessLog:
             access.info(
                 "%s %s %d %.0f ms",
                 scope["method"],
-                shown_path(scope["path"]),  # "%0a" in a path forges no log line
+                _logged_path(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def _logged_path(path: str) -> str:
+    """A path as the access log shows it: control characters escaped ("%0a" forges no log
+    line), and a card's handoff id left out (it opens a patient's profile for minutes)."""
+    if path.startswith("/handoff/"):
+        return "/handoff/…"
+    return shown_path(path)
 
 
 def create_app(
@@ -160,16 +173,21 @@ def create_app(
     *,
     gazetteer_path: Path | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    ehr_settings: EhrSettings | None = None,
 ) -> FastAPI:
     """The service on the store at ``database_url`` (default: ``TRIALSITE_DATABASE_URL`` or
     ``./trialsite.db``); the store is opened (and migrated) when the server starts.
-    ``allowed_hosts``: the Host names it answers (None: any; ``trialsite serve`` always gives them)."""
-    from api.routes import fhir, pages, v1
+    ``allowed_hosts``: the Host names it answers (None: any; ``trialsite serve`` always gives them).
+    ``ehr_settings``: CDS Hooks and SMART launch (default: from the environment)."""
+    from api.routes import cds, fhir, launch, pages, v1
+
+    settings = ehr_settings or EhrSettings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service.open(database_url, gazetteer_path)
         app.state.service = service
+        app.state.handoffs = connect_shared(settings.handoff_ttl_s) or Handoffs(settings.handoff_ttl_s)
         try:
             yield
         finally:
@@ -188,14 +206,19 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.ehr_settings = settings
+    app.state.hook_counts = HookCounts()
     install_problem_handlers(app)
     _document_components(app)
     app.include_router(v1.router)
     app.include_router(fhir.router)
+    app.include_router(cds.router)
+    app.include_router(launch.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     # Innermost first: each add_middleware wraps what was added before it.
     app.add_middleware(BodyLimit)
+    app.add_middleware(cds.CdsCors, origins=settings.ehr_origins)
     app.add_middleware(Guard)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts), www_redirect=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,11 +49,17 @@ def serve(
     import uvicorn
 
     from api.app import ENV_ALLOWED_HOSTS
+    from api.ehr_settings import EhrSettings, SettingsError
+    from api.handoff import start_shared
     from db.engine import Settings, is_read_only
     from db.migrate import current_revision, head_revision
     from db.queries import get_stats
     from ingest.places.cli import open_gazetteer
 
+    try:
+        ehr = EhrSettings.from_env()  # CDS Hooks and SMART launch: refused here, not in each worker
+    except SettingsError as exc:
+        fail(str(exc))
     url = Settings.from_env(state.db).database_url
     shown = shown_store_url()  # the password never printed
     engine = get_engine()  # opens and migrates the store, or says why it cannot
@@ -77,6 +83,17 @@ def serve(
         f"{', '.join(hosts)}; Ctrl-C to stop"
     )
     sys.stdout.flush()
+    # Card links and SMART launch states live in memory: with several workers, in one process
+    # of their own that every worker reaches (api.handoff), so a link opens on any worker.
+    shared = start_shared(ehr.handoff_ttl_s) if count > 1 else None
+    try:
+        _run(uvicorn, port=port, host=host, count=count)
+    finally:
+        if shared is not None:
+            shared.stop()
+
+
+def _run(uvicorn: Any, *, host: str, port: int, count: int) -> None:
     uvicorn.run(
         "api.app:app_from_env",
         factory=True,

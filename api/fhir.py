@@ -79,6 +79,10 @@ class BundleError(ValueError):
     """A Bundle the service cannot match on; the message says what is missing or wrong."""
 
 
+class NoCondition(BundleError):
+    """A Bundle whose Patient has no Condition the service can read."""
+
+
 @cache
 def condition_codes() -> dict[str, dict[str, str]]:
     raw = json.loads(resources.files("matching").joinpath("data/condition_codes.json").read_text())
@@ -199,12 +203,18 @@ def _measurement(observation: dict[str, Any]) -> dict[str, Any] | None:
     measurement: dict[str, Any] = {
         "name": name,
         "value": value,
-        "unit": unit if isinstance(unit, str) else None,
+        "unit": _readable_unit(unit) if isinstance(unit, str) else None,
     }
     when = _date(observation.get("effectiveDateTime"))
     if when:
         measurement["date"] = when.isoformat()
     return measurement
+
+
+def _readable_unit(unit: str) -> str:
+    """A UCUM unit as written in FHIR with its annotations unbraced: EHRs send eGFR in
+    ``mL/min/{1.73_m2}`` (US Core), which the catalogue reads as mL/min/1.73m2."""
+    return re.sub(r"\{([^{}]*)\}", lambda m: m.group(1).replace("_", ""), unit)
 
 
 def _pregnancy(observation: dict[str, Any]) -> bool | None:
@@ -218,9 +228,13 @@ def _pregnancy(observation: dict[str, Any]) -> bool | None:
     return None
 
 
-def bundle_to_patient(bundle: Any, *, radius_km: float | None = None) -> dict[str, Any]:
+def bundle_to_patient(
+    bundle: Any, *, radius_km: float | None = None, require_condition: bool = True
+) -> dict[str, Any]:
     """The patient JSON (``trialsite match --schema``) a Bundle describes; raises
-    :class:`BundleError` for a Bundle with nothing to match on."""
+    :class:`BundleError` for a Bundle with nothing to match on (with ``require_condition``
+    false, a Patient without a readable Condition is not refused: the SMART launch fills a
+    form with what the record has)."""
     resources_ = _resources(bundle)
     patients = [r for r in resources_ if r["resourceType"] == "Patient"]
     if not patients:
@@ -283,8 +297,8 @@ def bundle_to_patient(bundle: Any, *, radius_km: float | None = None) -> dict[st
                     resource.get("performedDateTime") or (resource.get("performedPeriod") or {}).get("start")
                 )
                 data["events"].append({"name": name, **({"date": when.isoformat()} if when else {})})
-    if not data["conditions"]:
-        raise BundleError(
+    if not data["conditions"] and require_condition:
+        raise NoCondition(
             "patientData: no Condition the service can read: give Condition.code.text, a coding display, "
             "or a SNOMED CT / ICD-10 code"
         )

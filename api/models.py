@@ -155,6 +155,9 @@ class Health(Open):
         None, description="The last `trialsite sync` run: status, mode, times."
     )
     sync_watermark: str | None = Field(None, description="The registry timestamp the store is in step with.")
+    cds_hooks: dict[str, int] | None = Field(
+        None, description="This worker's CDS Hooks counts: cards, no card, records not read, feedback."
+    )
 
 
 class Problem(BaseModel):

@@ -46,7 +46,9 @@ def live_server(
     workers: int = 1,
     startup_s: float = 60,
     extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
+    """``env``: variables to set for the server beyond this process's own."""
     port = free_port()
     log = log_dir / f"serve-{port}.log"
     command = [
@@ -64,7 +66,7 @@ def live_server(
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ)
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
     server = LiveServer(process, f"http://127.0.0.1:{port}", log)
     try:

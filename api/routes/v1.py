@@ -323,4 +323,5 @@ async def get_stats(request: Request) -> Any:
 )
 async def healthz(request: Request) -> Any:
     report = await run_in_store(service(request).health)
+    report["cds_hooks"] = request.app.state.hook_counts.snapshot()  # this worker's counts
     return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
