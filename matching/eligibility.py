@@ -31,6 +31,7 @@ from ingest.criteria.catalogue import (
     load_catalogue,
     normalize_unit,
 )
+from ingest.criteria.demographics import item_scope
 from ingest.criteria.describe import (
     ROMAN_CLASSES,
     measure_name,
@@ -120,6 +121,48 @@ class SupportsToDict(Protocol):
 
 
 RuleLike = Mapping[str, Any] | SupportsToDict
+_SHORT_WORDS = 16
+
+
+def shortened(text: str, words: int = _SHORT_WORDS) -> str:
+    """An item's words for one line: its first sentence or first ``words`` words, "…" when cut."""
+    flat = " ".join(text.replace("*", " ").split())
+    sentence = re.split(r"\.\s+(?=[A-Z])", flat, maxsplit=1)[0].rstrip(".;:,")
+    cut = sentence.split(" ")
+    short = " ".join(cut[:words]).rstrip(".;:,")
+    return short + (" …" if len(cut) > words or len(sentence) < len(flat.rstrip(".;:, ")) else "")
+
+
+_FRAGMENT_END_RE = re.compile(
+    r"\b(?:while|and|or|but|if|when|of|the|a|an|to|with|for|by|in|on|that|who)\W*$", re.I
+)
+_EVENT_WORDS = 8
+
+
+def _loose(rule: Mapping[str, Any]) -> bool:
+    """Is a rule's reading too loose to show as the item's line: a threshold on no named
+    measure, or an event that is a clause rather than a name?"""
+    kind = rule.get("kind")
+    if kind == "threshold":
+        return not rule.get("variable")
+    if kind == "time_window":
+        event = str(rule.get("event") or "")
+        return len(event.split()) > _EVENT_WORDS or _FRAGMENT_END_RE.search(event) is not None
+    return kind in ("condition", "treatment") and not rule.get("concepts")
+
+
+_OR_RE = re.compile(r"\bor\b", re.I)
+
+
+def _apart(text: str, rule: tuple[int, ...], unread: tuple[int, ...]) -> bool:
+    """Do the words no rule reads lie outside the option, between "or"s, that holds the rule?"""
+    start = max((m.end() for m in _OR_RE.finditer(text, 0, rule[0])), default=0)
+    after = _OR_RE.search(text, rule[1])
+    end = after.start() if after else len(text)
+    return unread[1] <= start or unread[0] >= end
+
+
+_PEOPLE = {"female": "women", "male": "men"}
 _SYMBOL = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "=": "="}
 
 
@@ -145,7 +188,7 @@ def _statement(rule: Mapping[str, Any]) -> str:
             return f"{what} at least {window_amount(window)} ago"
         return f"{what} within the past {window_amount(window)}"
     if kind == "sex":
-        return str(rule.get("sex"))
+        return "either sex" if rule.get("sex") == "any" else str(rule.get("sex"))
     if kind in ("condition", "treatment"):
         terms = rule.get("terms") or [rule.get("text", "")]
         return " / ".join(terms[:3])
@@ -213,6 +256,9 @@ def _threshold_truth(rule: Mapping[str, Any], facts: PatientFacts, catalogue: Ca
     shown = f"{label} {_fmt(measurement.value)}{' ' + measurement.unit if measurement.unit else ''}"
     if name in ROMAN_CLASSES:
         shown = f"{label} {roman_numeral(measurement.value)}"
+    if rule.get("anchor"):
+        # "Initial haemoglobin < 90 g/L": the record's latest value is no verdict on the initial one
+        return None, f"{shown} (latest on record); the trial asks for the {rule['anchor']} value"
     comparator = rule.get("comparator", "=")
     if rule.get("uln_multiple"):
         values = _rule_values(rule, canonical=False)
@@ -283,6 +329,15 @@ def _window_truth(
     return most_recent <= float(window.get("days", 0)), shown
 
 
+# Pregnancy and breastfeeding not recorded for a woman this old are read as "no", as a
+# research nurse reads them; younger, they are asked.
+PAST_CHILDBEARING_AGE = 60
+
+
+def _past_childbearing(facts: PatientFacts) -> bool:
+    return facts.sex == "female" and facts.age_years is not None and facts.age_years >= PAST_CHILDBEARING_AGE
+
+
 def _truth(
     rule: Mapping[str, Any],
     facts: PatientFacts,
@@ -303,7 +358,7 @@ def _truth(
     if kind == "sex":
         if facts.sex is None:
             return None, "sex not in the patient record"
-        return facts.sex == rule.get("sex"), f"sex {facts.sex}"
+        return rule.get("sex") in ("any", facts.sex), f"sex {facts.sex}"
     if kind in ("pregnancy", "breastfeeding", "contraception"):
         value = {"pregnancy": facts.pregnant, "breastfeeding": facts.breastfeeding,
                  "contraception": facts.uses_contraception}[kind]  # fmt: skip
@@ -314,6 +369,8 @@ def _truth(
         }[kind]
         if value is None and facts.sex == "male" and kind != "contraception":
             return False, f"{label}: no (male)"
+        if value is None and kind != "contraception" and _past_childbearing(facts):
+            return False, f"{label}: no (aged {_fmt(facts.age_years or 0)})"
         if value is None:
             return None, f"{label}: not recorded"
         return value, f"{label}: {'yes' if value else 'no'}"
@@ -340,25 +397,19 @@ def evaluate_rule(
     catalogue: Catalogue | None = None,
     abbreviations: Mapping[str, str] | None = None,
     other_options: bool = False,
-    women_only: bool = False,
 ) -> Verdict:
     """One rule against the patient: met / not_met / unknown, with a one-line reason.
 
     For an exclusion item the verdict is about eligibility: an exclusion whose
     statement holds for the patient is ``not_met``. ``other_options``: the item offers,
     joined by "or", options no rule reads (:func:`~ingest.criteria.needs.unread_options`),
-    so this rule failing is not the item failing. ``women_only``: the item speaks of women
-    only ("Women of childbearing potential must use contraception"), so it does not
-    concern a man.
+    so this rule failing is not the item failing.
     """
     data = _as_dict(rule)
     catalogue = catalogue or load_catalogue()
     abbreviations = abbreviations if abbreviations is not None else curated_abbreviations()
     required = requires(section, data)
     truth, shown = _truth(data, facts, catalogue, abbreviations, required)
-    for_women = women_only and facts.sex == "male" and data.get("kind") == "contraception"
-    if for_women and truth is None:
-        truth, shown = required, "male"  # "Women of childbearing potential must use …" does not ask it of him
     verb = "requires" if required else "excludes"
     if truth is None:
         status: Status = "unknown"
@@ -369,23 +420,11 @@ def evaluate_rule(
     statement = _statement(data)
     if data.get("applies_if"):
         statement += f" {data['applies_if']}"
-    if for_women:
-        statement += " (of women)"
     if other_options:
         statement += ", or another option the item lists"
     if (data.get("applies_if") or other_options) and status == "not_met":
         status = "unknown"  # she may qualify another way: the clinician checks which applies
     return Verdict(status, f"{shown} — trial {verb} {statement}: {status.replace('_', ' ')}")
-
-
-_WOMEN_RE = re.compile(r"\b(?:wom[ae]n|females?|childbearing|child-bearing|wocbp|girls?)\b", re.IGNORECASE)
-_MEN_RE = re.compile(r"\b(?:m[ae]n|males?|partners?|fathers?|sperm|boys?)\b", re.IGNORECASE)
-
-
-def about_women_only(text: str) -> bool:
-    """Does a criterion item speak of women and not of men ("Women of childbearing potential
-    should use effective contraception")?"""
-    return _WOMEN_RE.search(text) is not None and _MEN_RE.search(text) is None
 
 
 def _combine(item: Mapping[str, Any], verdicts: list[Verdict], rules: list[Mapping[str, Any]]) -> Status:
@@ -417,16 +456,30 @@ def evaluate_items(
         item = _as_dict(raw)
         section = item.get("section", "inclusion")
         rules = [_as_dict(r) for r in item.get("rules", ())]
-        if not rules:
-            out.append(ItemVerdict(item.get("position", len(out)), section, "unknown",
-                                   "no checkable rule in this item: needs review", ()))  # fmt: skip
+        # What no rule reads ("At least a 1-year history of migraine": "1-year") keeps the
+        # item from being met on the rest: the clinician checks it.
+        unread_rule = next((r for r in rules if r.get("kind") == "unread"), None)
+        unread = str(unread_rule.get("note") or unread_rule.get("text", "")) if unread_rule else None
+        unread_at = tuple(unread_rule.get("span") or (0, 0)) if unread_rule else None
+        if unread is not None:
+            rules = [r for r in rules if r.get("kind") != "unread"]
+            if facts.sex == "male" and all(r.get("kind") in ("pregnancy", "breastfeeding") for r in rules):
+                unread = None  # what else a pregnancy item asks is asked of women
+        # (pregnancy and breastfeeding rules say so for a man themselves: "pregnant: no (male)")
+        own = all(r.get("kind") in ("pregnancy", "breastfeeding") for r in rules)
+        scope = item_scope(section, str(item.get("text", "")), rules) if rules and not own else None
+        if scope is not None and facts.sex is not None and facts.sex != scope:
+            # "Women of childbearing potential must use …" is not asked of him: met, said so
+            out.append(ItemVerdict(item.get("position", len(out)), section, "met",
+                                   f"asked of {_PEOPLE[scope]} only; the patient is {facts.sex}: not applicable",
+                                   ()))  # fmt: skip
             continue
-        # Only a man's contraception rules depend on it: the text is read for those alone.
-        women = (
-            facts.sex == "male"
-            and any(r.get("kind") == "contraception" for r in rules)
-            and about_women_only(str(item.get("text", "")))
-        )
+        if not rules:
+            # no rule read: the item's own words, for the clinician to check
+            out.append(ItemVerdict(item.get("position", len(out)), section, "unknown",
+                                   f"to check: «{shortened(str(item.get('text', '')))}»", ()))  # fmt: skip
+            continue
+        options = unread_options(item, rules)
         verdicts = [
             evaluate_rule(
                 r,
@@ -435,16 +488,35 @@ def evaluate_items(
                 catalogue=catalogue,
                 abbreviations=abbreviations,
                 other_options=o,
-                women_only=women,
             )
-            for r, o in zip(rules, unread_options(item, rules), strict=True)
+            for r, o in zip(rules, options, strict=True)
         ]
         status = _combine(item, verdicts, rules)
-        deciding = next((v for v in verdicts if v.status == status), verdicts[0])
+        at = next((i for i, v in enumerate(verdicts) if v.status == status), 0)
+        deciding = verdicts[at]
         reason = (
             deciding.reason
             if len(verdicts) == 1
             else f"{deciding.reason} (one of {len(verdicts)} checks in this item)"
         )
+        if status == "unknown" and _loose(rules[at]):
+            # a reading no clinician would write as a rule ("grade ≥ 2", a long run-on event):
+            # the item's own words say better what is to check
+            reason = f"to check: «{shortened(str(item.get('text', '')))}»"
+        # met by an option joined by "or" ("No response …, or moderate/severe recurrence of LN"):
+        # the words not read are another option, not more to meet
+        text = str(item.get("text", ""))
+        by_option = unread_at is not None and any(
+            o and v.status == "met" and _apart(text, tuple(r.get("span") or (0, 0)), unread_at)
+            for r, o, v in zip(rules, options, verdicts, strict=True)
+        )
+        if unread is not None and status == "met" and not by_option:
+            status = "unknown"
+            reason = f"{deciding.reason.removesuffix(': met')}: met as read; to check: «{unread}»"
+        elif unread is not None and status == "not_met" and section == "exclusion":
+            # An exclusion read in part: the words not read may be what the item excludes
+            # ("an intervention planned for coronary disease"), not the condition itself.
+            status = "unknown"
+            reason = f"{deciding.reason.removesuffix(': not met')}: excluded as read; to check: «{unread}»"
         out.append(ItemVerdict(item.get("position", len(out)), section, status, reason, tuple(verdicts)))
     return out

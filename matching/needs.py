@@ -12,7 +12,7 @@ from __future__ import annotations
 from ingest.criteria.catalogue import load_catalogue
 from ingest.criteria.needs import NAMED_PREFIXES
 from ingest.criteria.words import curated_abbreviations, entry_words, measurement_key
-from matching.eligibility import PatientFacts
+from matching.eligibility import PAST_CHILDBEARING_AGE, PatientFacts
 
 
 def patient_facts_on_record(facts: PatientFacts) -> frozenset[str]:
@@ -31,6 +31,10 @@ def patient_facts_on_record(facts: PatientFacts) -> frozenset[str]:
     # Decided for a man: never pregnant or breastfeeding, and women-only contraception items.
     if facts.sex == "male":
         have.update(("pregnant", "breastfeeding", "contraception"))
+    elif facts.sex == "female" and facts.age_years is not None and facts.age_years >= PAST_CHILDBEARING_AGE:
+        have.update(("pregnant", "breastfeeding"))
+    if facts.sex is not None:
+        have.add(f"sex:{facts.sex}")  # items asked of the other sex alone are decided (not applicable)
     abbreviations = curated_abbreviations()
     treatments = [t.name for t in facts.treatments]
     # Rules naming concepts are decided by her entries' concepts and their ancestors, and an
@@ -71,8 +75,8 @@ def cannot_be_met(needs: str | None, have: frozenset[str]) -> bool:
     possible = (
         any(_on_record(fact, have) for fact in group.split(",") if fact)
         if not group.startswith("!")
-        # an excluded condition is met only where she denies it
-        else any(fact.startswith("a:") and fact in have for fact in group[1:].split(","))
+        # an excluded condition is met only where she denies it (or the item is not asked of her)
+        else any(fact.startswith(("a:", "sex:")) and fact in have for fact in group[1:].split(","))
         for group in needs[1:].split(";")
     )
     return not all(possible) if needs[0] == "&" else not any(possible)

@@ -152,7 +152,10 @@ def score(rows: Iterable[Labelled], kinds: tuple[str, ...] | None) -> Score:
     for row in rows:
         abbreviations = extract_abbreviations(trial_texts().get(row.trial, row.text))
         predicted = [
-            r for r in parse_rules(row.text, row.section, abbreviations) if kinds is None or r.kind in kinds
+            r
+            for r in parse_rules(row.text, row.section, abbreviations)
+            # what no rule reads is no reading (the labels name what an item asks, rule by rule)
+            if r.kind != "unread" and (kinds is None or r.kind in kinds)
         ]
         expected = [e for e in row.expected if kinds is None or e["kind"] in kinds]
         unmatched = list(predicted)

@@ -486,7 +486,10 @@ def test_score_out_of_its_maximum(text: str, expected: tuple[Any, ...]) -> None:
 
 def test_score_out_of_ten_on_an_unknown_scale_keeps_its_name() -> None:
     # NCT04853849
-    (rule,) = rules("Has >4/10 pain with palpation of levator ani, coccygeus, pyriformis, obturator internus")
+    rule, unread = rules(
+        "Has >4/10 pain with palpation of levator ani, coccygeus, pyriformis, obturator internus"
+    )
+    assert unread.note == "levator coccygeus pyriformis obturator internus"  # the muscles: to check
     assert (rule.variable, rule.comparator, rule.value, rule.unit) == (None, ">", 4.0, "/10")
     assert rule.variable_text == "pain with palpation"
     assert load_catalogue()["pain_nrs"].convert(4, "/10") == 4.0

@@ -259,7 +259,8 @@ def test_item_without_rules_is_unknown() -> None:
     (verdict,) = evaluate_items(
         [{"position": 0, "section": "inclusion", "text": "Able to consent", "rules": []}], facts()
     )
-    assert verdict.status == "unknown" and "needs review" in verdict.reason
+    # no placeholder: the item's own words, for the clinician to check
+    assert (verdict.status, verdict.reason) == ("unknown", "to check: «Able to consent»")
 
 
 def test_alternatives_joined_by_or_need_one() -> None:
@@ -294,6 +295,7 @@ def test_evaluation_imports_only_pure_criteria_modules_from_ingest() -> None:
     }
     assert imported == {
         "ingest.criteria.catalogue",
+        "ingest.criteria.demographics",  # which sex an item is asked of, as the parser reads it
         "ingest.criteria.describe",  # the words a rule is said in, shared with `criteria parse`
         "ingest.criteria.needs",
         "ingest.criteria.words",
@@ -436,7 +438,7 @@ def test_what_an_if_clause_names_is_not_required(seed_items: list[CriterionItem]
     """ "… no more than one year if they enter with a moderate/severe recurrence": the
     recurrence says when the one-year window applies; the trial does not require one."""
     biopsy = seed_items[2]
-    assert [r.kind for r in biopsy.rules] == ["condition", "time_window"]
+    assert [r.kind for r in biopsy.rules if r.kind != "unread"] == ["condition", "time_window"]
     recent = facts(
         conditions=["lupus nephritis"], events=[Event("kidney biopsy", TODAY - timedelta(days=60))]
     )
@@ -459,7 +461,7 @@ def test_items_about_women_do_not_ask_a_man() -> None:
     women_only, both, pregnancy = evaluate_items(items, facts(sex="male", age_years=40))
     assert (women_only.status, women_only.reason) == (
         "met",
-        "male — trial requires contraception use (of women): met",
+        "asked of women only; the patient is male: not applicable",
     )
     assert both.status == "unknown"  # the trial asks it of men too
     assert pregnancy.status == "met" and pregnancy.reason.startswith("pregnant: no (male)")

@@ -158,7 +158,7 @@ def normalize_unit(unit: str) -> str:
         # "milliliter per minute per 1.73 square meter" → ml/min/1.73m2
         u = _SPELLED_RE.sub(_spelled_unit, u)
     u = u.replace("m^2", "m2").replace("m(2)", "m2").replace("mm^3", "mm3").replace("/cumm", "/mm3")
-    u = u.replace("/cmm", "/mm3")
+    u = u.replace("/cmm", "/mm3").replace("/cu.mm", "/mm3")
     u = _CELLS_RE.sub("", u)
     power = _POWER_RE.match(u)
     if power:

@@ -10,6 +10,8 @@ statement about the patient's current state and give no pregnancy rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from ingest.criteria.lexicon import ItemText, contains_any
 from ingest.criteria.model import Rule
@@ -31,7 +33,7 @@ _SEX_CONDITIONAL_RE = re.compile(
     r"childbearing|child-bearing|child\s+bearing|reproductive|contracept|birth\s+control|pregnan|lactat|"
     r"breast[\s-]?feed|partner|sperm|condom|sterili[sz]|\bif\b|\bwho\s+(?:are|is|have|has|must|will|agree)\b|"
     r"\bmust\s+(?:agree|use|be\s+willing|have\s+a\s+negative)|\bshould\b|\bwilling\b|\bfertil|menopaus|"
-    r"\bpotential\b|\bcapable\b|\bable\s+to\s+(?:father|conceive)|:\s*$"
+    r"\bpotential\b|\bcapable\b|\bfather|\bconceive|\bwho\s+(?:plan|intend|wish|want)|:\s*$"
 )
 _PREGNANCY_RE = re.compile(r"\bpregnan(?:t|cy|cies)\b")
 _PREGNANCY_SKIP_BEFORE_RE = re.compile(
@@ -62,8 +64,19 @@ def _rule(kind: str, doc: ItemText, start: int, end: int, negated: bool, **extra
     return Rule(kind=kind, text=doc.text[start:end], span=(start, end), negated=negated, **extra)  # type: ignore[arg-type]
 
 
+# "Male or female", "Males and females", "Either sex": the item restricts nothing.
+_EITHER_SEX_RE = re.compile(
+    rf"^\W*(?:(?:an?|both|healthy|adult)\s+)*(?:{_FEMALE}\s*(?:or|and|/|&|and/or)\s*{_MALE}|"
+    rf"{_MALE}\s*(?:or|and|/|&|and/or)\s*{_FEMALE}|(?:of\s+)?(?:either|both|any|all)\s+(?:sex|sexes|genders?))"
+    r"(?:\s+(?:patients?|participants?|subjects?|volunteers?|adults?))?\W*$"
+)
+
+
 def find_sex(doc: ItemText) -> list[Rule]:
     first_line = doc.low.split("\n", 1)[0]
+    either = _EITHER_SEX_RE.match(first_line)
+    if either is not None:
+        return [_rule("sex", doc, either.start(), len(first_line.rstrip(" .;")), False, sex="any")]
     m = _SEX_START_RE.match(first_line) or (_SEX_ONLY_RE.search(first_line) if "only" in first_line else None)
     if m is None or _BOTH_SEXES_RE.search(first_line) or _SEX_CONDITIONAL_RE.search(first_line):
         return []
@@ -131,3 +144,54 @@ def find_demographics(text: str | ItemText, section: str) -> list[Rule]:
     if "contracep" in low or "birth" in low or "barrier" in low or "condom" in low:
         rules.extend(find_contraception(doc))
     return rules
+
+
+_WOMEN_RE = re.compile(r"\b(?:wom[ae]n|females?|childbearing|child-bearing|wocbp|girls?)\b", re.IGNORECASE)
+_MEN_RE = re.compile(r"\b(?:m[ae]n|males?|partners?|fathers?|sperm|boys?)\b", re.IGNORECASE)
+_MEN_FIRST_RE = re.compile(
+    r"^\W*(?:for\s+)?(?:(?:sexually\s+active|fertile|adult|all)\s+)?(?:males?|men)\b(?!\s*(?:or|and|/|&)\s*(?:fe)?m)",
+    re.IGNORECASE,
+)
+_REPRODUCTIVE_RE = re.compile(
+    r"childbearing|child-bearing|contracept|birth\s+control|pregnan|lactat|breast[\s-]?feed|steril|menopaus|"
+    r"\bfertil|condom|sperm|abstinen|\bhcg\b|\bfather",
+    re.IGNORECASE,
+)
+_REPRODUCTIVE_KINDS = frozenset(("pregnancy", "breastfeeding", "contraception"))
+
+
+def about_women_only(text: str) -> bool:
+    """Does a criterion item speak of women and not of men ("Women of childbearing potential
+    should use effective contraception")?"""
+    return _WOMEN_RE.search(text) is not None and _MEN_RE.search(text) is None
+
+
+def item_scope(
+    section: str, text: str, rules: Sequence[Mapping[str, Any]]
+) -> Literal["female", "male"] | None:
+    """The sex an item is asked of alone, where the other sex is thereby not concerned by it.
+
+    "Women of childbearing potential must use effective contraception", "Female participants
+    must be 1 year post-menopausal, surgically sterile, or …", "Male participants must agree
+    to use condoms": asked of one sex, about reproduction. An exclusion that speaks of women
+    only ("Women with a history of breast cancer") excludes no man. An item that restricts
+    the trial to one sex ("Women with ovarian cancer") is a sex rule instead, and is no scope.
+    """
+    if any(r.get("kind") == "sex" for r in rules):
+        return None
+    reproductive = any(r.get("kind") in _REPRODUCTIVE_KINDS for r in rules) or (
+        _REPRODUCTIVE_RE.search(text) is not None
+    )
+    if not (section == "exclusion" or reproductive):
+        return None
+    if about_women_only(text):
+        return "female"
+    # "Male participants must agree to use condoms", "Men with female partners of childbearing
+    # potential must …": women named as partners only.
+    if (
+        _MEN_FIRST_RE.match(text)
+        and reproductive
+        and (_WOMEN_RE.search(text) is None or "partner" in text.lower())
+    ):
+        return "male"
+    return None

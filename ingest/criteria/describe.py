@@ -61,8 +61,14 @@ def _concept(ref: dict[str, Any]) -> str:
 def describe_rule(rule: dict[str, Any]) -> str:
     """One stored rule (its JSON form) as "kind: statement   «text it came from»"."""
     kind = rule["kind"]
-    if kind == "threshold":
+    if kind == "unread":
+        return f"not read (to check): «{rule.get('note') or rule['text']}»"
+    if kind == "age" and rule.get("comparator"):
+        text = threshold_statement(rule)  # "≥ 18 years", "between 0.5 and 13 years"
+    elif kind == "threshold":
         text = f"{measure_name(rule)} {threshold_statement(rule)}"
+        if rule.get("anchor"):
+            text += f" ({rule['anchor']} value)"  # "Hemoglobin < 90 g/L (initial value)"
     elif kind == "time_window" and rule.get("window"):
         w = rule["window"]
         when = "within the past" if w["direction"] == "within_past" else "at least"
@@ -77,8 +83,10 @@ def describe_rule(rule: dict[str, Any]) -> str:
             text += " except " + " / ".join(_concept(c) for c in rule["exceptions"])
     elif kind in ("condition", "treatment"):
         text = " / ".join(rule.get("terms") or [rule["text"]])
+    elif kind == "sex":
+        text = "either sex" if rule.get("sex") == "any" else str(rule.get("sex"))
     else:
-        text = rule.get("sex") or rule["text"]
+        text = rule["text"]
     return f"{kind}: {'not ' if rule.get('negated') else ''}{text}   «{rule['text']}»"
 
 

@@ -47,6 +47,8 @@ _WORD_NUMBER_RE = re.compile(
     rf"(?<![a-z-])(?P<w>{NUMBER_WORD})(?=\s*(?:-\s*)?(?:{TIME_UNIT}|or\s+more|or\s+fewer)\b|\s+\w)"
 )
 _WORD_GATE_RE = re.compile(r"(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty)\s")
+# A unit restated in brackets after the value: "23.0 kilogram per meter square (kg/m^2)".
+_RESTATED_UNIT_RE = re.compile(r"[ \t]*\([ \t]*(?P<u>[^()]{1,24}?)[ \t]*\)")
 _SHARED_UNIT_GAP_RE = re.compile(r"\s*(?:and|or|to|but|,)\s*")
 _SCIENTIFIC_RE = re.compile(
     r"[ \t]*[x×*][ \t]*10[ \t]*(?:\^|\*\*?|e)?[ \t]*(?P<exp>\d{1,2}|[⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2})(?![\d/])"
@@ -132,6 +134,9 @@ def collect(doc: ItemText) -> list[Expr]:
                 value *= 10.0 ** int(sci["exp"].translate(_SUPERSCRIPT_DIGITS))
                 unit, after = _unit_at(doc, sci.end())
                 after = max(after, sci.end())
+        restated = _RESTATED_UNIT_RE.match(low, after) if unit is not None else None
+        if restated is not None and UNIT_RE.fullmatch(low, restated.start("u"), restated.end("u")):
+            after = restated.end()  # "23.0 kilogram per meter square (kg/m^2) and 39.9 kg/m^2"
         tail = RANGE_TAIL_RE.match(low, after)
         if tail is not None and ranged:
             head = RANGE_HEAD_RE.search(low, max(0, s - 30), s)

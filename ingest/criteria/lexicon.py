@@ -154,6 +154,9 @@ _PHRASES[">="] += [
     "≥ or equal to",
     "greater than equal to",
     "more than equal to",
+    # as written in real registry items: "Age greater than to or equal 18 years"
+    "greater than to or equal",
+    "greater than to or equal to",
 ]
 _PHRASES["<="] += [
     "< or equal to",
@@ -165,6 +168,8 @@ _PHRASES["<="] += [
     "lesser than or equal",
     "lesser or equal to",
     "equal to or lesser than",
+    "less than to or equal",
+    "less than to or equal to",
 ]
 _PHRASES["<"] += ["lesser than"]
 # A phrase followed by its symbol in brackets: "less than (<) 40 years", "greater than or equal to (≥) 9".
@@ -182,7 +187,7 @@ _WORD_CHARS = "abcdefghijklmnopqrstuvwxyz"
 # Reversed: optional "value of"/"the" (reversed), then the reversed phrase, then a
 # left word boundary (in the reversed text: not followed by a letter).
 _CMP_REVERSED_RE = re.compile(
-    r"[ \t]*(?:(?P<age>fo\s+ega\s+(?:eht\s+)?)|(?P<grade>edarg\s*(?:[\d.]*v?\s*(?:eacts?|ea\s*ctc|ctc)\s*(?:icn\s*)?)?))?"
+    r"[ \t]*(?:(?P<age>(?:fo\s+)?ega\s+(?:eht\s+)?)|(?P<grade>edarg\s*(?:[\d.]*v?\s*(?:eacts?|ea\s*ctc|ctc)\s*(?:icn\s*)?)?))?"
     r"(?:fo\s+(?:eulav|egareva|naem)\s+(?:na?\s+)?)?(?:eht\s+)?(?P<cmp>"
     + trie_pattern(p[::-1] for p in COMPARATOR_OF_PHRASE)
     + r")"
@@ -213,7 +218,10 @@ POSTFIX_RE = re.compile(
     r"(?:(?P<ge>(?:or|and)\s+(?:more|greater|higher|above|over|(?P<age>older)|longer)(?!\s+than)|\+)"
     r"|(?P<le>(?:or|and)\s+(?:less|lower|fewer|below|under|(?P<age2>younger)|smaller)(?!\s+than)))"
 )
-RANGE_TAIL_RE = re.compile(rf"\s*(?P<sep>-|–|—|~|to|through|and)\s*(?:<\s*=?|≤)?\s*(?P<hi>{NUM})(?![\d/])")
+# "4 to <8 years", "6 months to less than 13 years": read as the range they bound.
+RANGE_TAIL_RE = re.compile(
+    rf"\s*(?P<sep>-|–|—|~|to|through|and)\s*(?:<\s*=?|≤|less\s+than|under|below)?\s*(?P<hi>{NUM})(?![\d/])"
+)
 RANGE_HEAD_RE = re.compile(
     r"(?<![a-z])(?:between(?P<age>\s+(?:the\s+)?ages?\s+(?:of\s+)?)?|from|ranging\s+from|(?:with)?in\s+the\s+range(?:\s+of)?|range(?:\s+of)?|in\s+range)\s*$"
 )

@@ -23,6 +23,7 @@ RuleKind = Literal[
     "time_window",
     "condition",
     "treatment",
+    "unread",
 ]
 Comparator = Literal[">=", ">", "<=", "<", "=", "between"]
 Direction = Literal["within_past", "at_least_ago"]

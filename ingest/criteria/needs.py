@@ -28,6 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ingest.criteria.demographics import item_scope
 from ingest.criteria.words import curated_abbreviations, measurement_key, term_words
 
 # Facts read by rule kinds that need no more than "is it recorded".
@@ -53,7 +54,9 @@ def requires(section: str, rule: Mapping[str, Any]) -> bool:
 
 
 def alternatives(item: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> bool:
-    """Are the item's rules inclusion alternatives joined by "or" (one met is enough)?"""
+    """Are the item's rules inclusion alternatives joined by "or" (one met is enough)? What
+    no rule reads (an ``unread`` rule) is no alternative: it keeps the item from being met."""
+    rules = [r for r in rules if r.get("kind") != "unread"]
     section = item.get("section", "inclusion")
     if len(rules) < 2 or not all(requires(section, r) for r in rules):
         return False
@@ -196,7 +199,23 @@ def item_needs(item: Mapping[str, Any]) -> str:
     if not rules:
         return ""
     section = str(item.get("section", "inclusion"))
-    groups = [rule_group(rule, section) for rule in rules]
+    read = [r for r in rules if r.get("kind") != "unread"]
+    groups = [rule_group(rule, section) for rule in read]
+    if len(read) < len(rules):
+        # What no rule reads keeps the item from being met (an empty group: never on record),
+        # but for a man when all it reads is pregnancy or breastfeeding (eligibility.evaluate_items).
+        reproductive = read and all(r.get("kind") in ("pregnancy", "breastfeeding") for r in read)
+        if any(unread_options(item, read)):
+            pass  # the words not read may be another option: a rule met may meet the item
+        elif reproductive:
+            groups.append("sex:male")
+        else:
+            groups.append("")
+    scope = item_scope(section, str(item.get("text", "")), read) if read else None
+    if scope is not None:
+        # Not asked of the other sex: decided (met) for them, whatever else is on record.
+        other = "sex:male" if scope == "female" else "sex:female"
+        groups = [g + other if g in ("", "!") else f"{g},{other}" for g in groups]
     return ("|" if alternatives(item, rules) else "&") + ";".join(groups)
 
 
@@ -221,7 +240,8 @@ def needs_view(stored: str | None) -> dict[str, Any] | None:
     """The stored form as the documented JSON structure (``criteria parse --json``, ``show
     --json``, the API): ``{"combine": "all" | "any", "rules": [{"decided_by_any_of": [fact],
     "never_met": bool}]}``, each fact ``{"kind": "age" | "sex" | "pregnant" | "breastfeeding" |
-    "contraception"}``, ``{"kind": "measurement", "variable": "egfr"}``, ``{"kind":
+    "contraception"}``, ``{"kind": "sex", "is": "male"}`` (an item asked of women only is
+    decided for a man), ``{"kind": "measurement", "variable": "egfr"}``, ``{"kind":
     "measurement_named", "name": "sledai2k"}``, ``{"kind": "condition" | "treatment" |
     "denied_condition", "concept": "D008181"}`` or, for rules stored before concepts were
     read, ``{"kind": "condition" | "treatment" | "event", "words": ["lupus", "nephritis"]}``.
@@ -237,7 +257,9 @@ def needs_view(stored: str | None) -> dict[str, Any] | None:
         for fact in (f for f in group.lstrip("!").split(",") if f):
             prefix, sep, value = fact.partition(":")
             kind = _FACT_KINDS.get(prefix) if sep else None
-            if kind is None:
+            if prefix == "sex" and sep:
+                facts.append({"kind": "sex", "is": value})  # the item is not asked of this sex
+            elif kind is None:
                 facts.append({"kind": fact})
             elif kind == "measurement":
                 facts.append({"kind": kind, "variable": value})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ingest.criteria.abbrev import extract_abbreviations
 from ingest.criteria.catalogue import load_catalogue, normalize_unit
+from ingest.criteria.coverage import unread_rule
 from ingest.criteria.demographics import find_demographics
 from ingest.criteria.lexicon import ItemText
 from ingest.criteria.model import CriterionItem, Rule
@@ -75,7 +76,8 @@ def parse_rules(item_text: str, section: str, abbreviations: dict[str, str]) -> 
         terms = [t for t in terms if not any(_overlaps(t.span, s) for s in sex_spans)]
     rules = [*numeric, *windows, *demographic, *terms]
     rules.sort(key=lambda r: r.span)
-    return rules
+    unread = unread_rule(item_text, rules, section)
+    return [*rules, unread] if unread is not None else rules
 
 
 # Longest item (characters) whose rules are looked for, and the characters of one

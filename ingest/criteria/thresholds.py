@@ -63,7 +63,7 @@ _AGE_LEFT_RE = re.compile(
     r"individuals?|children|adolescents?|volunteers?|infants?|boys|girls|pediatric|paediatric|candidates?)\b"
 )
 _AGE_RIGHT_RE = re.compile(
-    r"\s*(?:old|of\s+age|(?:years?|yrs?)\s+(?:of\s+age|old)|yo\b|y/o|-?years?-old|of\s+(?:their\s+)?age)"
+    r"\s*(?:old|of\s+age|(?:years?|yrs?)\s+(?:of\s+age|old)|yo\b|yoa\b|y/o|-?years?-old|of\s+(?:their\s+)?age)"
 )
 _NOT_AGE_RE = re.compile(
     r"\b(?:prior|before|since|ago|within|history|duration|for|after|last|past|previous|preceding|diagnos\w*|"
@@ -171,11 +171,13 @@ def _group_before(low: str, mentions: list[Mention], index: int, floor: int) -> 
 def _is_age(doc: ItemText, expr: Expr) -> bool:
     if expr.hint == "age":
         return True
-    if expr.unit is None or normalize_unit(expr.unit) not in ("years", "months", "weeks", "days"):
+    right = doc.low[expr.end : expr.end + 30]
+    if expr.unit is None:
+        return _AGE_RIGHT_RE.match(right) is not None  # "≥ 50 YoA", "18 yo"
+    if normalize_unit(expr.unit) not in ("years", "months", "weeks", "days"):
         return False
     clause_start, _ = doc.clause(expr.start, expr.end)
     left = doc.low[clause_start : expr.start]
-    right = doc.low[expr.end : expr.end + 30]
     if _AGE_RIGHT_RE.match(right):
         return True
     if _NOT_AGE_RE.search(left) or _NOT_AGE_RE.match(right.strip()):
@@ -362,7 +364,80 @@ def find_thresholds(text: str | ItemText, section: str, catalogue: Catalogue) ->
         floor = max(floor, previous.end if previous is not None else 0, expr.start - 90)
         rules.extend(_tie(doc, expr, previous, mentions, floor, catalogue))
         previous = expr
-    return _expand_members(rules, catalogue)
+    return _timed(doc, _expand_members(rules, catalogue))
+
+
+# "Gestational age < 23 weeks" is the pregnancy's age, not the patient's.
+_GESTATION_RE = re.compile(r"\b(?:gestation(?:al)?|foetal|fetal|bone|corrected)\s+age\b[^;,.]{0,12}\Z")
+# A value at a given time, not the latest: "Initial haemoglobin < 90 g/L", "baseline eGFR ≥ 30",
+# "hemoglobin at admission", "nadir platelet count", "peak creatinine" ("minimum", "lowest" are
+# comparators as often: "a minimum hemoglobin of 9 g/dL").
+_TIMED_BEFORE_RE = re.compile(
+    r"\b(?P<when>initial|baseline|admission|presenting|pre-?treatment|pre-?operative|nadir|peak|historical)\b"
+    r"(?:\s+[\w-]+){0,4}\s*\Z"
+)
+_TIMED_AFTER_RE = re.compile(
+    r"\A[^;.]{0,40}?\b(?P<when>at\s+(?:admission|presentation|diagnosis|baseline)|on\s+admission|"
+    r"(?:prior\s+to|before)\s+(?:treatment|therapy|surgery|transplant\w*)|at\s+the\s+time\s+of\s+diagnosis)\b"
+)
+
+
+# A share of the enrolled, not a value of hers: "a maximum of 40% can have parents of …",
+# "at least 30% of participants", "Minimum 60% of participants should have …".
+_QUOTA_RE = re.compile(
+    r"\d\s*%\s*(?:of\s+(?:the\s+)?(?:participants|patients|subjects|enrolled|randomi[sz]ed|population|cohort)|"
+    r"(?:can|should|will|may|must)\s+(?:have|be)\b)"
+)
+_FRAGMENT_END_RE = re.compile(
+    r"\b(?:while|whereas|and|or|but|if|when|of|the|a|an|to|with|for|by|in|on|that)\W*\Z"
+)
+
+
+def _fragment(doc: ItemText, rule: Rule) -> bool:
+    """Is an unnamed threshold no reading of the item ("parents of Caucasian descent while ≤ 40 %")?"""
+    name = (rule.variable_text or "").lower()
+    left, right = doc.clause(rule.span[0], rule.span[1])
+    sentence = doc.low[max(0, left - 80) : right + 40]
+    return bool(_FRAGMENT_END_RE.search(name)) or (
+        rule.unit == "%" and _QUOTA_RE.search(sentence) is not None
+    )
+
+
+def _timed(doc: ItemText, rules: list[Rule]) -> list[Rule]:
+    """A measured value the item takes at a given time ("initial", "at diagnosis") carries that
+    time as its ``anchor``: the latest value on record is no verdict on it. An age that is the
+    pregnancy's ("gestational age") is no age of the patient's."""
+    out = []
+    for rule in rules:
+        start, end = rule.span
+        gestation = (
+            _GESTATION_RE.search(doc.low, max(0, start - 40), start + 1) if rule.kind == "age" else None
+        )
+        if gestation is not None:
+            begin = min(start, gestation.start())
+            rule = replace(
+                rule,
+                kind="threshold",
+                variable=None,
+                text=doc.text[begin:end],
+                span=(begin, end),
+                variable_text=doc.text[
+                    gestation.start() : gestation.start() + gestation.group().index("age") + 3
+                ],
+            )
+        elif rule.kind == "threshold" and rule.variable is None and _fragment(doc, rule):
+            continue
+        elif rule.kind == "threshold":
+            when = _TIMED_BEFORE_RE.search(
+                doc.low, max(0, start - 30), start + len(rule.variable_text or "")
+            ) or (_TIMED_AFTER_RE.match(doc.low, end))
+            if when is not None:
+                begin = min(start, when.start("when"))  # "Initial haemoglobin …": the word is the rule's
+                rule = replace(
+                    rule, anchor=" ".join(when["when"].split()), span=(begin, end), text=doc.text[begin:end]
+                )
+        out.append(rule)
+    return out
 
 
 def _expand_members(rules: list[Rule], catalogue: Catalogue) -> list[Rule]:

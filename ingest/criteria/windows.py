@@ -99,6 +99,9 @@ EVENT_CHARS = 400
 _APPLIES_IF_RE = re.compile(
     r"\s*,?\s*(?P<cond>(?:only\s+)?(?:if|when|in\s+case)\s+[^,;.()]{3,100}?)(?=\s*(?:,|;|\.|\)|$|\s+and\s+|\s+or\s+))"
 )
+_EXCEPT_RE = re.compile(
+    r"[,;(]?\s*\b(?:except(?:\s+for)?|excluding|other\s+than|with\s+the\s+exception\s+of)\b"
+)
 _STUDY_POINT_RE = re.compile(
     r"(?<![a-z])(?:screening|randomi[sz]ation|enrol?ment|enrol?ling|study|trial|visit|consent|baseline|dos(?:e|ing)|"
     r"day\s+1|first|start|entry|registration|inclusion|treatment\s+initiation|signing)(?![a-z])"
@@ -108,8 +111,13 @@ _STUDY_POINT_RE = re.compile(
 def _clean_event(raw: str) -> str:
     event = raw.strip(" ,:-*•(")
     if len(event.split()) > 20:
-        cuts = [event.rfind(", ") + 2, event.rfind("(") + 1, *(m.end() for m in _VERB_AND_RE.finditer(event))]
-        cut = max(c for c in cuts if c > 0) if any(c > 0 for c in cuts) else 0
+        comma, bracket = event.rfind(", "), event.rfind("(")
+        cuts = [
+            *((comma + 2,) if comma >= 0 else ()),
+            *((bracket + 1,) if bracket >= 0 else ()),
+            *(m.end() for m in _VERB_AND_RE.finditer(event)),
+        ]
+        cut = max(cuts, default=0)
         event = event[cut:]
     previous = None
     while previous != event:
@@ -212,6 +220,7 @@ def find_windows(
         )
         stop = max(stop, anchor_match.end()) if anchor_match else stop
         left, right = doc.clause(begin, end)
+        excepted = None
         if (
             anchor_match is not None
             and anchor
@@ -223,19 +232,33 @@ def find_windows(
         else:
             # An event is a phrase: reading at most EVENT_CHARS of its clause keeps a long
             # run-on item linear (each window used to clean the whole clause before it).
-            event = _clean_event(doc.text[max(left, begin - EVENT_CHARS) : begin])
+            region = max(left, begin - EVENT_CHARS)
+            # "Use of prescription drugs, except routine vitamins, …, within 14 days": the event
+            # is what the exceptions are taken from, not the exceptions.
+            excepted = _EXCEPT_RE.search(low, max(0, begin - EVENT_CHARS), begin)
+            if excepted is not None:
+                region = max(doc.clause(excepted.start(), excepted.start() + 1)[0], begin - EVENT_CHARS, 0)
+                left = min(left, region)
+            while 0 < region < begin and doc.text[region - 1].isalnum():
+                region += 1  # a cut phrase starts at a word, not inside one ("atients who …")
+            event = _clean_event(doc.text[region : excepted.start() if excepted else begin])
             event_start = doc.text.find(event, left, begin) if event else -1
             if not event:
                 event = _clean_event(doc.text[stop : min(right, stop + EVENT_CHARS)])
         span_start = event_start if event_start >= 0 else begin
         applies = _APPLIES_IF_RE.match(low, stop)
+        negated = (
+            doc.negated(span_start, span_start + len(event))
+            if excepted is not None and event_start >= 0
+            else doc.negated(begin, stop)
+        )
         rules.append(
             Rule(
                 kind="time_window",
                 applies_if=doc.text[applies.start("cond") : applies.end("cond")] if applies else None,
                 text=doc.text[span_start:stop],
                 span=(span_start, stop),
-                negated=doc.negated(begin, stop),
+                negated=negated,
                 window=Window(
                     amount=amount, unit=_unit_name(written_unit), direction=direction, days=round(days, 2)
                 ),

@@ -21,8 +21,10 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import NamedTuple
 
-# Letters and digits of any script; "-", "/", "'" and punctuation separate tokens.
-_TOKEN_RE = re.compile(r"[^\W_]+")
+# Letters and digits of any script; "-", "/", "'" and punctuation separate tokens, and a
+# number written onto its scale's word: "Type2" is "Type 2", "stage3b" is "stage 3b".
+_TOKEN = r"(?i:type|stage|grade|class)(?=\d)|[^\W_]+"
+_TOKEN_RE = re.compile(_TOKEN)
 _APOSTROPHES = frozenset("'’`´")
 
 # British → American spellings, as stems (haemoglobin, anaemia, oedema, oesophagus,
@@ -107,7 +109,7 @@ def tokens(text: str) -> list[Token]:
     return out
 
 
-_TOKEN_SPLIT_RE = re.compile(r"([^\W_]+)")
+_TOKEN_SPLIT_RE = re.compile(f"({_TOKEN})")
 
 
 def fold(text: str) -> str:
