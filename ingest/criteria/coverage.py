@@ -179,11 +179,20 @@ def _spells(initials: list[str], letters: list[str]) -> bool:
     return True
 
 
+_HEART_FAILURE_RE = re.compile(
+    r"\s*(?:\(?\s*(?:congestive\s+|chronic\s+)?(?:heart|cardiac)\s+failure|\(?\s*c?hf(?:ref|pef)?)\b", re.I
+)
+
+
 def _measure_names(text: str, rules: Sequence[Rule]) -> list[tuple[int, int]]:
     """A threshold's name written apart from its value (">4/10 pain with palpation"), and the
     condition a rule holds under ("if they enter from the induction period"): read with it."""
     out = []
     for rule in rules:
+        if rule.variable == "nyha":  # "NYHA class III or IV heart failure": the class is of heart failure
+            named = _HEART_FAILURE_RE.match(text, rule.span[1])
+            if named is not None:
+                out.append(named.span())
         name = rule.variable_text if rule.kind == "threshold" else rule.applies_if
         if not name:
             continue
