@@ -88,6 +88,14 @@ _ASIDE_RE = re.compile(
 )
 # A heading opening the item: one to three words and a colon.
 _HEADING_RE = re.compile(r"^\W*(?:[^\W\d_][\w-]*\s*){1,3}:")
+_WORD_CHAR_RE = re.compile(r"[\w'’\-]")
+# Cheap tests that an aside or a condition may be there at all (most items hold neither).
+_ASIDE_GATE_RE = re.compile(
+    r"\b(?:except|excepting|excluding|other than|unless|without|assessed|measured|calculated|estimated|"
+    r"determined|defined|confirmed|documented|established|meeting|fulfill?ing|satisfying|using|according|per|based)\b",
+    re.I,
+)
+_CONDITION_GATE_RE = re.compile(r"\b(?:if|when|whenever|in\s+case)\b", re.I)
 _CONDITION_RE = re.compile(r"\b(?:if|when|whenever|in\s+case)\b[^;,.]*", re.I)
 # "1-year" and "16th" are one word
 _WORD_RE = re.compile(r"[^\W\d_][\w'’\-]*|\d[\d.,]*(?:st|nd|rd|th)?(?:-[^\W\d_]+)?")
@@ -107,32 +115,58 @@ def unread_rule(text: str, rules: Sequence[Rule], section: str = "inclusion") ->
     """
     if not rules:
         return None
-    covered = sorted(r.span for r in rules) + [m.span() for m in _ASIDE_RE.finditer(text)]
-    if section == "inclusion":
+    covered = [r.span for r in rules]
+    if "(" in text or "[" in text or _ASIDE_GATE_RE.search(text):
+        covered += [m.span() for m in _ASIDE_RE.finditer(text)]
+    if section == "inclusion" and _CONDITION_GATE_RE.search(text):
         covered += [m.span() for m in _CONDITION_RE.finditer(text)]
     covered += _measure_names(text, rules)
-    covered += _expanded_names(text, [r.span for r in rules])
-    heading = _HEADING_RE.match(text)
-    if heading is not None:
-        covered.append(heading.span())  # "Hematopoietic: platelets < 100,000/mm3"
+    if "(" in text:
+        covered += _expanded_names(text, [r.span for r in rules])
+    if ":" in text:
+        heading = _HEADING_RE.match(text)
+        if heading is not None:
+            covered.append(heading.span())  # "Hematopoietic: platelets < 100,000/mm3"
+    gaps = _gaps(covered, len(text))
     reproductive = all(r.kind in _REPRODUCTIVE_KINDS for r in rules)
     found: list[re.Match[str]] = []
-    for m in _WORD_RE.finditer(text):
-        if any(a < m.end() and m.start() < b for a, b in covered):  # "non-pregnant" holds a read "pregnant"
-            continue
-        word = m.group().lower().strip("'’-")
-        if word in _NEUTRAL or (len(word) < _MIN_LETTERS and not word[:1].isdigit()):
-            continue
-        if reproductive and word in _REPRODUCTIVE:
-            continue
-        if word[:1].isdigit() and _inside_brackets_or_list_marker(text, m.start()):
-            continue
-        found.append(m)
+    for lo, hi in gaps:
+        for m in _WORD_RE.finditer(text, lo, hi):
+            if (m.start() == lo and lo and _WORD_CHAR_RE.match(text, lo - 1)) or (
+                m.end() == hi and hi < len(text) and _WORD_CHAR_RE.match(text, hi)
+            ):
+                continue  # part of a word a rule reads: "non-pregnant" holds a read "pregnant"
+            _keep(text, m, reproductive, found)
     if not found:
         return None
     start, end = found[0].start(), found[-1].end()
     shown = " ".join(m.group() for m in found[:_SHOWN_WORDS]) + (" …" if len(found) > _SHOWN_WORDS else "")
     return Rule(kind="unread", text=text[start:end], span=(start, end), note=shown)
+
+
+def _gaps(covered: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """The stretches of the text no covered span touches, in order."""
+    gaps = []
+    at = 0
+    for a, b in sorted(covered):
+        if a > at:
+            gaps.append((at, a))
+        at = max(at, b)
+    if at < size:
+        gaps.append((at, size))
+    return gaps
+
+
+def _keep(text: str, m: re.Match[str], reproductive: bool, found: list[re.Match[str]]) -> None:
+    """Add the word to ``found`` unless it asks nothing alone."""
+    word = m.group().lower().strip("'’-")
+    if word in _NEUTRAL or (len(word) < _MIN_LETTERS and not word[:1].isdigit()):
+        return
+    if reproductive and word in _REPRODUCTIVE:
+        return
+    if word[:1].isdigit() and _inside_brackets_or_list_marker(text, m.start()):
+        return
+    found.append(m)
 
 
 def _inside_brackets_or_list_marker(text: str, at: int) -> bool:
@@ -141,17 +175,21 @@ def _inside_brackets_or_list_marker(text: str, at: int) -> bool:
     return not before or before.endswith(("[", "("))
 
 
-_DEFINED_RE = re.compile(r"((?:[^\W\d_][\w'’-]*\s+){1,6})\(\s*([A-Za-z][\w-]{1,9})\s*\)")
+_BRACKETED_RE = re.compile(r"\(\s*([A-Za-z][\w-]{1,9})\s*\)")
+_NAME_BEFORE_RE = re.compile(r"(?:[^\W\d_][\w'’-]*\s+){1,6}\Z")
 
 
 def _expanded_names(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """ "Body mass index (BMI) ≥ 30": a rule reads "BMI"; the words it abbreviates are read with it."""
     out = []
-    for m in _DEFINED_RE.finditer(text):
-        short = m.group(2)
-        if not any(a <= m.start(2) < b for a, b in spans):
+    for b in _BRACKETED_RE.finditer(text):
+        short = b.group(1)
+        if not any(a <= b.start(1) < e for a, e in spans):
             continue
-        words = m.group(1).split()
+        m = _NAME_BEFORE_RE.search(text, max(0, b.start() - 80), b.start())
+        if m is None:
+            continue
+        words = m.group().split()
         initials = [w[0].lower() for w in words]
         letters = [c.lower() for c in short if c.isalpha()]
         # the last words whose initials spell the abbreviation's letters in order
@@ -160,8 +198,8 @@ def _expanded_names(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[i
             if _spells(initials[-n:], letters):
                 take = n
         if take:
-            start = m.start(1) + m.group(1).rindex(words[-take])
-            out.append((start, m.end(1)))
+            start = m.start() + m.group().rindex(words[-take])
+            out.append((start, m.end()))
     return out
 
 

@@ -14,6 +14,7 @@ curated lists (see ``curated/README.md``) and loaded once per process.
 from __future__ import annotations
 
 import gzip
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -95,6 +96,7 @@ class Vocabulary:
     source: dict[str, Any]
     by_id: dict[str, Concept] = field(default_factory=dict)
     _by_tree: dict[str, str] = field(default_factory=dict)
+    _trees_sorted: list[str] = field(default_factory=list)
     _by_key: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _ancestors: dict[str, frozenset[str]] = field(default_factory=dict)
     _rows_by_concept: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -143,11 +145,16 @@ class Vocabulary:
         concept = self.by_id.get(concept_id)
         if concept is None:
             return []
-        prefixes = tuple(t + "." for t in concept.trees)
         found = dict.fromkeys([concept_id])
-        for tree, uid in self._by_tree.items():
-            if tree.startswith(prefixes):
-                found.setdefault(uid)
+        if not self._trees_sorted:
+            self._trees_sorted = sorted(self._by_tree)
+        trees = self._trees_sorted
+        for tree in concept.trees:
+            prefix = tree + "."
+            at = bisect_left(trees, prefix)  # the tree numbers under it sort together, after it
+            while at < len(trees) and trees[at].startswith(prefix):
+                found.setdefault(self._by_tree[trees[at]])
+                at += 1
         return list(found)
 
     def terms_of(self, concept_id: str) -> Iterator[TermRow]:
