@@ -248,3 +248,63 @@ def test_ages_and_places_as_letters_write_them(letter: str, age: int, location: 
     patient = parse_referral(letter, today=date(2026, 12, 7)).patient
     assert patient["age"] == age
     assert patient.get("location") == location
+
+
+@pytest.mark.parametrize(
+    ("note", "condition"),
+    [
+        # A relative who brings the patient or tells of the illness is the informant.
+        ("A 7-month-old boy is brought to emergency by his parents due to irritability.", "Irritable Mood"),
+        ("A 3-year-old girl is brought to the clinic by her parents for assessment of her short stature.",
+         "Growth Disorders"),
+        ("Daughter has also noted increased LE edema and weight gain.", "Weight Gain"),
+        ("The mother reports that she has had a generalized rash for two days.", "Exanthema"),
+        # "non" denies the first word, not what it describes.
+        ("She presented with watery, non bloody diarrhea and weakness.", "Diarrhea"),
+        # "referred for" is a plan only for what follows at once.
+        ("Referred for admission through the ED by hepatology clinic for new slurred speech.", "Dysarthria"),
+    ],
+)  # fmt: skip
+def test_informants_non_and_referrals_leave_the_condition_hers(note: str, condition: str) -> None:
+    patient = parse_referral(note).patient
+    assert condition in patient.get("conditions", []), patient
+    assert condition not in patient.get("family_history", []) + patient.get("absent_conditions", [])
+
+
+def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
+    patient = parse_referral(
+        "Her mother has rheumatoid arthritis. She was referred for kidney transplant."
+    ).patient
+    assert patient["family_history"] == ["Rheumatoid Arthritis"]
+    assert "Rheumatoid Arthritis" not in patient.get("conditions", [])
+    assert "Kidney Transplantation" not in [t["name"] for t in patient.get("treatments", [])]
+    patient = parse_referral("He has non-bloody stools and no diarrhea.").patient
+    assert "Diarrhea" in patient.get("absent_conditions", [])
+
+
+@pytest.mark.parametrize(
+    ("note", "expected"),
+    [
+        ("The patient's LDL-C and HDL-C levels were 545 and 53 mg/dL, respectively.",
+         [("LDL cholesterol", 545, "mg/dL"), ("HDL cholesterol", 53, "mg/dL")]),
+        ("Her sodium and potassium were 135 and 4.1, respectively.", [("Sodium", 135, None), ("Potassium", 4.1, None)]),
+        ("Direct bilirubin of 2.04 mg/dL", [("Direct bilirubin", 2.04, "mg/dL")]),
+        ("IGF-1 of 968 ng/mL and random GH of 19.7 ng/mL", [("IGF-1", 968, "ng/mL"), ("Growth hormone", 19.7, "ng/mL")]),
+        ("Her anti-TPO levels were extremely high (120 IU/ml).", [("Anti-TPO antibodies", 120, "IU/ml")]),
+        ("a rising white count, approximately 50% lymphocytes", [("Lymphocytes", 50, "%")]),
+        ("severe pain in his lower back that radiated to both thighs scored 9 out of 10.", [("Pain NRS", 9, None)]),
+        ("Vit D: 14ng/ml", [("25-hydroxyvitamin D", 14, "ng/ml")]),
+        ("urea of 8.5 mmol/L; his blood urea nitrogen is 33 mg/dL", [("Urea", 8.5, "mmol/L"), ("BUN", 33, "mg/dL")]),
+    ],
+)  # fmt: skip
+def test_measurements_case_reports_write(note: str, expected: list[tuple[str, float, str | None]]) -> None:
+    got = [
+        (m["name"], m["value"], m.get("unit")) for m in parse_referral(note).patient.get("measurements", [])
+    ]
+    assert got == expected
+
+
+def test_a_direct_bilirubin_is_not_read_as_the_total() -> None:
+    measurements = parse_referral("Direct bilirubin 2.1 mg/dL").patient["measurements"]
+    assert [m["name"] for m in measurements] == ["Direct bilirubin"]
+    assert not parse_referral("pain since 3/10/2024").patient.get("measurements")

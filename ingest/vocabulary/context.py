@@ -88,6 +88,16 @@ _TRIGGERS: dict[tuple[Category, Direction], tuple[str, ...]] = {
         r"to be ruled out", r"en estudio", r"a descartar",
     ),
 }  # fmt: skip
+# Relatives, as the family triggers name them, and what an informant does.
+_RELATIVES = (
+    r"(?:mother|father|mum|mom|dad|sister|brother|sibling|son|daughter|aunt|uncle|cousin|grandmother|"
+    r"grandfather|grandparent|parent|niece|nephew|wife|husband|partner|family|caregiver)s?"
+)
+_INFORMANT_VERBS = (
+    r"(?:reports?|reported|notes?|noted|notices?|noticed|observes?|observed|says|said|states|stated|"
+    r"describes?|described|mentions?|mentioned|brings?|brought|is concerned|are concerned|was concerned|"
+    r"were concerned|became concerned|found (?:him|her)|called|gives? a history)"
+)
 # Phrases that hold a trigger's words but are no trigger.
 _PSEUDO = (
     r"no (?:increase|change|further|significant change|interval change|new)", r"not only", r"not necessarily",
@@ -95,6 +105,12 @@ _PSEUDO = (
     r"no (?:acute )?distress", r"not (?:been )?able", r"not (?:to be )?confused", r"no longer smoking",
     r"prior to", r"previous to", r"if (?:any|needed|necessary|possible|available)", r"possible that",
     r"previously healthy", r"previously well", r"history of present illness", r"rather than",
+    # A relative who brings the patient or tells of her illness is the informant, not whom it is
+    # about: "brought to the emergency department by his parents due to irritability", "Daughter
+    # has also noted increased LE edema", "The mother reports that she was playing outside".
+    rf"(?:brought|accompanied|sent|carried)\s+(?:in\s+|(?:back\s+)?to\s+(?:the\s+)?[\w ]{{1,30}}?\s+)?by\s+(?:(?:his|her|their|the)\s+)?{_RELATIVES}",
+    rf"(?:(?:his|her|their|the)\s+)?{_RELATIVES}\s+(?:also\s+|has\s+(?:also\s+)?|have\s+(?:also\s+)?)?{_INFORMANT_VERBS}",
+    rf"(?:according\s+to|per)\s+(?:(?:his|her|their|the)\s+)?{_RELATIVES}",
 )  # fmt: skip
 # Words that end a trigger's scope: contrasts, and a new statement — a verb after "and", a
 # comma or a subject ("…, has a cough", "and she takes"); a verb straight after the trigger
@@ -113,7 +129,11 @@ _TERMINATORS = (
 # Forward scope, in tokens from the trigger's end to the concept's start; "risk of" reaches
 # only its own noun phrase ("at high risk of recurrence, aspirin was started").
 _MAX_FORWARD = 14
-_SHORT_REACH = {"risk of": 3, "risk for": 3, "riesgo de": 3, "at risk": 4, "if": 6, "si": 6}
+# "referred for" is a plan only for what follows at once ("referred for kidney transplant
+# evaluation"), not a symptom further on ("referred for admission … for new slurred speech").
+_SHORT_REACH = {
+    "risk of": 3, "risk for": 3, "riesgo de": 3, "at risk": 4, "if": 6, "si": 6, "referred for": 3,
+}  # fmt: skip
 _MAX_BACKWARD = 8
 # One-token triggers that reach only the next word ("non-diabetic", not "non-obstructive CAD").
 _ADJACENT_ONLY = frozenset({"non"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from typing import Any
 
 from ingest.criteria.catalogue import load_catalogue
@@ -61,6 +62,37 @@ def _concept_dict(finding: Finding) -> dict[str, str]:
     return {"id": concept.id, "name": concept.display}
 
 
+_FIRST_WORD_RE = re.compile(r"[^\W_]+[\W_]+")
+
+
+def _past_non(text: str, finding: Finding) -> Finding:
+    """In "non bloody diarrhea" or "non-productive cough", "non" denies the first word, not what it
+    describes. A term of several words denied by "non" alone is read again without its first
+    word: the diarrhea is hers ("bloody diarrhea", dysentery, is not)."""
+    mention = finding.mention
+    negations = [t for t in finding.triggers if t.category == "negated"]
+    if (
+        not finding.negated
+        or mention.first_token == mention.last_token
+        or not negations
+        or any(t.text.lower() != "non" for t in negations)
+    ):
+        return finding
+    first = _FIRST_WORD_RE.match(mention.text)
+    if first is None:
+        return finding
+    start = mention.start + first.end()
+    rest = [m for m in find_concepts(text[start : mention.end]) if m.end == mention.end - start]
+    if not rest:
+        return finding  # nothing else named: as it was
+    inner = rest[-1]
+    moved = replace(inner, start=inner.start + start, end=inner.end + start,
+                    first_token=mention.last_token - (inner.last_token - inner.first_token),
+                    last_token=mention.last_token)  # fmt: skip
+    return replace(finding, mention=moved, negated=False,
+                   triggers=tuple(t for t in finding.triggers if t.category != "negated"))  # fmt: skip
+
+
 def _why_ignored(finding: Finding) -> str | None:
     if finding.hypothetical:
         return "hypothetical"
@@ -72,7 +104,7 @@ def _why_ignored(finding: Finding) -> str | None:
 def read_findings(text: str, out: Parse, reference: dt.date) -> list[Finding]:
     """Conditions, absent conditions, family history and treatments into ``out.patient``;
     the findings are returned for the pregnancy reader."""
-    findings = assert_context(text, find_concepts(text))
+    findings = [_past_non(text, f) for f in assert_context(text, find_concepts(text))]
     lists: dict[str, dict[str, str]] = {"conditions": {}, "absent_conditions": {}, "family_history": {}}
     treatments: dict[str, dict[str, Any]] = {}
     for finding in findings:

@@ -67,6 +67,9 @@ _VALUE_AFTER_RE = re.compile(
     r":|=|~|≈|\(|,)\s*){0,3}"
     # "LVEF on recent echo is 25%": a few words, then the verb
     r"(?:(?:\s+[a-z]+){1,4}?\s+(?:is|was|were|are|of|at|measured at)\s*)?\s*"
+    # "anti-TPO levels were extremely high (120 IU/ml)": how it stands, the value in brackets
+    r"(?:(?:(?:very|extremely|markedly|mildly|moderately|slightly|significantly)\s+)?"
+    r"(?:high|low|elevated|raised|increased|decreased|reduced|normal|abnormal)\s*(?:\(|at\s)\s*)?"
     r"(?:[<>≤≥]\s*)?" + _NUMBER + r"(?:\s*/\s*(?P<second>\d+))?"
     r"(?P<unit>[ \t\u2009]*(?:x\s*10\^?\d+/[lL]|%|°\s*C|º\s*C|/[a-zA-Zµμ][\w.µμ^²³]*|"
     r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)"
@@ -99,6 +102,25 @@ _VALUE_BEFORE_RE = re.compile(
     r"(?i)\b" + _NUMBER + r"\s*(?P<unit>cm|m|in|ft)\s+tall\b"
     r"|\b(?P<py>\d{1,3}(?:[.,]\d)?)[\s-]*(?:pack|pk|paquetes)[\s-]*(?:years?|yrs?|año|años)\b"
 )
+# A share before the cells it counts: "approximately 50% lymphocytes", "12% eosinophils".
+_PERCENT_BEFORE_RE = re.compile(r"(?<![\w.,])(?P<value>\d{1,2}(?:\.\d)?)\s*%\s+(?=[a-z])")
+# Pain on a scale of ten, said of the pain: "pain … scored 9 out of 10", "pain rated 7/10",
+# "8/10 pain"; the clause must be about pain.
+_PAIN_SCORE_RE = re.compile(
+    r"(?i)\bpain\b[^.;\n]{0,80}?\b(?:(?:scored|rated|rates|rating|score of|of|at|is|was)\s+)?"
+    r"(?<![\d/])(?P<value>\d{1,2})\s*(?:/|out of)\s*10\b(?![/\d])"
+    r"|\b(?P<before>\d{1,2})\s*/\s*10\s+(?:\w+\s+)?pain\b"
+)
+# Names, then as many values, then "respectively": "LDL-C and HDL-C levels were 545 and 53 mg/dL,
+# respectively", "TSH, free T4 and T3 of 13, 0.2 and 0.5, respectively".
+_RESPECTIVELY_RE = re.compile(
+    r"(?i)(?P<names>[^.;:\n]{3,160}?)\s+(?:(?:levels?|values?|counts?|concentrations?)\s+)?"
+    r"(?:were|was|are|of|at|measured at|measured|:)\s+(?:(?:about|approximately|around)\s+)?"
+    r"(?P<values>[<>≤≥]?\s*\d[\d.,]*(?:\s*[a-zµμ%/][\w/.µμ%]*)?"
+    r"(?:\s*(?:,\s*and|,|and)\s*[<>≤≥]?\s*\d[\d.,]*(?:\s*[a-zµμ%/][\w/.µμ%]*)?)+)"
+    r"\s*,?\s*respectively\b"
+)
+_RESPECTIVE_VALUE_RE = re.compile(r"\d+(?:[.,]\d+)*(?:\s*(?P<unit>(?!and\b)[a-zµμ%/][\w/.µμ%]*))?", re.I)
 # Values the catalogue has no variable for, kept under the name written, when the text lays
 # them out as a result: a lab line ("MCV: 106 fL", "Anti-TPO: 400") or an abbreviation, a
 # number and a lab unit ("PTH 28 pg/mL", "IgG 450 mg/dL").
@@ -316,7 +338,17 @@ class _Reader:
         self.items: list[dict[str, Any]] = []
         self.spans: list[tuple[int, int]] = []
 
-    def add(self, name: str, value: float, unit: str | None, start: int, end: int) -> None:
+    def add(
+        self,
+        name: str,
+        value: float,
+        unit: str | None,
+        start: int,
+        end: int,
+        shown: tuple[int, int] | None = None,
+    ) -> None:
+        """``text[start:end]`` reads ``name``'s value, unless some of it was read already; the
+        evidence shown is ``shown`` if given (one statement naming several values)."""
         if any(a < end and start < b for a, b in self.spans):
             return
         variable = self.catalogue[name]
@@ -333,7 +365,8 @@ class _Reader:
             item["unit"] = unit
         self.items.append(item)
         self.spans.append((start, end))
-        self.out.evidence.append(Evidence("measurements", self.text[start:end], start, end))
+        first, last = shown or (start, end)
+        self.out.evidence.append(Evidence("measurements", self.text[first:last], first, last))
 
     def add_trend(self, name: str, first_value: float, unit: str | None, end: int) -> None:
         """After a value: "(baseline 1.2)", "(basal 1,1)", "(was 0.4 g/g …)" add the earlier value
@@ -360,6 +393,7 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
     """The measurements of ``text``; ``mentions`` are the vocabulary's concepts in it (a value
     after a drug's name is a dose, after a condition's its stage)."""
     reader = _Reader(text, out, spanish)
+    _read_respectively(reader)
     for m in _BP_RE.finditer(text):
         systolic, diastolic = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(5))
         reader.add("sbp", float(systolic), "mmHg", m.start(), m.end())
@@ -379,7 +413,17 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
                 reader.add("pack_years", number, None, m.start(), m.end())
         elif (number := reader.value(m.group("value"))) is not None:
             reader.add("height", number, m.group("unit"), m.start(), m.end())
-    for start, end, name in _mentions(text, reader.catalogue, spanish):
+    for m in _PAIN_SCORE_RE.finditer(text):
+        written = m.group("value") or m.group("before")
+        reader.add(
+            "pain_nrs", float(written), None, m.start("value") if m.group("value") else m.start(), m.end()
+        )
+    mentions_of_names = _mentions(text, reader.catalogue, spanish)
+    for m in _PERCENT_BEFORE_RE.finditer(text):
+        named = next((x for x in mentions_of_names if x[0] == m.end()), None)
+        if named is not None and reader.catalogue[named[2]].kind == "lab":
+            reader.add(named[2], float(m.group("value")), "%", m.start(), named[1])
+    for start, end, name in mentions_of_names:
         if name in ("age", "sbp", "dbp"):
             continue
         after = _VALUE_AFTER_RE.match(text, end)
@@ -394,6 +438,26 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
     _read_other_values(reader, mentions)
     if reader.items:
         out.patient["measurements"] = reader.items
+
+
+def _read_respectively(reader: _Reader) -> None:
+    """In "LDL-C and HDL-C levels were 545 and 53 mg/dL, respectively" each name has its own value,
+    the unit written once after the last applying to all that have none."""
+    text = reader.text
+    for m in _RESPECTIVELY_RE.finditer(text):
+        offset = m.start("names")
+        names = [x for x in _mentions(m.group("names"), reader.catalogue, reader.spanish) if x[2] != "age"]
+        values = list(_RESPECTIVE_VALUE_RE.finditer(m.group("values")))
+        if len(names) < 2 or len(names) != len(values):
+            continue
+        shared = values[-1].group("unit")
+        for (start, end, name), value in zip(names, values, strict=True):
+            number_match = re.match(r"\d+(?:[.,]\d+)*", value.group())
+            number = reader.value(number_match.group()) if number_match else None
+            if number is None:
+                continue
+            shown = (offset + names[0][0], m.end())
+            reader.add(name, number, value.group("unit") or shared, offset + start, offset + end, shown=shown)
 
 
 def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
