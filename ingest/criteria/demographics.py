@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 from ingest.criteria.lexicon import ItemText, contains_any
@@ -179,19 +180,24 @@ def item_scope(
     """
     if any(r.get("kind") == "sex" for r in rules):
         return None
-    reproductive = any(r.get("kind") in _REPRODUCTIVE_KINDS for r in rules) or (
-        _REPRODUCTIVE_RE.search(text) is not None
-    )
+    reproductive_words, women_only, men_alone = _scope_words(text)
+    reproductive = reproductive_words or any(r.get("kind") in _REPRODUCTIVE_KINDS for r in rules)
     if not (section == "exclusion" or reproductive):
         return None
-    if about_women_only(text):
+    if women_only:
         return "female"
-    # "Male participants must agree to use condoms", "Men with female partners of childbearing
-    # potential must …": women named as partners only.
-    if (
-        _MEN_FIRST_RE.match(text)
-        and reproductive
-        and (_WOMEN_RE.search(text) is None or "partner" in text.lower())
-    ):
+    if men_alone and reproductive:
         return "male"
     return None
+
+
+@lru_cache(maxsize=20_000)
+def _scope_words(text: str) -> tuple[bool, bool, bool]:
+    """What :func:`item_scope` reads in an item's words, once per text (matching asks it of the
+    same items for every patient): reproductive words; women named and men not; men named
+    first, women not or only as partners ("Male participants must agree to use condoms", "Men
+    with female partners of childbearing potential must …")."""
+    men_alone = _MEN_FIRST_RE.match(text) is not None and (
+        _WOMEN_RE.search(text) is None or "partner" in text.lower()
+    )
+    return _REPRODUCTIVE_RE.search(text) is not None, about_women_only(text), men_alone
