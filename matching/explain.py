@@ -23,6 +23,8 @@ def outcome_lines(outcome: MatchOutcome, *, miles: bool, title: str) -> list[str
         lines.append(f"{title} near {place.name} ({place.lat:.3f}, {place.lon:.3f}) within {within}")
         if place.note:
             lines.append(f"  place: {place.note}")
+    else:
+        lines.append(f"{title} at any distance (no place given)")
     lines.extend(f"  note: {note}" for note in outcome.notes)
     if not outcome.matches:
         lines.append(f"no matches: {outcome.hint or 'nothing matched'}")

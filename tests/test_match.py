@@ -338,6 +338,12 @@ def test_search_command_and_no_match_hint(store: tuple[str, Engine]) -> None:
         app, ["--db", url, "search", "lupus nephritis", "--near", "Palencia, Spain", "--radius", "5"]
     )
     assert none.exit_code == 0 and "no matches" in none.stdout and "widen" in none.stdout
+    anywhere = runner.invoke(app, ["--db", url, "search", "lupus nephritis"])
+    assert anywhere.exit_code == 0, anywhere.output
+    # Without a place the output still says what it lists, and the first result follows.
+    lines = anywhere.stdout.splitlines()
+    assert lines[0] == "trials for 'lupus nephritis' at any distance (no place given)"
+    assert lines[2].startswith("1. ")
 
 
 def test_bad_patient_file_names_the_field(tmp_path: Path) -> None:
