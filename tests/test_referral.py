@@ -295,6 +295,19 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
         ("severe pain in his lower back that radiated to both thighs scored 9 out of 10.", [("Pain NRS", 9, None)]),
         ("Vit D: 14ng/ml", [("25-hydroxyvitamin D", 14, "ng/ml")]),
         ("urea of 8.5 mmol/L; his blood urea nitrogen is 33 mg/dL", [("Urea", 8.5, "mmol/L"), ("BUN", 33, "mg/dL")]),
+        # A trend written "from … to": the later value first, the unit written once is both values'.
+        ("Her eGFR has fallen from 61 to 44 ml/min/1.73m2 over two years",
+         [("eGFR", 44, "ml/min/1.73m2"), ("eGFR", 61, "ml/min/1.73m2")]),
+        ("creatinine 1.4 -> 2.7 mg/dL by day 3", [("Serum creatinine", 2.7, "mg/dL"), ("Serum creatinine", 1.4, "mg/dL")]),
+        # "24-h" is when the urine was collected, not a value.
+        ("Nephrotic-range proteinuria (24-h urine protein 7.8 g)", [("24-hour urine protein", 7.8, "g")]),
+        ("her urine albumin:creatinine ratio is 96 mg/mmol", [("UACR", 96, "mg/mmol")]),
+        # A drug's level (over a volume) is a measurement; its dose is not.
+        ("tacrolimus trough 6.2 ng/mL; prednisone: 20 mg daily", [("tacrolimus", 6.2, "ng/mL")]),
+        ("oliguric overnight (UO 250 mL/24h), PTHi 1120 pg/ml",
+         [("Urine output", 250, "mL/24h"), ("Parathyroid hormone", 1120, "pg/ml")]),
+        ("Creatinine 3.9 mg/dL on admission, now 2.8 mg/dL",
+         [("Serum creatinine", 2.8, "mg/dL"), ("Serum creatinine", 3.9, "mg/dL")]),
     ],
 )  # fmt: skip
 def test_measurements_case_reports_write(note: str, expected: list[tuple[str, float, str | None]]) -> None:

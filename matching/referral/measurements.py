@@ -43,7 +43,7 @@ _LETTER_NAMES: dict[str, str] = {
     "frecuencia respiratoria": "respiratory_rate", "temp": "temperature", "temperatura": "temperature",
     "o2 sat": "spo2", "o2 sats": "spo2", "o2sat": "spo2", "sats": "spo2", "sat": "spo2", "saturation": "spo2",
     "saturación": "spo2", "alk p": "alp", "alk phos": "alp", "fosfatasa alcalina": "alp",
-    "nitrógeno ureico": "bun", "pk-yrs": "pack_years", "pack-yrs": "pack_years",
+    "nitrógeno ureico": "bun", "bicarbonato": "bicarbonate", "diuresis": "urine_output", "pk-yrs": "pack_years", "pack-yrs": "pack_years",
     "relación albúmina/creatinina": "uacr", "cociente albúmina-creatinina": "uacr",
     "transferrin saturation": "tsat", "saturación de transferrina": "tsat", "ist": "tsat",
     "paquetes-año": "pack_years", "paquetes/año": "pack_years", "ipa": "pack_years",
@@ -67,11 +67,14 @@ _VALUE_AFTER_RE = re.compile(
     r":|=|~|≈|\(|,)\s*){0,3}"
     # "LVEF on recent echo is 25%": a few words, then the verb
     r"(?:(?:\s+[a-z]+){1,4}?\s+(?:is|was|were|are|of|at|measured at)\s*)?\s*"
+    # "eGFR has fallen from 61 to 44": the earlier value (the later one is read as its trend)
+    r"(?:(?:has|have|had)\s+)?(?:(?:fallen|fell|risen|rose|dropped|declined|increased|decreased|improved|"
+    r"worsened|gone\s+(?:up|down))\s+from\s+)?"
     # "anti-TPO levels were extremely high (120 IU/ml)": how it stands, the value in brackets
     r"(?:(?:(?:very|extremely|markedly|mildly|moderately|slightly|significantly)\s+)?"
     r"(?:high|low|elevated|raised|increased|decreased|reduced|normal|abnormal)\s*(?:\(|at\s)\s*)?"
-    r"(?:[<>≤≥]\s*)?" + _NUMBER + r"(?:\s*/\s*(?P<second>\d+))?"
-    r"(?P<unit>[ \t\u2009]*(?:x\s*10\^?\d+/[lL]|%|°\s*C|º\s*C|/[a-zA-Zµμ][\w.µμ^²³]*|"
+    r"(?:[<>≤≥]\s*)?" + _NUMBER + r"(?!\d)(?![-\s]?h(?:rs?|ours?)?\b)(?:\s*/\s*(?P<second>\d+))?"
+    r"(?P<unit>[ \t\u2009]*(?!(?:to|from|over|and|or|in|on|at|for|with)\b)(?:x\s*10\^?\d+/[lL]|%|°\s*C|º\s*C|/[a-zA-Zµμ][\w.µμ^²³]*|"
     r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)"
     # a unit carried to the next line by the letter's wrapping ("eGFR 68\nmL/min/1.73 m2")
     r"|\r?\n[ \t]*[a-zA-Zµμ]+/[\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)?"
@@ -121,6 +124,8 @@ _RESPECTIVELY_RE = re.compile(
     r"\s*,?\s*respectively\b"
 )
 _RESPECTIVE_VALUE_RE = re.compile(r"\d+(?:[.,]\d+)*(?:\s*(?P<unit>(?!and\b)[a-zµμ%/][\w/.µμ%]*))?", re.I)
+# A unit over a volume: a drug's level in blood, not its dose ("tacrolimus trough 6.2 ng/mL").
+_CONCENTRATION_RE = re.compile(r"/\s*(?:d|m|µ|μ|u)?[lL]\b")
 # Values the catalogue has no variable for, kept under the name written, when the text lays
 # them out as a result: a lab line ("MCV: 106 fL", "Anti-TPO: 400") or an abbreviation, a
 # number and a lab unit ("PTH 28 pg/mL", "IgG 450 mg/dL").
@@ -199,7 +204,7 @@ _LEADING_WORDS = frozenset(
 )  # fmt: skip
 # Words that end a value's phrase but are not its name: "SpO2 nadir 88%", "K actual 5.2".
 _TRAILING_WORDS = frozenset(
-    ["nadir", "actual", "peak", "now", "today", "level", "levels", "activity", "titer"]
+    ["nadir", "actual", "peak", "now", "today", "level", "levels", "activity", "titer", "trough"]
 )
 # Words that cannot be inside a value's name: what comes before the last of them is another phrase.
 _BREAK_WORDS = frozenset(
@@ -244,6 +249,15 @@ _NOT_MEASURES = frozenset(
         "ref",
         "no",
         "number",
+        # a time, not a name: "Creatinine 3.9 mg/dL on admission, now 2.8 mg/dL"
+        "now",
+        "currently",
+        "today",
+        "then",
+        "later",
+        "previously",
+        "admission",
+        "discharge",
     ]
 )
 # A value's trend: an earlier value in brackets, or a later one after an arrow or "to".
@@ -251,7 +265,8 @@ _EARLIER_RE = re.compile(
     r"\s*\(\s*(?:baseline|basal|was|previously|previous|prior|previo|antes|from)\s*:?\s*" + _NUMBER
 )
 _LATER_RE = re.compile(
-    r"[ \t]*(?:->|→|=>|to|a)[ \t]+" + _NUMBER + r"(?P<unit>[ \t]*[a-zA-Zµμ%/][\w/.µμ^²³]*)?"
+    r"(?:[ \t]*(?:->|→|=>|to|a)|(?:[ \t]+(?:on|at)[ \t]+(?:admission|presentation|baseline))?[,;]?[ \t]*"
+    r"(?:now|currently|today|ahora|actualmente))[ \t]+" + _NUMBER + r"(?P<unit>[ \t]*[a-zA-Zµμ%/][\w/.µμ^²³]*)?"
 )
 _UNIT_WORDS = frozenset({"in", "on", "and", "y", "en", "con", "with", "since", "desde", "years", "años", "x"})
 
@@ -374,8 +389,14 @@ class _Reader:
         later = _LATER_RE.match(self.text, end)
         if later is not None and (number := self.value(later.group("value"))) is not None:
             variable = self.catalogue[name]
-            if _plausible(variable, number, later.group("unit") or unit):
+            written = " ".join((later.group("unit") or "").split()).rstrip(".,;)")
+            if written.lower() in _UNIT_WORDS:
+                written = ""
+            if _plausible(variable, number, written or unit):
                 current = dict(self.items[-1], value=number)
+                if written and not unit:
+                    # "creatinine 1.4 -> 2.7 mg/dL": the unit written once is both values'
+                    current["unit"] = self.items[-1]["unit"] = written
                 self.items.insert(len(self.items) - 1, current)
             return
         earlier = _EARLIER_RE.match(self.text, end)
@@ -490,8 +511,9 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
         if reader.catalogue.lookup(name) is not None:
             continue  # a catalogue name the main reader did not take: not a value for it
         near = [c for c in mentions if c.start < candidate.name_end and start < c.end]
-        if any(c.concept.kind in TREATMENT_KINDS and c.concept.kind != "test" for c in near):
-            continue  # "Prednisone: 20 mg" is a dose
+        drug = any(c.concept.kind in TREATMENT_KINDS and c.concept.kind != "test" for c in near)
+        if drug and not _CONCENTRATION_RE.search(candidate.unit or ""):
+            continue  # "Prednisone: 20 mg" is a dose; "tacrolimus trough 6.2 ng/mL" a level
         if any(c.concept.is_condition and c.end >= candidate.name_end for c in near):
             continue  # "CKD 3", "stage IV NSCLC 2": a condition's stage or grade
         lab_line = candidate.from_lab_line and sum(c.isupper() for c in name) >= 2
