@@ -266,7 +266,9 @@ _EARLIER_RE = re.compile(
 )
 _LATER_RE = re.compile(
     r"(?:[ \t]*(?:->|→|=>|to|a)|(?:[ \t]+(?:on|at)[ \t]+(?:admission|presentation|baseline))?[,;]?[ \t]*"
-    r"(?:now|currently|today|ahora|actualmente))[ \t]+" + _NUMBER + r"(?P<unit>[ \t]*[a-zA-Zµμ%/][\w/.µμ^²³]*)?"
+    r"(?:now|currently|today|ahora|actualmente))[ \t]+"
+    + _NUMBER
+    + r"(?P<unit>[ \t]*[a-zA-Zµμ%/][\w/.µμ^²³]*)?"
 )
 _UNIT_WORDS = frozenset({"in", "on", "and", "y", "en", "con", "with", "since", "desde", "years", "años", "x"})
 
