@@ -299,6 +299,14 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
         ("Her eGFR has fallen from 61 to 44 ml/min/1.73m2 over two years",
          [("eGFR", 44, "ml/min/1.73m2"), ("eGFR", 61, "ml/min/1.73m2")]),
         ("creatinine 1.4 -> 2.7 mg/dL by day 3", [("Serum creatinine", 2.7, "mg/dL"), ("Serum creatinine", 1.4, "mg/dL")]),
+        ("His fasting glucose and triglyceride levels (85 and 158 mg/dL, resp.) were normal.",
+         [("Glucose", 85, "mg/dL"), ("Triglycerides", 158, "mg/dL")]),
+        # Velocities are no blood pressures, and a parent's height is not the patient's.
+        ("the peak-systolic (PSV) and end-diastolic velocity (EDV) were 208.5 cm/s and 54.5 cm/s, respectively", []),
+        ("His mother and father are 170 cm and 181 cm tall, respectively. He is 150 cm tall.",
+         [("Body height", 150, "cm")]),
+        ("She smokes 30 packs/year", [("Smoking pack-years", 30, None)]),
+        ("His FVIII activity is 40%.", [("FVIII", 40, "%")]),
         # "24-h" is when the urine was collected, not a value.
         ("Nephrotic-range proteinuria (24-h urine protein 7.8 g)", [("24-hour urine protein", 7.8, "g")]),
         ("her urine albumin:creatinine ratio is 96 mg/mmol", [("UACR", 96, "mg/mmol")]),

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from ingest.criteria.catalogue import Catalogue, Variable, load_catalogue
 from ingest.vocabulary.concepts import TREATMENT_KINDS
+from ingest.vocabulary.context import modifiers
 from ingest.vocabulary.recognizer import Mention
 from matching.referral.model import Evidence, Parse
 
@@ -103,7 +104,7 @@ _FINDING_VARIABLE = {
 # A value before its name: "165 cm tall", "weighs 70 kg" (after), "40 pack-years", "30 pk-yrs".
 _VALUE_BEFORE_RE = re.compile(
     r"(?i)\b" + _NUMBER + r"\s*(?P<unit>cm|m|in|ft)\s+tall\b"
-    r"|\b(?P<py>\d{1,3}(?:[.,]\d)?)[\s-]*(?:pack|pk|paquetes)[\s-]*(?:years?|yrs?|año|años)\b"
+    r"|\b(?P<py>\d{1,3}(?:[.,]\d)?)[\s-]*(?:packs?|pks?|paquetes)[\s/-]*(?:years?|yrs?|año|años)\b"
 )
 # A share before the cells it counts: "approximately 50% lymphocytes", "12% eosinophils".
 _PERCENT_BEFORE_RE = re.compile(r"(?<![\w.,])(?P<value>\d{1,2}(?:\.\d)?)\s*%\s+(?=[a-z])")
@@ -118,14 +119,16 @@ _PAIN_SCORE_RE = re.compile(
 # respectively", "TSH, free T4 and T3 of 13, 0.2 and 0.5, respectively".
 _RESPECTIVELY_RE = re.compile(
     r"(?i)(?P<names>[^.;:\n]{3,160}?)\s+(?:(?:levels?|values?|counts?|concentrations?)\s+)?"
-    r"(?:were|was|are|of|at|measured at|measured|:)\s+(?:(?:about|approximately|around)\s+)?"
+    r"(?:were|was|are|of|at|measured at|measured|:|\()\s*(?:(?:about|approximately|around)\s+)?"
     r"(?P<values>[<>≤≥]?\s*\d[\d.,]*(?:\s*[a-zµμ%/][\w/.µμ%]*)?"
     r"(?:\s*(?:,\s*and|,|and)\s*[<>≤≥]?\s*\d[\d.,]*(?:\s*[a-zµμ%/][\w/.µμ%]*)?)+)"
-    r"\s*,?\s*respectively\b"
+    r"\s*,?\s*(?:respectively\b|resp\.)"
 )
 _RESPECTIVE_VALUE_RE = re.compile(r"\d+(?:[.,]\d+)*(?:\s*(?P<unit>(?!and\b)[a-zµμ%/][\w/.µμ%]*))?", re.I)
 # A unit over a volume: a drug's level in blood, not its dose ("tacrolimus trough 6.2 ng/mL").
 _CONCENTRATION_RE = re.compile(r"/\s*(?:d|m|µ|μ|u)?[lL]\b")
+# Words that make a drug's name a laboratory result: "FVIII activity is 40%", "vancomycin level 15".
+_LEVEL_WORD_RE = re.compile(r"(?i)\b(?:activity|levels?|trough|titers?|titres?|concentrations?)\b")
 # Values the catalogue has no variable for, kept under the name written, when the text lays
 # them out as a result: a lab line ("MCV: 106 fL", "Anti-TPO: 400") or an abbreviation, a
 # number and a lab unit ("PTH 28 pg/mL", "IgG 450 mg/dL").
@@ -435,6 +438,8 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
             if number is not None:
                 reader.add("pack_years", number, None, m.start(), m.end())
         elif (number := reader.value(m.group("value"))) is not None:
+            if modifiers(text, [m.span()])[0].family:
+                continue  # "her mother and father are 170 cm and 181 cm tall"
             reader.add("height", number, m.group("unit"), m.start(), m.end())
     for m in _PAIN_SCORE_RE.finditer(text):
         written = m.group("value") or m.group("before")
@@ -470,13 +475,13 @@ def _read_respectively(reader: _Reader) -> None:
     # Only the sentence before each "respectively" can hold its statement: the pattern, tried at
     # every place of a long note, cost a third of the reading.
     matches = []
-    at = text.find("respectively")
+    at = text.find("resp")
     while at >= 0:
         start = max(0, at - 400, *(text.rfind(stop, 0, at) + len(stop) for stop in (". ", ";", "\n")))
         m = _RESPECTIVELY_RE.search(text, start, at + len("respectively"))
         if m is not None:
             matches.append(m)
-        at = text.find("respectively", at + 1)
+        at = text.find("resp", at + 1)
     for m in matches:
         offset = m.start("names")
         names = [x for x in _mentions(m.group("names"), reader.catalogue, reader.spanish) if x[2] != "age"]
@@ -484,6 +489,14 @@ def _read_respectively(reader: _Reader) -> None:
         if len(names) < 2 or len(names) != len(values):
             continue
         shared = values[-1].group("unit")
+        if any(
+            (unit := value.group("unit") or shared) and reader.catalogue[name].convert(1.0, unit) is None
+            for (_, _, name), value in zip(names, values, strict=True)
+        ):
+            # "peak-systolic and end-diastolic velocity … 208.5 cm/s and 54.5 cm/s": no pressures,
+            # and no value of the statement is read apart from its name
+            reader.spans.append(m.span())
+            continue
         for (start, end, name), value in zip(names, values, strict=True):
             number_match = re.match(r"\d+(?:[.,]\d+)*", value.group())
             number = reader.value(number_match.group()) if number_match else None
@@ -514,7 +527,10 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
             continue  # a catalogue name the main reader did not take: not a value for it
         near = [c for c in mentions if c.start < candidate.name_end and start < c.end]
         drug = any(c.concept.kind in TREATMENT_KINDS and c.concept.kind != "test" for c in near)
-        if drug and not _CONCENTRATION_RE.search(candidate.unit or ""):
+        measured = _CONCENTRATION_RE.search(candidate.unit or "") or _LEVEL_WORD_RE.search(
+            text, candidate.name_start, candidate.end
+        )
+        if drug and not measured:
             continue  # "Prednisone: 20 mg" is a dose; "tacrolimus trough 6.2 ng/mL" a level
         if any(c.concept.is_condition and c.end >= candidate.name_end for c in near):
             continue  # "CKD 3", "stage IV NSCLC 2": a condition's stage or grade
