@@ -329,3 +329,26 @@ def test_a_direct_bilirubin_is_not_read_as_the_total() -> None:
     measurements = parse_referral("Direct bilirubin 2.1 mg/dL").patient["measurements"]
     assert [m["name"] for m in measurements] == ["Direct bilirubin"]
     assert not parse_referral("pain since 3/10/2024").patient.get("measurements")
+
+
+@pytest.mark.parametrize(
+    ("letter", "field", "not_treatments"),
+    [
+        ("Allergies: penicillin (rash).\nMeds: metformin.", "conditions", ["Penicillins"]),
+        ("Allergies: NKA\nMeds: metformin.", "absent_conditions", []),
+        ("Allergies: none known.", "absent_conditions", []),
+        ("PMH: HTN. NKDA. Meds: lisinopril.", "absent_conditions", []),
+        ("Alergias: ninguna conocida. Toma enalapril.", "absent_conditions", []),
+    ],
+)
+def test_an_allergy_line_is_drug_allergy_not_treatment(
+    letter: str, field: str, not_treatments: list[str]
+) -> None:
+    patient = parse_referral(letter).patient
+    assert patient[field] == ["Drug Hypersensitivity"]
+    other = "absent_conditions" if field == "conditions" else "conditions"
+    assert "Drug Hypersensitivity" not in patient.get(other, [])
+    treatments = [t["name"] for t in patient.get("treatments", [])]
+    assert not set(not_treatments) & set(treatments)
+    # what the line lists is what she must not take or what it did: no rash now
+    assert "Exanthema" not in patient.get("conditions", [])

@@ -19,10 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from ingest.criteria.catalogue import load_catalogue
-from ingest.vocabulary.concepts import CONDITION_KINDS, TREATMENT_KINDS
+from ingest.vocabulary.concepts import CONDITION_KINDS, TREATMENT_KINDS, Concept, load_vocabulary
 from ingest.vocabulary.context import Finding, Modifiers, assert_context, modifiers
 from ingest.vocabulary.recognizer import find_concepts
 from matching.referral.dates import STARTED_RE, clause_end, when_written
@@ -93,6 +94,41 @@ def _past_non(text: str, finding: Finding) -> Finding:
                    triggers=tuple(t for t in finding.triggers if t.category != "negated"))  # fmt: skip
 
 
+# A letter's allergy line: "Allergies: penicillin (rash)", "NKDA", "Alergias: ninguna conocida".
+_ALLERGY_LIST_RE = re.compile(
+    r"(?im)\b(?:(?:drug\s+|known\s+)?allerg(?:y|ies)|alergias?(?:\s+medicamentosas)?)[ \t]*:[ \t]*"
+    r"(?P<list>[^\n]*?)(?=\.\s|\.$|;|\n|$)"
+)
+_NO_ALLERGY_RE = re.compile(
+    r"(?i)^\W*(?:none(?:\s+known)?|nil|no(?:ne)?\s+known(?:\s+drug)?(?:\s+allergies)?|nkda|nka|no|n/a|"
+    r"ninguna(?:\s+conocida)?|no\s+conocidas|niega|sin\s+alergias(?:\s+conocidas)?)\W*$"
+)
+
+
+def _read_allergy_lists(text: str, out: Parse, lists: dict[str, dict[str, str]]) -> list[tuple[int, int]]:
+    """The spans of the letter's allergy lines, each read as drug allergy there or not: what a line
+    names (penicillin, a rash) is read no further."""
+    spans: list[tuple[int, int]] = []
+    for m in _ALLERGY_LIST_RE.finditer(text):
+        written = m.group("list")
+        if not written.strip():
+            continue
+        concept = _drug_allergy()
+        field = "absent_conditions" if _NO_ALLERGY_RE.match(written) else "conditions"
+        if concept is not None:
+            lists[field].setdefault(concept.id, concept.display)
+            out.evidence.append(
+                Evidence(field, m.group(), m.start(), m.end(), {"id": concept.id, "name": concept.display})
+            )
+        spans.append(m.span())
+    return spans
+
+
+@cache
+def _drug_allergy() -> Concept | None:
+    return load_vocabulary().lookup("Drug Hypersensitivity")
+
+
 def _why_ignored(finding: Finding) -> str | None:
     if finding.hypothetical:
         return "hypothetical"
@@ -107,9 +143,16 @@ def read_findings(text: str, out: Parse, reference: dt.date) -> list[Finding]:
     findings = [_past_non(text, f) for f in assert_context(text, find_concepts(text))]
     lists: dict[str, dict[str, str]] = {"conditions": {}, "absent_conditions": {}, "family_history": {}}
     treatments: dict[str, dict[str, Any]] = {}
+    allergy_lists = _read_allergy_lists(text, out, lists)
     for finding in findings:
         mention = finding.mention
         concept = mention.concept
+        if any(a <= mention.start < b for a, b in allergy_lists):
+            # "Allergies: penicillin (rash)": what she must not take, and what it did — neither
+            # a treatment nor a condition now
+            out.ignored.append(Evidence("allergy list", mention.text, mention.start, mention.end,
+                                        _concept_dict(finding)))  # fmt: skip
+            continue
         if concept.kind not in CONDITION_KINDS and concept.kind not in TREATMENT_KINDS:
             continue  # a test: its value is a measurement
         if concept.kind == "pregnancy":
