@@ -22,6 +22,7 @@ Each request is recorded (``requests``: method, path and query, the Authorizatio
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import secrets
@@ -38,6 +39,19 @@ FIXTURES = Path(__file__).parent / "fixtures" / "ehr"
 SEED = FIXTURES / "seed-patient.json"
 MCODE = FIXTURES / "mcode" / "patient_data.json"
 MCODE_NO_ADDRESS = FIXTURES / "mcode" / "eom_patient_1.json"
+SEED_ID = "seed-palencia"
+# Values of the seed patient's record that no URL, card or server log may show.
+SEED_VALUES = (
+    "Palencia",
+    "34001",
+    "1992-03-14",
+    "Ejemplo",
+    "Lucía",
+    "MRN-0034-PAL",
+    "lupus",
+    "Lupus",
+    SEED_ID,
+)
 SPEC = FIXTURES / "cds-hooks-spec"
 SEARCHABLE = {"Condition", "Observation", "MedicationRequest"}
 
@@ -321,3 +335,9 @@ def prefetch_for(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "observations": searchset("Observation"),
         "medications": searchset("MedicationRequest"),
     }
+
+
+def running_ehr(patients: dict[str, list[dict[str, Any]]]) -> Iterator[Ehr]:
+    """A module fixture's body: an EHR serving a copy of ``patients`` (tests may change theirs)."""
+    with serve_ehr(copy.deepcopy(patients)) as running:
+        yield running

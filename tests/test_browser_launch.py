@@ -5,27 +5,23 @@ when trialsite opens from her patient's record. Screenshots go to ``tests/artifa
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from urllib.parse import urlencode, urlparse
 
 import pytest
 import requests
-from playwright.sync_api import Browser, sync_playwright
 
-from tests.ehr_server import SEED, Ehr, hook_request, load_patients, prefetch_for, serve_ehr
+from tests.ehr_server import SEED, SEED_ID, Ehr, hook_request, load_patients, prefetch_for, running_ehr
 from tests.live_server import LiveServer, live_server
 from tests.sample_store import load_sample
-from tests.test_browser import CHROMIUM, Watched, label
+from tests.test_browser import Watched, browser, label, page  # noqa: F401 (the browser and page fixtures)
 
 PATIENTS = load_patients(SEED)
-SEED_ID = "seed-palencia"
 
 
 @pytest.fixture(scope="module")
 def ehr() -> Iterator[Ehr]:
-    with serve_ehr(copy.deepcopy(PATIENTS)) as running:
-        yield running
+    yield from running_ehr(PATIENTS)
 
 
 @pytest.fixture(scope="module")
@@ -37,30 +33,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, ehr: Ehr) -> Iterator[LiveS
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])
-def page(request: pytest.FixtureRequest, browser: Browser, server: LiveServer, ehr: Ehr) -> Iterator[Watched]:
-    width, height = request.param
-    context = browser.new_context(viewport={"width": width, "height": height})
-    try:
-        watched = Watched(context.new_page(), urlparse(server.base_url).netloc)
-        watched.page.set_default_timeout(30_000)
-        yield watched
-    finally:
-        context.close()
-
-
 def test_the_nephrologist_opens_trialsite_from_the_record(
-    page: Watched, server: LiveServer, ehr: Ehr
+    page: Watched,  # noqa: F811 (the fixture)
+    server: LiveServer,
+    ehr: Ehr,
 ) -> None:
     query = urlencode({"iss": ehr.fhir_base, "launch": ehr.new_launch(SEED_ID)})
     page.page.goto(f"{server.base_url}/launch?{query}")  # as the EHR opens it
@@ -94,7 +70,10 @@ def test_the_nephrologist_opens_trialsite_from_the_record(
     page.clean()
 
 
-def test_a_cards_link_opens_the_patient_in_trialsite(page: Watched, server: LiveServer) -> None:
+def test_a_cards_link_opens_the_patient_in_trialsite(
+    page: Watched,  # noqa: F811 (the fixture)
+    server: LiveServer,
+) -> None:
     hook = hook_request(SEED_ID, prefetch=prefetch_for(PATIENTS[SEED_ID]))
     card = requests.post(
         f"{server.base_url}/cds-services/trialsite-nearby-trials", json=hook, timeout=30

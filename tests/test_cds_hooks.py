@@ -27,12 +27,14 @@ from tests.ehr_server import (
     MCODE,
     MCODE_NO_ADDRESS,
     SEED,
+    SEED_ID,
+    SEED_VALUES,
     SPEC,
     Ehr,
     hook_request,
     load_patients,
     prefetch_for,
-    serve_ehr,
+    running_ehr,
 )
 from tests.live_server import free_port
 from tests.sample_store import SEED_PAGE_ID, load_sample
@@ -40,33 +42,18 @@ from tests.sample_store import SEED_PAGE_ID, load_sample
 SERVICE = "/cds-services/trialsite-nearby-trials"
 PUBLIC = "https://trials.example.org"
 PATIENTS = load_patients(SEED, MCODE, MCODE_NO_ADDRESS)
-SEED_ID = "seed-palencia"
 MCODE_ID = "1e208b6b-77f1-4808-a32b-9f9caf1ec334"
-# Values of the seed patient's record that no URL or log may show.
-SEED_VALUES = (
-    "Palencia",
-    "34001",
-    "1992-03-14",
-    "Ejemplo",
-    "Lucía",
-    "MRN-0034-PAL",
-    "lupus",
-    "Lupus",
-    SEED_ID,
-)
 
 
 @pytest.fixture(scope="module")
 def ehr() -> Iterator[Ehr]:
-    with serve_ehr(copy.deepcopy(PATIENTS)) as running:
-        yield running
+    yield from running_ehr(PATIENTS)
 
 
 @pytest.fixture(scope="module")
 def broken() -> Iterator[Ehr]:
     """An EHR whose FHIR reads fail as ``misbehave`` says (set by each test)."""
-    with serve_ehr(copy.deepcopy(PATIENTS)) as running:
-        yield running
+    yield from running_ehr(PATIENTS)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -6,7 +6,6 @@ server log that holds no patient value and no token.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -14,30 +13,27 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.ehr_server import MCODE, SEED, Ehr, hook_request, load_patients, prefetch_for, serve_ehr
+from tests.ehr_server import (
+    MCODE,
+    SEED,
+    SEED_ID,
+    SEED_VALUES,
+    Ehr,
+    hook_request,
+    load_patients,
+    prefetch_for,
+    running_ehr,
+)
 from tests.live_server import LiveServer, live_server
 from tests.sample_store import load_sample
 
 SERVICE = "/cds-services/trialsite-nearby-trials"
 PATIENTS = load_patients(SEED, MCODE)
-SEED_ID = "seed-palencia"
-SEED_VALUES = (
-    "Palencia",
-    "34001",
-    "1992-03-14",
-    "Ejemplo",
-    "Lucía",
-    "MRN-0034-PAL",
-    "lupus",
-    "Lupus",
-    SEED_ID,
-)
 
 
 @pytest.fixture(scope="module")
 def ehr() -> Iterator[Ehr]:
-    with serve_ehr(copy.deepcopy(PATIENTS)) as running:
-        yield running
+    yield from running_ehr(PATIENTS)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +46,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, ehr: Ehr) -> Iterator[LiveS
         yield running
 
 
-def launch(
+def start_launch(
     server: LiveServer, ehr: Ehr, patient_id: str = SEED_ID
 ) -> tuple[requests.Session, requests.Response]:
-    """An EHR launch as a browser follows it: /launch → the EHR's authorize → /launch/callback."""
+    """A browser (a session keeping its cookies) opening /launch from the EHR."""
     browser = requests.Session()
     started = browser.get(
         f"{server.base_url}/launch",
@@ -61,6 +57,14 @@ def launch(
         allow_redirects=False,
         timeout=10,
     )
+    return browser, started
+
+
+def launch(
+    server: LiveServer, ehr: Ehr, patient_id: str = SEED_ID
+) -> tuple[requests.Session, requests.Response]:
+    """An EHR launch as a browser follows it: /launch → the EHR's authorize → /launch/callback."""
+    browser, started = start_launch(server, ehr, patient_id)
     assert started.status_code == 302, started.text
     authorize = started.headers["location"]
     assert authorize.startswith(f"{ehr.base}/auth/authorize?")
@@ -97,13 +101,7 @@ def test_a_smart_launch_fills_the_match_form_from_the_record(server: LiveServer,
 
 
 def test_a_launch_is_used_once_in_the_browser_that_started_it(server: LiveServer, ehr: Ehr) -> None:
-    browser = requests.Session()
-    started = browser.get(
-        f"{server.base_url}/launch",
-        params={"iss": ehr.fhir_base, "launch": ehr.new_launch(SEED_ID)},
-        allow_redirects=False,
-        timeout=10,
-    )
+    browser, started = start_launch(server, ehr)
     callback = requests.get(started.headers["location"], allow_redirects=False, timeout=10).headers[
         "location"
     ]
