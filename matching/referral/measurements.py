@@ -124,7 +124,10 @@ _RESPECTIVELY_RE = re.compile(
     r"(?:\s*(?:,\s*and|,|and)\s*[<>≤≥]?\s*\d[\d.,]*(?:\s*[a-zµμ%/][\w/.µμ%]*)?)+)"
     r"\s*,?\s*(?:respectively\b|resp\.)"
 )
-_RESPECTIVE_VALUE_RE = re.compile(r"\d+(?:[.,]\d+)*(?:\s*(?P<unit>(?!and\b)[a-zµμ%/][\w/.µμ%]*))?", re.I)
+_RESPECTIVE_VALUE_RE = re.compile(
+    r"(?P<number>\d+(?:[.,]\d+)*)(?:\s*(?P<unit>(?!and\b)[a-zµμ%/][\w/.µμ%]*))?", re.I
+)
+_RESPECTIVELY_WORD_RE = re.compile(r"(?i)\brespectively\b|\bresp\.")
 # A unit over a volume: a drug's level in blood, not its dose ("tacrolimus trough 6.2 ng/mL").
 _CONCENTRATION_RE = re.compile(r"/\s*(?:d|m|µ|μ|u)?[lL]\b")
 # Words that make a drug's name a laboratory result: "FVIII activity is 40%", "vancomycin level 15".
@@ -474,15 +477,12 @@ def _read_respectively(reader: _Reader) -> None:
     text = reader.text
     # Only the sentence before each "respectively" can hold its statement: the pattern, tried at
     # every place of a long note, cost a third of the reading.
-    matches = []
-    at = text.find("resp")
-    while at >= 0:
+    for word in _RESPECTIVELY_WORD_RE.finditer(text):
+        at = word.start()
         start = max(0, at - 400, *(text.rfind(stop, 0, at) + len(stop) for stop in (". ", ";", "\n")))
-        m = _RESPECTIVELY_RE.search(text, start, at + len("respectively"))
-        if m is not None:
-            matches.append(m)
-        at = text.find("resp", at + 1)
-    for m in matches:
+        m = _RESPECTIVELY_RE.search(text, start, word.end())
+        if m is None:
+            continue
         offset = m.start("names")
         names = [x for x in _mentions(m.group("names"), reader.catalogue, reader.spanish) if x[2] != "age"]
         values = list(_RESPECTIVE_VALUE_RE.finditer(m.group("values")))
@@ -498,8 +498,7 @@ def _read_respectively(reader: _Reader) -> None:
             reader.spans.append(m.span())
             continue
         for (start, end, name), value in zip(names, values, strict=True):
-            number_match = re.match(r"\d+(?:[.,]\d+)*", value.group())
-            number = reader.value(number_match.group()) if number_match else None
+            number = reader.value(value.group("number"))
             if number is None:
                 continue
             shown = (offset + names[0][0], m.end())
