@@ -355,3 +355,15 @@ def test_an_allergy_line_is_drug_allergy_not_treatment(
     assert not set(not_treatments) & set(treatments)
     # what the line lists is what she must not take or what it did: no rash now
     assert "Exanthema" not in patient.get("conditions", [])
+
+
+def test_the_words_shown_for_a_trend_hold_both_values() -> None:
+    for letter, words in (
+        (
+            "Her eGFR has fallen from 61 to 44 ml/min/1.73m2 over two years.",
+            "eGFR has fallen from 61 to 44 ml/min/1.73m2",
+        ),
+        ("Cr 3,2 mg/dl (basal 1,1), urea 186 mg/dl.", "Cr 3,2 mg/dl (basal 1,1)"),
+    ):
+        shown = [e.text for e in parse_referral(letter).evidence if e.field == "measurements"]
+        assert shown[0] == words

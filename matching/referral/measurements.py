@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -406,10 +407,24 @@ class _Reader:
                     # "creatinine 1.4 -> 2.7 mg/dL": the unit written once is both values'
                     current["unit"] = self.items[-1]["unit"] = written
                 self.items.insert(len(self.items) - 1, current)
+                self._extend_evidence(later.end())
             return
         earlier = _EARLIER_RE.match(self.text, end)
         if earlier is not None and (number := self.value(earlier.group("value"))) is not None:
             self.items.append(dict(self.items[-1], value=number))
+            self._extend_evidence(earlier.end())
+
+    def _extend_evidence(self, end: int) -> None:
+        """The words shown for the last value reach its trend: "eGFR has fallen from 61 to 44 ml/min"."""
+        last = self.out.evidence[-1]
+        stop = end
+        while stop > last.end and self.text[stop - 1] in ".,;) ":
+            stop -= 1
+        shown = self.text[last.start : stop]
+        if shown.count("(") > shown.count(")") and self.text[stop : stop + 1] == ")":
+            stop += 1  # "Cr 3,2 mg/dl (basal 1,1)"
+        self.out.evidence[-1] = replace(last, text=self.text[last.start : stop], end=stop)
+        self.spans[-1] = (self.spans[-1][0], max(self.spans[-1][1], stop))
 
     def value(self, written: str) -> float | None:
         try:
