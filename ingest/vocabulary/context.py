@@ -105,6 +105,8 @@ _PSEUDO = (
     r"no (?:acute )?distress", r"not (?:been )?able", r"not (?:to be )?confused", r"no longer smoking",
     r"prior to", r"previous to", r"if (?:any|needed|necessary|possible|available)", r"possible that",
     r"previously healthy", r"previously well", r"history of present illness", r"rather than",
+    # how an image was taken, not what it showed: "CT abdomen without contrast … showing a mass"
+    r"(?:with\s+and\s+)?(?:without|w/o)\s+(?:(?:iv|intravenous|oral|i\.v\.)\s+)?(?:contrast|gadolinium)",
     # A relative who brings the patient or tells of her illness is the informant, not whom it is
     # about: "brought to the emergency department by his parents due to irritability", "Daughter
     # has also noted increased LE edema", "The mother reports that she was playing outside".

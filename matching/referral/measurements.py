@@ -34,7 +34,7 @@ _LETTER_NAMES: dict[str, str] = {
     "hemoglobina glicada": "hba1c", "hemoglobina glucosilada": "hba1c", "hba1c": "hba1c",
     "hemoglobina": "hemoglobin", "hgb": "hemoglobin", "plaquetas": "platelets", "potasio": "potassium",
     "albúmina": "albumin", "calcio": "calcium", "fósforo": "phosphate", "ferritina": "ferritin",
-    "leucocitos": "wbc", "wbc count": "wbc", "white count": "wbc", "linfocitos": "lymphocytes",
+    "leucocitos": "wbc", "wbc count": "wbc", "eosinófilos": "eosinophils", "white count": "wbc", "linfocitos": "lymphocytes",
     "bilirrubina": "bilirubin", "bili": "bilirubin", "bill total": "bilirubin", "bilirubin total": "bilirubin",
     "colesterol total": "total_cholesterol", "triglicéridos": "triglycerides", "troponina": "troponin",
     "proteína c reactiva": "crp", "vsg": "esr", "sodio": "sodium", "ácido úrico": "uric_acid",
@@ -65,7 +65,13 @@ _NUMBER = r"(?P<value>\d{1,3}(?:[,.\u2009]\d{3})+(?![\d])|\d+(?:[.,]\d+)?)"
 _VALUE_AFTER_RE = re.compile(
     r"(?:\s*\([A-Za-z0-9+\- ]{1,12}\))?"  # "hemoglobin (Hb) of 9.0"
     r"(?:\s*(?:count|level|levels|concentration|value|score|total|class|was|were|is|are|of|at|measured at|"
+    # "(NIHSS) score was calculated as 7", "the scoliotic curve is measured as 45 degree"
+    r"measured as|calculated as|calculated at|estimated at|estimated as|estimated to be|found to be|"
+    # "MPO titer 112 IU/mL", "DAS28-CRP today 5.4", "SpO2 nadir 88%", "K actual 5,2"
+    r"titer|titre|activity|index|today|nadir|actual|"
     r"elevated at|increased to|rose to|now|currently|basal|baseline|fasting|random|peak|actual|de|fue|es|en|"
+    # "the hemoglobin level dropped to 7 g/dL", "a creatinine that peaked at 5.6 mg/dL"
+    r"dropped to|fell to|decreased to|declined to|improved to|peaked at|reached|went up to|went down to|"
     r":|=|~|≈|\(|,)\s*){0,3}"
     # "LVEF on recent echo is 25%": a few words, then the verb
     r"(?:(?:\s+[a-z]+){1,4}?\s+(?:is|was|were|are|of|at|measured at)\s*)?\s*"
@@ -76,21 +82,22 @@ _VALUE_AFTER_RE = re.compile(
     r"(?:(?:(?:very|extremely|markedly|mildly|moderately|slightly|significantly)\s+)?"
     r"(?:high|low|elevated|raised|increased|decreased|reduced|normal|abnormal)\s*(?:\(|at\s)\s*)?"
     r"(?:[<>≤≥]\s*)?" + _NUMBER + r"(?!\d)(?![-\s]?h(?:rs?|ours?)?\b)(?:\s*/\s*(?P<second>\d+))?"
-    r"(?P<unit>[ \t\u2009]*(?!(?:to|from|over|and|or|in|on|at|for|with)\b)(?:x\s*10\^?\d+/[lL]|%|°\s*C|º\s*C|/[a-zA-Zµμ][\w.µμ^²³]*|"
+    r"(?P<unit>[ \t\u2009]*(?!(?:to|from|over|and|or|in|on|at|for|with)\b)(?:[x×]\s*10\s*(?:\^\s*)?(?:\d+|[³⁶⁹])\s*/\s*(?:[lL]|[µμu]?[lL]|mm3|mm³)|"
+    r"%|[°º]\s*[CF]\b|degrees?\s+(?:Celsius|Fahrenheit|centigrade|C|F)\b|/[a-zA-Zµμ][\w.µμ^²³]*|"
     r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)"
     # a unit carried to the next line by the letter's wrapping ("eGFR 68\nmL/min/1.73 m2")
     r"|\r?\n[ \t]*[a-zA-Zµμ]+/[\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)?"
 )
 _BP_RE = re.compile(
     r"(?i)\b(?:bp|blood pressure|arterial pressure|ta|tensión arterial|presión arterial|pa)\b"
-    r"(?:[^\d\n.;]{0,30}?)\s*(?:of|was|is|de|:|=|\()?\s*(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?"
-    r"|\b(?:hypotensive|hypertensive|hipotens[oa]|hipertens[oa])\s*\(\s*(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?"
+    r"(?:[^\d\n.;]{0,30}?)\s*(?:of|was|is|de|:|=|\()?\s*(\d{2,3})\s*(?:/|\s+over\s+)\s*(\d{2,3})(\s*mm\s*hg)?"
+    r"|\b(?:hypotensive|hypertensive|hipotens[oa]|hipertens[oa]|hypotension|hypertension)\s*(?:\(|\bat\b|\bof\b|\bto\b)\s*(\d{2,3})\s*/\s*(\d{2,3})(\s*mm\s*hg)?"
 )
 # A value in brackets after the finding it measures.
 _FINDING_VALUE_RE = re.compile(
     r"(?i)\b(?P<finding>febrile|pyrexial|tachycardic|bradycardic|tachypnoeic|tachypneic|hypoxic|"
     r"leukocytosis|leucocytosis|thrombocytopenia|anemia|anaemia|hyperkalemia|hyperkalaemia|hyponatremia|"
-    r"hyponatraemia|fiebre|febril|taquicárdic[oa])\s*\(\s*"
+    r"hyponatraemia|fiebre|febril|taquicárdic[oa]|tachycardia|bradycardia)\s*(?P<link>\(|\b(?:at|of|to)\b)\s*"
     + _NUMBER
     + r"(?P<unit>\s*(?:°\s*C|º\s*C|/min|%|[a-zA-Zµμ/][\w/.µμ^]*)?)"
 )
@@ -100,15 +107,84 @@ _FINDING_VARIABLE = {
     "taquicárdica": "heart_rate", "tachypnoeic": "respiratory_rate", "tachypneic": "respiratory_rate",
     "hypoxic": "spo2", "leukocytosis": "wbc", "leucocytosis": "wbc", "thrombocytopenia": "platelets",
     "anemia": "hemoglobin", "anaemia": "hemoglobin", "hyperkalemia": "potassium", "hyperkalaemia": "potassium",
-    "hyponatremia": "sodium", "hyponatraemia": "sodium",
+    "hyponatremia": "sodium", "hyponatraemia": "sodium", "tachycardia": "heart_rate", "bradycardia": "heart_rate",
 }  # fmt: skip
 # A value before its name: "165 cm tall", "weighs 70 kg" (after), "40 pack-years", "30 pk-yrs".
 _VALUE_BEFORE_RE = re.compile(
     r"(?i)\b" + _NUMBER + r"\s*(?P<unit>cm|m|in|ft)\s+tall\b"
     r"|\b(?P<py>\d{1,3}(?:[.,]\d)?)[\s-]*(?:packs?|pks?|paquetes)[\s/-]*(?:years?|yrs?|año|años)\b"
+    # "about 10 cigarettes a day", "15 cigarrillos al día"
+    r"|\b(?P<cig>\d{1,3})[\s-]*(?:cigarettes?|cigs?|cigarrillos?)[\s/]*(?:a|per|each|/|al|por)?[\s/]*(?:day|d|día|dia)\b"
+    # "at 11 weeks gestation", "11 weeks pregnant", "a las 14 semanas de gestación"
+    r"|\b(?P<ga>\d{1,2}(?:[.,]\d)?)[\s-]*(?:weeks?|wks?|semanas)'?[\s-]+(?:of[\s-]+)?(?:gestation|gestational\s+age|pregnant|"
+    r"pregnancy|de\s+(?:gestación|embarazo)|embarazada)\b"
+    r"|\b(?:embarazo|gestación)\s+de\s+(?P<ga_es>\d{1,2})\s+semanas\b"
+    # at birth: "born prematurely at 32 weeks", "exprematuro de 32 semanas", "ex-28-weeker"
+    r"|\bborn\s+(?:\w+\s+){0,2}?at\s+(?P<born>\d{2})(?:\s*\+\s*\d)?\s*(?:weeks?|wks?|w)\b"
+    r"|\b(?:ex-?)?(?:prematur[oa]|pretérmino|preterm|premature)\s+(?:de|of|at)\s+(?P<born_es>\d{2})\s+(?:semanas|weeks?)\b"
+    r"|\bex-?(?P<weeker>\d{2})[\s-]*week(?:er)?s?\b"
 )
+# Weight lost or gained: "lost 8 kg", "an 8 kg weight loss", "a 9 kg weight gain", "gained 4 kg",
+# "pérdida de 8 kg", "weight loss of 8 kg" is read by the name.
+_WEIGHT_CHANGE_RE = re.compile(
+    r"(?i)\b(?:(?P<lost>lost|losing|loses|pérdida\s+de|perdió|ha\s+perdido)|(?P<gained>gained|gaining|gains|"
+    r"ganancia\s+de|aumento\s+de|ganó|ha\s+ganado))\s+(?:(?:about|approximately|around|unos|unas|aproximadamente)\s+)?"
+    + _NUMBER
+    + r"\s*(?P<unit>kg|kilos?|lbs?|pounds)\b"
+    r"|\b" + _NUMBER.replace("value", "before") + r"[\s-]*(?P<unit_before>kg|kilos?|lbs?|pounds|-kg|-lb)\s+"
+    r"(?:(?:unintentional|unintended|involuntary|unexplained)\s+)?(?:of\s+)?weight\s+(?P<change>loss|gain)\b"
+)
+# "Child-Pugh B7", "Child-Pugh class A (5 points)": the points.
+_CHILD_PUGH_RE = re.compile(
+    r"(?i)\bChild(?:[\s-]+Turcotte)?[\s-]+Pugh(?:\s+(?:class|clase|grade|score|stage))?\s*[ABC][\s-]?(?P<value>\d{1,2})\b"
+)
+# "FEV1 1.6 L, 46% pred", "FVC 2.10 L (65 % predicted)": the share of predicted after the volume.
+_PERCENT_PREDICTED_RE = re.compile(
+    r"[ \t]*[,(;]?[ \t]*(?P<value>\d{1,3}(?:[.,]\d)?)[ \t]*%[ \t]*(?:of[ \t]+)?(?:pred(?:icted)?|p|teórico|del[ \t]+teórico)\b\.?\)?"
+)
+_BORN_AT_RE = re.compile(
+    r"(?i)\b(?:born|delivered|birth|nació|nacid[oa])\s+(?:at|a\s+las|en\s+la\s+semana)?\s*$"
+)
+_LINK_RE = re.compile(r"[ \t]*(?:[:=]|of|was|is|at|were)?[ \t]*")
+_SHARE_OF = {"anc": "neutrophil_percent"}
+_VOLUME_OF = {"fev1": "fev1_volume", "fvc": "fvc_volume"}
+_LITRES_RE = re.compile(r"(?i)\s*(?:m?l|litres?|liters?)\b")
 # A share before the cells it counts: "approximately 50% lymphocytes", "12% eosinophils".
-_PERCENT_BEFORE_RE = re.compile(r"(?<![\w.,])(?P<value>\d{1,2}(?:\.\d)?)\s*%\s+(?=[a-z])")
+# "91% HbS 6%HbF 3%HbA2" too (the name's own case decides whether it is a variable's).
+_PERCENT_BEFORE_RE = re.compile(r"(?<![\w.,])(?P<value>\d{1,2}(?:\.\d)?)\s*%\s*(?=[A-Za-z])")
+# A lesion's size before it, its largest dimension: "a 1.8 cm infiltrating ductal carcinoma",
+# "9.5 x 7.5 x 6.0-cm heterogeneous left upper abdominal mass", "a 10-mm polyp"; or after it:
+# "the largest gallstone is 0.7cm", "a nodule measuring 12 mm".
+_LESION = (
+    r"(?P<lesion>mass(?:es)?|tumou?rs?|carcinomas?|adenocarcinomas?|lesions?|nodules?|cysts?|polyps?|"
+    r"(?:gall)?stones?|calculi|calculus|abscess(?:es)?|(?:macro|micro)?adenomas?|infiltrates?|ulcers?|"
+    r"aneurysms?|infarcts?|plaques?|thrombus|vegetations?|hematomas?|haematomas?|lymph nodes?|masa|tumor|nódulos?|quistes?)"
+)
+_SIZE = (
+    r"(?P<size>\d{1,3}(?:[.,]\d{1,2})?(?:\s*(?:x|×|by)\s*\d{1,3}(?:[.,]\d{1,2})?){0,2})"
+    r"\s*-?\s*(?P<unit>cm|mm)\b"
+)
+_LESION_SIZE_RE = re.compile(
+    r"(?i)(?<![\w.,/])"
+    + _SIZE
+    + r"(?:[ \t]+(?!(?:from|of|in|on|at|to|and|with|below|above)\b)[\w'-]+){0,4}?[ \t]+"
+    + _LESION
+    + r"\b"
+    r"|\b" + _LESION.replace("lesion>", "lesion_before>") + r"[ \t]+(?:(?:is|was|measur(?:es|ed|ing))[ \t]+)+"
+    r"(?:(?:about|approximately|up to)[ \t]+)?"
+    + _SIZE.replace("size>", "size_after>").replace("unit>", "unit_after>")
+)
+# Results under a urinalysis heading or after its name are the urine's: "U/A: ... Glc: 100 ...
+# WBC: 2 WBCs/hpf", "Urinalysis showed glucose 100 and 10 WBC/hpf".
+_URINE_HEADING_RE = re.compile(
+    r"(?i)(?:\b(?:urinalysis|urine\s+analysis|urinanalysis|u/a|urine\s+dipstick|dipstick|sedimento(?:\s+urinario)?|"
+    r"análisis\s+de\s+orina|orina)\b|\burine\b(?=[ \t]*(?::|showed|shows|revealed|demonstrated)))"
+    r"[ \t]*(?::|showed|shows|revealed|demonstrated|was\s+notable\s+for|with)?"
+    r"|(?-i:\bUA\b)[ \t]*:"
+)
+_URINE_LINE_RE = re.compile(r"[ \t]*[A-Za-z][^:\n]{0,30}:[^\n]*\n|[ \t]*\n")
+_URINE_VARIABLE = {"glucose": "urine_glucose", "wbc": "urine_wbc", "rbc": "urine_rbc"}
+_PH_RE = re.compile(r"(?i)\bpH\b")
 # Pain on a scale of ten, said of the pain: "pain … scored 9 out of 10", "pain rated 7/10",
 # "8/10 pain"; the clause must be about pain.
 _PAIN_SCORE_RE = re.compile(
@@ -330,6 +406,43 @@ def _plausible(variable: Variable, value: float, unit: str | None) -> bool:
     return variable.name not in _CHECKED_WITHOUT_UNIT or variable.plausible(value)
 
 
+def _urine_regions(text: str) -> list[tuple[int, int]]:
+    """Where a urinalysis is reported: the lines of "Name: value" under a heading that ends its
+    line ("U/A:"), else the rest of the heading's sentence ("Urinalysis showed glucose 100, …")."""
+    regions = []
+    for heading in _URINE_HEADING_RE.finditer(text):
+        end = heading.end()
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        if heading.group().rstrip().endswith(":") and not text[end:line_end].strip():
+            at = line_end + 1
+            while (
+                at < len(text)
+                and (line := _URINE_LINE_RE.match(text, at)) is not None
+                and line.group().strip()
+            ):
+                at = line.end()
+            regions.append((end, at))
+            continue
+        stops = [i for i in (text.find(". ", end), text.find(";", end), line_end) if i >= 0]
+        regions.append((end, min(stops)))
+    return regions
+
+
+def _urine_mentions(text: str, found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """In a urinalysis, glucose, white and red cells are the urine's, and pH is the urine's pH."""
+    regions = _urine_regions(text)
+    if not regions:
+        return found
+
+    def inside(start: int) -> bool:
+        return any(a <= start < b for a, b in regions)
+
+    out = [(a, b, _URINE_VARIABLE.get(name, name) if inside(a) else name) for a, b, name in found]
+    out += [(m.start(), m.end(), "urine_ph") for m in _PH_RE.finditer(text) if inside(m.start())]
+    return out
+
+
 def _mentions(text: str, catalogue: Catalogue, spanish: bool) -> list[tuple[int, int, str]]:
     folded, cased = _names_re()
     found: list[tuple[int, int, str]] = []
@@ -344,8 +457,10 @@ def _mentions(text: str, catalogue: Catalogue, spanish: bool) -> list[tuple[int,
         found.append((m.start(), m.end(), name))
     taken = [(a, b) for a, b, _ in found]
     for c in catalogue.find(text):
-        if not any(a < c.end and c.start < b for a, b in taken):
+        # a longer catalogue name holding a letter's word wins: "leucocitos en efluente"
+        if not any(a < c.end and c.start < b and not (c.start <= a and b <= c.end) for a, b in taken):
             found.append((c.start, c.end, c.name))
+    found = _urine_mentions(text, found)
     found.sort(key=lambda f: (f[0], f[0] - f[1]))
     kept: list[tuple[int, int, str]] = []
     for mention in found:
@@ -379,7 +494,7 @@ class _Reader:
         unit = re.sub(r"(?<=\d),(?=\d)", ".", " ".join((unit or "").split()).rstrip(".,;)")) or None
         while end > start and self.text[end - 1] in ".,;":
             end -= 1
-        if unit and (unit.lower() in _UNIT_WORDS or unit.lower().startswith("x")):
+        if unit and (unit.lower() in _UNIT_WORDS or re.match(r"x(?!\s*10)", unit.lower())):
             unit = None
         if not _plausible(variable, value, unit):
             return
@@ -447,7 +562,10 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
         number = reader.value(m.group("value"))
         if number is not None:
             name = _FINDING_VARIABLE[m.group("finding").lower()]
-            reader.add(name, number, m.group("unit"), m.start(), m.end())
+            unit = m.group("unit").strip() or None
+            if m.group("link") != "(" and unit and reader.catalogue[name].convert(number, unit) is None:
+                continue  # "tachycardia of 2 weeks": after a word, the value needs its variable's unit
+            reader.add(name, number, unit, m.start(), m.end())
     for m in _ROMAN_CLASS_RE.finditer(text):
         reader.add("nyha", float(_ROMAN[m.group("roman").lower()]), None, m.start(), m.end())
     for m in _VALUE_BEFORE_RE.finditer(text):
@@ -455,20 +573,52 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
             number = reader.value(m.group("py"))
             if number is not None:
                 reader.add("pack_years", number, None, m.start(), m.end())
+        elif m.group("cig"):
+            if (number := reader.value(m.group("cig"))) is not None:
+                reader.add("cigarettes_per_day", number, None, m.start(), m.end())
+        elif written := m.group("ga") or m.group("ga_es"):
+            name = "gestational_age"
+            if _BORN_AT_RE.search(text, max(0, m.start() - 24), m.start()):
+                name = "gestational_age_at_birth"  # "born at 38 weeks gestation"
+            if (number := reader.value(written)) is not None:
+                reader.add(name, number, "weeks", m.start(), m.end())
+        elif written := m.group("born") or m.group("born_es") or m.group("weeker"):
+            reader.add("gestational_age_at_birth", float(written), "weeks", m.start(), m.end())
         elif (number := reader.value(m.group("value"))) is not None:
             if modifiers(text, [m.span()])[0].family:
                 continue  # "her mother and father are 170 cm and 181 cm tall"
             reader.add("height", number, m.group("unit"), m.start(), m.end())
+    for m in _WEIGHT_CHANGE_RE.finditer(text):
+        gained = bool(m.group("gained")) or m.group("change") == "gain"
+        written, unit = (
+            (m.group("value"), m.group("unit"))
+            if m.group("value")
+            else (m.group("before"), m.group("unit_before"))
+        )
+        if (number := reader.value(written)) is not None:
+            unit = unit.lstrip("-").lower().replace("kilos", "kg").replace("kilo", "kg")
+            reader.add("weight_gain" if gained else "weight_loss", number, unit, m.start(), m.end())
+    for m in _CHILD_PUGH_RE.finditer(text):
+        reader.add("child_pugh", float(m.group("value")), None, m.start(), m.end())
     for m in _PAIN_SCORE_RE.finditer(text):
         written = m.group("value") or m.group("before")
         reader.add(
             "pain_nrs", float(written), None, m.start("value") if m.group("value") else m.start(), m.end()
         )
+    _read_lesion_sizes(reader)
     mentions_of_names = _mentions(text, reader.catalogue, spanish)
+    claimed: set[tuple[int, int, str]] = set()
     for m in _PERCENT_BEFORE_RE.finditer(text):
         named = next((x for x in mentions_of_names if x[0] == m.end()), None)
+        owner = next((x for x in mentions_of_names if _LINK_RE.fullmatch(text, x[1], m.start())), None)
+        if owner is not None and owner not in claimed:
+            continue  # "Hct 31% WBC 12.0": the share is the hematocrit's, written before the next name
         if named is not None and reader.catalogue[named[2]].kind == "lab":
-            reader.add(named[2], float(m.group("value")), "%", m.start(), named[1])
+            # "85% neutrophils" is a share of the white cells, not the absolute count (ANC)
+            name = _SHARE_OF.get(named[2], named[2])
+            reader.add(name, float(m.group("value")), "%", m.start(), named[1])
+            claimed.add(named)  # "91% HbS 6% HbF": HbS has its value, the next share is HbF's
+    starts = {start for start, _, _ in mentions_of_names}
     for start, end, name in mentions_of_names:
         if name in ("age", "sbp", "dbp"):
             continue
@@ -476,14 +626,49 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
         if after is None or "\n" in text[end : after.start("value")]:
             continue
         number = reader.value(after.group("value"))
+        unit, value_end = after.group("unit"), after.end()
+        if unit and "/" not in unit and (len(text) - len(text[after.start("unit") :].lstrip())) in starts:
+            unit, value_end = None, after.end("value")  # "WBC 12.0 Plt 150": the next name is no unit
+        if end - start == 1 and unit and "/" in unit and reader.catalogue[name].convert(1.0, unit) is None:
+            continue  # "P: 4.5 mg/dl" is a phosphorus, no pulse: a single letter's unit must be its own
         if number is not None:
             before = len(reader.items)
-            reader.add(name, number, after.group("unit"), start, after.end())
+            if name in _VOLUME_OF and unit and _LITRES_RE.fullmatch(unit):
+                name = _VOLUME_OF[name]  # "FEV1 1.6 L" is the volume, not the share of predicted
+            reader.add(name, number, unit, start, value_end)
             if len(reader.items) > before:
-                reader.add_trend(name, number, after.group("unit"), after.end())
+                reader.add_trend(name, number, unit, value_end)
+                if name in _VOLUME_OF.values():
+                    _read_percent_predicted(reader, name, value_end)
     _read_other_values(reader, mentions)
     if reader.items:
         out.patient["measurements"] = reader.items
+
+
+def _read_percent_predicted(reader: _Reader, volume: str, end: int) -> None:
+    """After "FEV1 1.6 L": ", 46% pred" is FEV1 as a share of predicted."""
+    m = _PERCENT_PREDICTED_RE.match(reader.text, end)
+    if m is not None and (number := reader.value(m.group("value"))) is not None:
+        share = next(name for name, litres in _VOLUME_OF.items() if litres == volume)
+        reader.add(share, number, "%", m.start("value"), m.end())
+
+
+def _read_lesion_sizes(reader: _Reader) -> None:
+    """A mass's, nodule's or stone's size, its largest dimension ("9.5 x 7.5 x 6.0-cm … mass": 9.5
+    cm); not a relative's, not one denied ("no mass larger than 1 cm")."""
+    for m in _LESION_SIZE_RE.finditer(reader.text):
+        size, unit = (
+            (m.group("size"), m.group("unit"))
+            if m.group("size")
+            else (m.group("size_after"), m.group("unit_after"))
+        )
+        values = [reader.value(x) for x in re.split(r"\s*(?:x|×|by)\s*", size, flags=re.I)]
+        if any(v is None for v in values):
+            continue
+        context = modifiers(reader.text, [m.span()])[0]
+        if context.family or context.negated:
+            continue
+        reader.add("lesion_size", max(v for v in values if v is not None), unit, m.start(), m.end())
 
 
 def _read_respectively(reader: _Reader) -> None:
@@ -536,6 +721,14 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
         name = " ".join(w for w, _ in spans)
         start, end = spans[0][1], candidate.end
         if name.lower() in _NOT_MEASURES or any(a < end and start < b for a, b in reader.spans):
+            continue
+        letter_name = _CASED_NAMES.get(name) or _letter_names().get(_key(name))
+        if letter_name is not None:
+            # a letter's shorthand with a word between it and its value: "K actual 5,2 mmol/l"
+            number = reader.value(candidate.value)
+            variable = reader.catalogue[letter_name]
+            if number is not None and (len(name) > 1 or variable.convert(number, candidate.unit) is not None):
+                reader.add(letter_name, number, candidate.unit, start, end)
             continue
         if reader.catalogue.lookup(name) is not None:
             continue  # a catalogue name the main reader did not take: not a value for it
