@@ -344,6 +344,13 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
          [("White blood cells", 2.1, "× 10^9/L"), ("Anion gap", 20, None), ("Hemoglobin", 7, "g/dL")]),
         ("She had tachycardia at 125 bpm and hypotension at 80/50 mmHg, tachycardia of 2 weeks' duration.",
          [("Systolic blood pressure", 80, "mmHg"), ("Diastolic blood pressure", 50, "mmHg"), ("Heart rate", 125, "bpm")]),
+        ("Vitals: T 101.3, HR 112. Labs: Cl 98, Glu 250, MCV 90. ABG: 7.30/50/60 on 2L. Urine protein 2+.",
+         [("Body temperature", 101.3, "°F"), ("Heart rate", 112, None), ("Chloride", 98, None), ("Glucose", 250, None),
+          ("MCV", 90, None)]),
+        ("He is 5 feet 10 inches tall. Her troponin was elevated to 2.5 ng/mL. She had a fever of 39.5 °C for 3 days.",
+         [("Body temperature", 39.5, "°C"), ("Body height", 177.8, "cm"), ("Cardiac troponin", 2.5, "ng/mL")]),
+        ("Systolic blood pressure was 190 mmHg. WBC count 22 x 10(9)/L, neutrophils 90%.",
+         [("Systolic blood pressure", 190, "mmHg"), ("White blood cells", 22, "x 10(9)/L"), ("Neutrophils (%)", 90, "%")]),
         # A share before a name is that name's, unless a name before it owns it ("Hct 31%").
         ("Hct 31% WBC 12.0 x10^9/L Plt 150", [("Hematocrit", 31, "%"), ("White blood cells", 12, "x10^9/L"),
                                             ("Platelets", 150, None)]),

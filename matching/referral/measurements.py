@@ -39,7 +39,7 @@ _LETTER_NAMES: dict[str, str] = {
     "colesterol total": "total_cholesterol", "triglicéridos": "triglycerides", "troponina": "troponin",
     "proteína c reactiva": "crp", "vsg": "esr", "sodio": "sodium", "ácido úrico": "uric_acid",
     "peso": "weight", "talla": "height", "length": "height", "imc": "bmi", "fracción de eyección": "lvef",
-    "fevi": "lvef", "colesterol ldl": "ldl", "glucemia": "glucose", "glc": "glucose", "glucosa": "glucose",
+    "fevi": "lvef", "colesterol ldl": "ldl", "glucemia": "glucose", "glc": "glucose", "glu": "glucose", "glucosa": "glucose",
     "heart rate": "heart_rate", "pulse": "heart_rate", "frecuencia cardiaca": "heart_rate",
     "frecuencia cardíaca": "heart_rate", "respiratory rate": "respiratory_rate", "resp rate": "respiratory_rate",
     "frecuencia respiratoria": "respiratory_rate", "temp": "temperature", "temperatura": "temperature",
@@ -71,7 +71,7 @@ _VALUE_AFTER_RE = re.compile(
     r"titer|titre|activity|index|today|nadir|actual|"
     r"elevated at|increased to|rose to|now|currently|basal|baseline|fasting|random|peak|actual|de|fue|es|en|"
     # "the hemoglobin level dropped to 7 g/dL", "a creatinine that peaked at 5.6 mg/dL"
-    r"dropped to|fell to|decreased to|declined to|improved to|peaked at|reached|went up to|went down to|"
+    r"dropped to|fell to|decreased to|declined to|improved to|peaked at|reached|went up to|went down to|elevated to|"
     r":|=|~|≈|\(|,)\s*){0,3}"
     # "LVEF on recent echo is 25%": a few words, then the verb
     r"(?:(?:\s+[a-z]+){1,4}?\s+(?:is|was|were|are|of|at|measured at)\s*)?\s*"
@@ -82,7 +82,7 @@ _VALUE_AFTER_RE = re.compile(
     r"(?:(?:(?:very|extremely|markedly|mildly|moderately|slightly|significantly)\s+)?"
     r"(?:high|low|elevated|raised|increased|decreased|reduced|normal|abnormal)\s*(?:\(|at\s)\s*)?"
     r"(?:[<>≤≥]\s*)?" + _NUMBER + r"(?!\d)(?![-\s]?h(?:rs?|ours?)?\b)(?:\s*/\s*(?P<second>\d+))?"
-    r"(?P<unit>[ \t\u2009]*(?!(?:to|from|over|and|or|in|on|at|for|with)\b)(?:[x×]\s*10\s*(?:\^\s*)?(?:\d+|[³⁶⁹])\s*/\s*(?:[lL]|[µμu]?[lL]|mm3|mm³)|"
+    r"(?P<unit>[ \t\u2009]*(?!(?:to|from|over|and|or|in|on|at|for|with)\b)(?:[x×]\s*10\s*(?:\^\s*)?(?:\d+|[³⁶⁹]|\(\d\))\s*/\s*(?:[lL]|[µμu]?[lL]|mm3|mm³)|"
     r"%|[°º]\s*[CF]\b|degrees?\s+(?:Celsius|Fahrenheit|centigrade|C|F)\b|/[a-zA-Zµμ][\w.µμ^²³]*|"
     r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)"
     # a unit carried to the next line by the letter's wrapping ("eGFR 68\nmL/min/1.73 m2")
@@ -97,7 +97,7 @@ _BP_RE = re.compile(
 _FINDING_VALUE_RE = re.compile(
     r"(?i)\b(?P<finding>febrile|pyrexial|tachycardic|bradycardic|tachypnoeic|tachypneic|hypoxic|"
     r"leukocytosis|leucocytosis|thrombocytopenia|anemia|anaemia|hyperkalemia|hyperkalaemia|hyponatremia|"
-    r"hyponatraemia|fiebre|febril|taquicárdic[oa]|tachycardia|bradycardia)\s*(?P<link>\(|\b(?:at|of|to)\b)\s*"
+    r"hyponatraemia|fiebre|febril|taquicárdic[oa]|tachycardia|bradycardia|fever|temperature\s+spike)\s*(?P<link>\(|\b(?:at|of|to)\b)\s*"
     + _NUMBER
     + r"(?P<unit>\s*(?:°\s*C|º\s*C|/min|%|[a-zA-Zµμ/][\w/.µμ^]*)?)"
 )
@@ -107,11 +107,13 @@ _FINDING_VARIABLE = {
     "taquicárdica": "heart_rate", "tachypnoeic": "respiratory_rate", "tachypneic": "respiratory_rate",
     "hypoxic": "spo2", "leukocytosis": "wbc", "leucocytosis": "wbc", "thrombocytopenia": "platelets",
     "anemia": "hemoglobin", "anaemia": "hemoglobin", "hyperkalemia": "potassium", "hyperkalaemia": "potassium",
-    "hyponatremia": "sodium", "hyponatraemia": "sodium", "tachycardia": "heart_rate", "bradycardia": "heart_rate",
+    "hyponatremia": "sodium", "hyponatraemia": "sodium", "tachycardia": "heart_rate", "bradycardia": "heart_rate", "fever": "temperature", "temperature spike": "temperature",
 }  # fmt: skip
 # A value before its name: "165 cm tall", "weighs 70 kg" (after), "40 pack-years", "30 pk-yrs".
 _VALUE_BEFORE_RE = re.compile(
     r"(?i)\b" + _NUMBER + r"\s*(?P<unit>cm|m|in|ft)\s+tall\b"
+    # "5 feet 10 inches tall", "5 ft 4 in", "5'10\"": inches
+    r"|\b(?P<feet>[3-7])\s*(?:feet|foot|ft|')\s*(?P<inches>\d{1,2})\s*(?:inches|inch|in\b|\"|'')"
     r"|\b(?P<py>\d{1,3}(?:[.,]\d)?)[\s-]*(?:packs?|pks?|paquetes)[\s/-]*(?:years?|yrs?|año|años)\b"
     # "about 10 cigarettes a day", "15 cigarrillos al día"
     r"|\b(?P<cig>\d{1,3})[\s-]*(?:cigarettes?|cigs?|cigarrillos?)[\s/]*(?:a|per|each|/|al|por)?[\s/]*(?:day|d|día|dia)\b"
@@ -573,6 +575,9 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
             number = reader.value(m.group("py"))
             if number is not None:
                 reader.add("pack_years", number, None, m.start(), m.end())
+        elif m.group("feet"):
+            inches = 12 * int(m.group("feet")) + int(m.group("inches"))
+            reader.add("height", round(inches * 2.54, 1), "cm", m.start(), m.end())
         elif m.group("cig"):
             if (number := reader.value(m.group("cig"))) is not None:
                 reader.add("cigarettes_per_day", number, None, m.start(), m.end())
@@ -620,13 +625,21 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
             claimed.add(named)  # "91% HbS 6% HbF": HbS has its value, the next share is HbF's
     starts = {start for start, _, _ in mentions_of_names}
     for start, end, name in mentions_of_names:
-        if name in ("age", "sbp", "dbp"):
+        if name == "age":
             continue
         after = _VALUE_AFTER_RE.match(text, end)
         if after is None or "\n" in text[end : after.start("value")]:
             continue
+        if text.startswith("+", after.end("value")):
+            continue  # "urine protein 2+": a dipstick's grade, no amount
+        if name in ("sbp", "dbp") and after.group("second"):
+            continue  # "systolic blood pressure 120/80" is the pair read above
         number = reader.value(after.group("value"))
         unit, value_end = after.group("unit"), after.end()
+        if name == "temperature" and not unit and number is not None and 90 <= number <= 110:
+            unit = "°F"  # "T 101.3": a temperature written without its unit, in Fahrenheit
+        if unit and unit.strip() == "%" and name in _SHARE_OF:
+            name = _SHARE_OF[name]  # "neutrophils 90%"
         if unit and "/" not in unit and (len(text) - len(text[after.start("unit") :].lstrip())) in starts:
             unit, value_end = None, after.end("value")  # "WBC 12.0 Plt 150": the next name is no unit
         if end - start == 1 and unit and "/" in unit and reader.catalogue[name].convert(1.0, unit) is None:
@@ -716,6 +729,8 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
             spans.pop(0)
         while len(spans) > 1 and spans[-1][0].lower() in _TRAILING_WORDS:
             spans.pop()
+        if re.match(r"[.,]?\d*\s*/\s*\d", text[candidate.end :]) or text.startswith("+", candidate.end):
+            continue  # "ABG: 7.30/50/60" is three values in a row, "protein 2+" a dipstick's grade
         if not spans or re.fullmatch(r"(?:19|20)\d\d|\d{5}", candidate.value):
             continue  # a year ("ESKD 2021") or a ZIP code ("GA 30310") is no value
         name = " ".join(w for w, _ in spans)
