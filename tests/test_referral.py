@@ -419,3 +419,21 @@ def test_the_words_shown_for_a_trend_hold_both_values() -> None:
     ):
         shown = [e.text for e in parse_referral(letter).evidence if e.field == "measurements"]
         assert shown[0] == words
+
+
+@pytest.mark.parametrize(
+    ("note", "conditions"),
+    [
+        ("Examination revealed hepatosplenomegaly and a positive Murphy's sign.", ["Hepatosplenomegaly", "Murphy sign"]),
+        ("He had saddle anesthesia and decreased rectal tone.", ["Saddle anesthesia", "Decreased anal sphincter tone"]),
+        ("CT demonstrated a dilated common bile duct and intrahepatic biliary dilatation.", ["Biliary dilatation"]),
+        ("The patient had elevated liver enzymes and thrombocytopenia.", ["Elevated liver enzymes", "Thrombocytopenia"]),
+        ("The infant had poor feeding, lethargy and a bulging fontanelle.", ["Poor feeding", "Lethargy", "Bulging fontanelle"]),
+        ("She presented with vomiting, abdominal cramps and bloody diarrhea.", ["Vomiting", "Abdominal Pain", "Diarrhea"]),
+        # "cirrhosis" is the liver's, not fibrosis in general
+        ("He was diagnosed with cirrhosis two years ago.", ["Liver Cirrhosis"]),
+        ("He had an inguinal hernia and hydrocele.", ["Inguinal Hernia", "Testicular Hydrocele"]),
+    ],
+)  # fmt: skip
+def test_findings_case_reports_name(note: str, conditions: list[str]) -> None:
+    assert parse_referral(note).patient.get("conditions") == conditions
