@@ -437,3 +437,26 @@ def test_the_words_shown_for_a_trend_hold_both_values() -> None:
 )  # fmt: skip
 def test_findings_case_reports_name(note: str, conditions: list[str]) -> None:
     assert parse_referral(note).patient.get("conditions") == conditions
+
+
+@pytest.mark.parametrize(
+    ("letter", "age", "sex"),
+    [
+        ("a sixty-two-year-old woman with CKD", 62, "female"),
+        ("62/M with ESKD", 62, "male"),
+        ("F/45 lupus", 45, "female"),
+        ("Pt is 45, female.", 45, "female"),
+        ("male, 45 years", 45, "male"),
+        ("(45 y, F)", 45, "female"),
+        ("Age: 67. Sex: F.", 67, "female"),
+        ("Patient: John Doe, 63, male.", 63, "male"),
+        ("a man of 52 with diabetes; his wife weighs 70 kg", 52, "male"),
+        ("a 2.5-year-old girl", 2.5, "female"),  # was read as 5
+        ("2 1/2-year-old girl", 2.5, "female"),
+        ("aged 18 months", 1.5, None),
+        ("recién nacido de 10 días", 0.0274, None),
+    ],
+)
+def test_ages_and_sexes_as_forms_and_reports_write(letter: str, age: float, sex: str | None) -> None:
+    patient = parse_referral(letter).patient
+    assert (patient.get("age"), patient.get("sex")) == (age, sex)

@@ -18,7 +18,7 @@ _FAMILY_RE = re.compile(
     r"grandfather|husband|wife|partner|madre|padre|herman[oa]|hij[oa]|t[ií][oa]|abuel[oa]|marido|esposo|esposa)s?\b"
 )
 _AGE_RE = re.compile(
-    r"(?i)\b(\d{1,3})[\s\-]*(?:years?|yrs?|y)[\s\-]*(?:old|o)\b"
+    r"(?i)(?<![\d.,/])\b(\d{1,2}\.\d|\d{1,3})[\s\-]*(?:years?|yrs?|y)[\s\-]*(?:old|o)\b"
     r"|\b(\d{1,3})\s*(?:yo|y/o|y\.o\.|a\.)(?!\w)"
     r"|(?<!\bat )(?<!\bthe )(?<!\bsince )\baged?\s*:?\s*(\d{1,3})\b(?!\s*(?:months?|weeks?|days?))"
     r"|(?<!\blos )\b(\d{1,3})\s*años\b(?!\s+(?:de evoluci[oó]n|antes|atr[aá]s))"
@@ -26,6 +26,15 @@ _AGE_RE = re.compile(
     r"|\b(\d{1,3})[\s\-]*(?:years?|yrs?)\s+(?=(?:man|woman|male|female|boy|girl|gentleman|lady)\b)"
     r"|\b(\d{1,3})[\s\-]*(?:years?|yrs?)[\s\-]+of[\s\-]+age\b"  # "45 years of age"
     r"|\b(\d{1,3})[\s\-]*(?:y|yr)\b(?=\s*(?:,|/|old|male|female|man|woman|[MF]\b))"  # "52y, male", "52y/o"
+    # "a man of 52 with diabetes", not "a woman of 70 kg"
+    r"|\b(?:man|woman|gentleman|lady|patient)\s+of\s+(\d{1,3})\b(?!\s*(?:kg|cm|lb|mg|%|/|years?\s+ago|[.,]\d))"
+    # "He is 45.", "Pt is 45, female."
+    r"|\b(?:he|she|patient|pt)\s+is\s+(\d{1,3})\b(?=\s*(?:[.,;)]|$|years|yrs))"
+    # "45 years, male", "male, 45 years"
+    r"|\b(\d{1,3})\s*(?:years?|yrs?)\b(?=\s*,\s*(?:male|female|man|woman|[MF])\b)"
+    r"|\b(?:male|female|man|woman|varón|mujer)\s*,\s*(\d{1,3})\s*(?:years?|yrs?|y|años|a\.)(?!\w)"
+    # "Patient: John Doe, 63, male."
+    r"|,\s*(\d{1,3})\s*,\s*(?=(?:male|female|man|woman|[MF])\b)"
     # "Mrs Garcia, 71, from Houston", "Mr Seamus Dunleavy (88)", not "Mr Pilkington, 22 Heather Close"
     r"|\b(?:mrs?|ms|miss|mx|sra?|srta|don|do[ñn]a)\.?\s+[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+){0,2}"
     r"(?:,\s*|\s*\()(\d{1,3})\b(?!\s*(?:mg|g|ml|mmol|%|/|\.\d|,\d))"
@@ -42,12 +51,51 @@ _PAST_AGE_RE = re.compile(r"(?i)(?:\bat\s+(?:the\s+)?|\bsince\s+(?:the\s+)?|\ba\
 # Ages of infants: "3-day-old", "5 months old", "15-week-old", "7 meses", "lactante de 8 meses".
 _INFANT_AGE_RE = re.compile(
     r"(?i)\b(\d{1,2})[\s\-]*(day|week|month|d[ií]a|semana|mes)(?:s|es)?[\s\-]*(?:old|de vida|de edad)\b"
-    r"|\b(?:lactante|beb[eé]|ni[ñn][oa]|infant|baby)\s+(?:de\s+|of\s+)?(\d{1,2})\s+(mes|month|semana|week)(?:s|es)?\b"
+    r"|\b(?:lactante|beb[eé]|ni[ñn][oa]|infant|baby|reci[eé]n\s+nacid[oa]|neonat[oa]|newborn)\s+(?:de\s+|of\s+)?"
+    r"(\d{1,2})\s+(mes|month|semana|week|d[ií]a|day)(?:s|es)?\b"
+    r"|\baged?\s+(\d{1,2})\s+(month|week|day)s?\b"
 )
 _INFANT_YEARS = {"day": 1 / 365.25, "week": 7 / 365.25, "month": 1 / 12}
 # "48 M", "74M", "60 yo M", "22yo F", "62F", "M 45": sex as one capital letter beside the age.
 _AGE_SEX_RE = re.compile(
-    r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.)?\s*([MF])\b|\b([MF])\s*,?\s*(\d{1,3})\b(?!\s*(?:mg|%|/))"
+    r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.|yrs?|y)?\s*[,/]?\s*([MF])\b|\b([MF])\s*[,/]?\s*(\d{1,3})\b(?!\s*(?:mg|%|/))"
+)
+_HALF_AGE_RE = re.compile(r"(?i)\b(\d{1,2})(?:\s+|-)(?:1/2|½)[\s-]*(?:years?|yrs?)[\s-]*old\b")
+# Ages in words: "a sixty-two-year-old woman", "forty-five year old".
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+_UNITS = {
+    w: i for i, w in enumerate(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"], 1)
+}
+_TEENS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ],
+        10,
+    )
+}
+_WORD_AGE_RE = re.compile(
+    rf"(?i)\b(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-](?P<unit>{'|'.join(_UNITS)}))?|(?P<teen>{'|'.join(_TEENS)})|"
+    rf"(?P<single>{'|'.join(_UNITS)}))[\s-]+years?[\s-]+old\b"
 )
 # Spanish says sex in articles, adjectives and participles: "la paciente", "sexo masculino",
 # "Femenina de 77 años", "domiciliada en Rosario".
@@ -63,6 +111,8 @@ _MALE = (
 _SEX_RE = re.compile(
     rf"(?i:\b(?:(?P<f>{_FEMALE})|(?P<m>{_MALE}))\b)"
     r"|\b(?:(?P<tf>Mrs|Ms|Miss|Sra|Srta|Dña|Doña)|(?P<tm>Mr|Sr))\.?(?=\s+[A-ZÁÉÍÓÚÑ])"
+    # a form's field: "Sex: F", "Gender: male", "Sexo: mujer"
+    r"|(?i:\b(?:sex|gender|sexo|g[eé]nero)\s*:\s*)(?:(?P<sf>F|(?i:female|woman|femenino|mujer))|(?P<sm>M|(?i:male|man|masculino|var[oó]n|hombre)))\b"
 )
 # A place: capitalised names joined by commas, with a region, a state code or a postal code,
 # and a province in brackets: "Atlanta, GA 30310", "Kendal, Cumbria LA9 4PQ", "Jerez de la
@@ -165,15 +215,27 @@ def _age_from_birth(text: str, today: dt.date) -> tuple[int, int, float] | None:
 def read_age(text: str, out: Parse, today: dt.date | None = None) -> None:
     found: list[tuple[int, int, float]] = []
     for m in _AGE_RE.finditer(text):
-        value = int(next(g for g in m.groups() if g is not None))
+        value = float(next(g for g in m.groups() if g is not None))
         if not 0 < value <= 120 or _relative_before(text, m.start()):
             continue
         if _PAST_AGE_RE.search(text[max(0, m.start() - 20) : m.start()]):
             continue  # "at age 26": an age in her past
         found.append((m.start(), m.end(), float(value)))
         break
+    for m in _HALF_AGE_RE.finditer(text):
+        if not _relative_before(text, m.start()):
+            found.append((m.start(), m.end(), int(m.group(1)) + 0.5))  # "2 1/2-year-old girl"
+            break
+    for m in _WORD_AGE_RE.finditer(text):
+        if not _relative_before(text, m.start()):
+            tens, unit, teen, single = (
+                w.lower() if w else "" for w in m.group("tens", "unit", "teen", "single")
+            )
+            value = _TENS.get(tens, 0) + _UNITS.get(unit or single, 0) + _TEENS.get(teen, 0)
+            found.append((m.start(), m.end(), float(value)))
+            break
     for m in _INFANT_AGE_RE.finditer(text):
-        amount, unit_word = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        amount, unit_word = [g for g in m.groups() if g is not None][:2]
         unit = {"d": "day", "s": "week", "w": "week", "m": "month"}[unit_word[0].lower()]
         found.append((m.start(), m.end(), round(int(amount) * _INFANT_YEARS[unit], 4)))
         break
@@ -195,7 +257,7 @@ def read_sex(text: str, out: Parse) -> None:
     for m in _SEX_RE.finditer(text):
         if _relative_before(text, m.start()):
             continue
-        female = bool(m.group("f") or m.group("tf"))
+        female = bool(m.group("f") or m.group("tf") or m.group("sf"))
         candidates.append((m.start(), m.end(), "female" if female else "male", m.group(0).rstrip(".")))
         break
     short = _AGE_SEX_RE.search(text)
