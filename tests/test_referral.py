@@ -351,6 +351,15 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
          [("Body temperature", 39.5, "°C"), ("Body height", 177.8, "cm"), ("Cardiac troponin", 2.5, "ng/mL")]),
         ("Systolic blood pressure was 190 mmHg. WBC count 22 x 10(9)/L, neutrophils 90%.",
          [("Systolic blood pressure", 190, "mmHg"), ("White blood cells", 22, "x 10(9)/L"), ("Neutrophils (%)", 90, "%")]),
+        # The fetus's heart rate and the uterus's height are not hers; a sign only where a value can be negative.
+        ("Fundal height was 32 cm. Fetal heart rate was 150 bpm. Her heart rate was 96.",
+         [("Heart rate", 96, None), ("Fundal height", 32, "cm")]),
+        ("Bone densitometry showed a T-score of -3.1 at the lumbar spine; eGFR 30-45", [("BMD T-score", -3.1, None),
+                                                                                     ("eGFR", 30, None)]),
+        ("The pH was 7.12. Urinary sodium was 10 mEq/L and fractional excretion of sodium 0.5%.",
+         [("Blood pH", 7.12, None), ("Urine sodium", 10, "mEq/L"), ("Fractional excretion of sodium", 0.5, "%")]),
+        ("Vancomycin trough was 25 µg/mL. Proteinuria of 6.5 g/24 h.",
+         [("24-hour urine protein", 6.5, "g/24 h"), ("Vancomycin", 25, "µg/mL")]),
         # A share before a name is that name's, unless a name before it owns it ("Hct 31%").
         ("Hct 31% WBC 12.0 x10^9/L Plt 150", [("Hematocrit", 31, "%"), ("White blood cells", 12, "x10^9/L"),
                                             ("Platelets", 150, None)]),

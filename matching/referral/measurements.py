@@ -81,10 +81,12 @@ _VALUE_AFTER_RE = re.compile(
     # "anti-TPO levels were extremely high (120 IU/ml)": how it stands, the value in brackets
     r"(?:(?:(?:very|extremely|markedly|mildly|moderately|slightly|significantly)\s+)?"
     r"(?:high|low|elevated|raised|increased|decreased|reduced|normal|abnormal)\s*(?:\(|at\s)\s*)?"
-    r"(?:[<>≤≥]\s*)?" + _NUMBER + r"(?!\d)(?![-\s]?h(?:rs?|ours?)?\b)(?:\s*/\s*(?P<second>\d+))?"
+    r"(?:[<>≤≥]\s*)?(?P<sign>[-−–](?=\d))?"
+    + _NUMBER
+    + r"(?!\d)(?![-\s]?h(?:rs?|ours?)?\b)(?:\s*/\s*(?P<second>\d+))?"
     r"(?P<unit>[ \t\u2009]*(?!(?:to|from|over|and|or|in|on|at|for|with)\b)(?:[x×]\s*10\s*(?:\^\s*)?(?:\d+|[³⁶⁹]|\(\d\))\s*/\s*(?:[lL]|[µμu]?[lL]|mm3|mm³)|"
     r"%|[°º]\s*[CF]\b|degrees?\s+(?:Celsius|Fahrenheit|centigrade|C|F)\b|/[a-zA-Zµμ][\w.µμ^²³]*|"
-    r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)"
+    r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²]|(?<=/24)\s*h(?:rs?|ours?)?\b)?)"
     # a unit carried to the next line by the letter's wrapping ("eGFR 68\nmL/min/1.73 m2")
     r"|\r?\n[ \t]*[a-zA-Zµμ]+/[\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)?"
 )
@@ -185,7 +187,13 @@ _URINE_HEADING_RE = re.compile(
     r"|(?-i:\bUA\b)[ \t]*:"
 )
 _URINE_LINE_RE = re.compile(r"[ \t]*[A-Za-z][^:\n]{0,30}:[^\n]*\n|[ \t]*\n")
-_URINE_VARIABLE = {"glucose": "urine_glucose", "wbc": "urine_wbc", "rbc": "urine_rbc"}
+_URINE_VARIABLE = {
+    "glucose": "urine_glucose", "wbc": "urine_wbc", "rbc": "urine_rbc", "blood_ph": "urine_ph", "sodium": "urine_sodium"
+}  # fmt: skip
+# Whose value it is when a word before the name says so: the fetus's heart rate, the uterus's height.
+_NOT_HERS_BEFORE_RE = re.compile(
+    r"(?i)\b(?:fundal|fetal|foetal|uterine|baby's|infant's|fetus's|neonatal)[ \t]+$"
+)
 _PH_RE = re.compile(r"(?i)\bpH\b")
 # Pain on a scale of ten, said of the pain: "pain … scored 9 out of 10", "pain rated 7/10",
 # "8/10 pain"; the clause must be about pain.
@@ -216,7 +224,7 @@ _LEVEL_WORD_RE = re.compile(r"(?i)\b(?:activity|levels?|trough|titers?|titres?|c
 # number and a lab unit ("PTH 28 pg/mL", "IgG 450 mg/dL").
 _LAB_UNIT = (
     r"(?:fL|fl|pg|pg/mL|pg/ml|ng/mL|ng/ml|ng/dL|ng/dl|µg/L|ug/L|μg/L|µg/dL|ug/dL|mcg/dL|U/L|IU/L|UI/l|UI/L|U/mL|"
-    r"IU/mL|kU/L|mg/dL|mg/dl|mg/L|mg/l|g/dL|g/dl|g/L|g/l|mmol/L|mmol/l|µmol/L|umol/L|μmol/L|mEq/L|mEq/l|"
+    r"IU/mL|kU/L|µg/mL|ug/mL|μg/mL|mcg/mL|mg/dL|mg/dl|mg/L|mg/l|g/dL|g/dl|g/L|g/l|mmol/L|mmol/l|µmol/L|umol/L|μmol/L|mEq/L|mEq/l|"
     r"nmol/L|pmol/L|mIU/L|mIU/mL|µIU/mL|uIU/mL|x\s*10\^?\d+/[lL]|/mm3|/mm³|/µL|/uL|/μL|/hpf|copies/mL|%|cm|mm|mL|ml|L|s|sec)"
 )
 _LAB_LINE_RE = re.compile(
@@ -291,6 +299,7 @@ _LEADING_WORDS = frozenset(
 _TRAILING_WORDS = frozenset(
     ["nadir", "actual", "peak", "now", "today", "level", "levels", "activity", "titer", "trough"]
 )
+_LINK_WORDS = frozenset(["was", "is", "were", "are", "of", "at"])
 # Words that cannot be inside a value's name: what comes before the last of them is another phrase.
 _BREAK_WORDS = frozenset(
     ["and", "or", "with", "of", "in", "on", "at", "to", "by", "for", "from", "than", "between", "was", "is",
@@ -343,6 +352,8 @@ _NOT_MEASURES = frozenset(
         "previously",
         "admission",
         "discharge",
+        # a relative is not a measure: "His mother and father are 170 cm and 181 cm tall"
+        *("mother", "father", "parents", "sister", "brother", "son", "daughter", "husband", "wife"),
     ]
 )
 # A value's trend: an earlier value in brackets, or a later one after an arrow or "to".
@@ -625,8 +636,8 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
             claimed.add(named)  # "91% HbS 6% HbF": HbS has its value, the next share is HbF's
     starts = {start for start, _, _ in mentions_of_names}
     for start, end, name in mentions_of_names:
-        if name == "age":
-            continue
+        if name == "age" or _NOT_HERS_BEFORE_RE.search(text, max(0, start - 16), start):
+            continue  # "fundal height 32 cm", "fetal heart rate 150" are not hers
         after = _VALUE_AFTER_RE.match(text, end)
         if after is None or "\n" in text[end : after.start("value")]:
             continue
@@ -635,6 +646,8 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
         if name in ("sbp", "dbp") and after.group("second"):
             continue  # "systolic blood pressure 120/80" is the pair read above
         number = reader.value(after.group("value"))
+        if number is not None and after.group("sign") and reader.catalogue[name].valid_range[0] < 0:
+            number = -number  # "T-score of -3.1"; a dash before a value that cannot be negative is no sign
         unit, value_end = after.group("unit"), after.end()
         if name == "temperature" and not unit and number is not None and 90 <= number <= 110:
             unit = "°F"  # "T 101.3": a temperature written without its unit, in Fahrenheit
@@ -722,6 +735,8 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
     text = reader.text
     for candidate in _candidates(text):
         spans = [(w.group(), candidate.name_start + w.start()) for w in re.finditer(r"\S+", candidate.name)]
+        while len(spans) > 1 and spans[-1][0].lower() in _LINK_WORDS:
+            spans.pop()  # "Vancomycin trough was 25 µg/mL"
         breaks = [i for i, (w, _) in enumerate(spans) if w.lower() in _BREAK_WORDS]
         if breaks:
             spans = spans[breaks[-1] + 1 :]
