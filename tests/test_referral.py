@@ -464,6 +464,9 @@ def test_findings_case_reports_name(note: str, conditions: list[str]) -> None:
         ("2 1/2-year-old girl", 2.5, "female"),
         ("aged 18 months", 1.5, None),
         ("recién nacido de 10 días", 0.0274, None),
+        ("Paciente varón de 70a, HTA", 70, "male"),
+        ("45 a, mujer", 45, "female"),
+        ("As discussed, the patient, 45, has lupus; she", 45, "female"),
     ],
 )
 def test_ages_and_sexes_as_forms_and_reports_write(letter: str, age: float, sex: str | None) -> None:
