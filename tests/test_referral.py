@@ -360,6 +360,15 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
          [("Blood pH", 7.12, None), ("Urine sodium", 10, "mEq/L"), ("Fractional excretion of sodium", 0.5, "%")]),
         ("Vancomycin trough was 25 µg/mL. Proteinuria of 6.5 g/24 h.",
          [("24-hour urine protein", 6.5, "g/24 h"), ("Vancomycin", 25, "µg/mL")]),
+        # As board-style vignettes write them.
+        ("Serum Na+ 134 mEq/L, Cl− 100 mEq/L, HCO3− 16 mEq/L; Mg2+ 1.2 mEq/L. Respirations are 22/min.",
+         [("Sodium", 134, "mEq/L"), ("Chloride", 100, "mEq/L"), ("Bicarbonate", 16, "mEq/L"), ("Magnesium", 1.2, "mEq/L"),
+          ("Respiratory rate", 22, "/min")]),
+        ("She is 160 cm (5 ft 3 in) tall. Total bilirubin 3.2 mg/dL, Direct 2.5 mg/dL. PCO2 30 mm Hg.",
+         [("Body height", 160, "cm"), ("Total bilirubin", 3.2, "mg/dL"), ("PCO2", 30, "mm Hg"),
+          ("Direct bilirubin", 2.5, "mg/dL")]),
+        ("Her leukocyte count is 3,200/mm3 with 20% segmented neutrophils.",
+         [("Neutrophils (%)", 20, "%"), ("White blood cells", 3200, "/mm3")]),
         # A share before a name is that name's, unless a name before it owns it ("Hct 31%").
         ("Hct 31% WBC 12.0 x10^9/L Plt 150", [("Hematocrit", 31, "%"), ("White blood cells", 12, "x10^9/L"),
                                             ("Platelets", 150, None)]),

@@ -40,7 +40,7 @@ _LETTER_NAMES: dict[str, str] = {
     "proteína c reactiva": "crp", "vsg": "esr", "sodio": "sodium", "ácido úrico": "uric_acid",
     "peso": "weight", "talla": "height", "length": "height", "imc": "bmi", "fracción de eyección": "lvef",
     "fevi": "lvef", "colesterol ldl": "ldl", "glucemia": "glucose", "glc": "glucose", "glu": "glucose", "glucosa": "glucose",
-    "heart rate": "heart_rate", "pulse": "heart_rate", "frecuencia cardiaca": "heart_rate",
+    "heart rate": "heart_rate", "pulse": "heart_rate", "respirations": "respiratory_rate", "frecuencia cardiaca": "heart_rate",
     "frecuencia cardíaca": "heart_rate", "respiratory rate": "respiratory_rate", "resp rate": "respiratory_rate",
     "frecuencia respiratoria": "respiratory_rate", "temp": "temperature", "temperatura": "temperature",
     "o2 sat": "spo2", "o2 sats": "spo2", "o2sat": "spo2", "sats": "spo2", "sat": "spo2", "saturation": "spo2",
@@ -54,7 +54,8 @@ _CASED_NAMES: dict[str, str] = {
     "HR": "heart_rate", "FC": "heart_rate", "RR": "respiratory_rate", "FR": "respiratory_rate",
     "T": "temperature", "Tª": "temperature", "P": "heart_rate", "R": "respiratory_rate", "K": "potassium",
     "Na": "sodium", "Na+": "sodium", "K+": "potassium", "Ca": "calcium", "Cr": "creatinine",
-    "Hb": "hemoglobin", "PCR": "crp",
+    "Hb": "hemoglobin", "PCR": "crp", "Cl−": "chloride", "Cl-": "chloride", "HCO3−": "bicarbonate",
+    "HCO3-": "bicarbonate", "Mg2+": "magnesium", "Ca2+": "calcium", "Na⁺": "sodium", "K⁺": "potassium",
 }  # fmt: skip
 # Spanish "PCR" is C-reactive protein; English "urine PCR" is the protein:creatinine ratio.
 _SPANISH_ONLY = frozenset({"PCR", "FC", "FR"})
@@ -85,7 +86,7 @@ _VALUE_AFTER_RE = re.compile(
     + _NUMBER
     + r"(?!\d)(?![-\s]?h(?:rs?|ours?)?\b)(?:\s*/\s*(?P<second>\d+))?"
     r"(?P<unit>[ \t\u2009]*(?!(?:to|from|over|and|or|in|on|at|for|with)\b)(?:[x×]\s*10\s*(?:\^\s*)?(?:\d+|[³⁶⁹]|\(\d\))\s*/\s*(?:[lL]|[µμu]?[lL]|mm3|mm³)|"
-    r"%|[°º]\s*[CF]\b|degrees?\s+(?:Celsius|Fahrenheit|centigrade|C|F)\b|/[a-zA-Zµμ][\w.µμ^²³]*|"
+    r"%|[°º]\s*[CF]\b|mm\s*Hg\b|cm\s*H2O\b|degrees?\s+(?:Celsius|Fahrenheit|centigrade|C|F)\b|/[a-zA-Zµμ][\w.µμ^²³]*|"
     r"[a-zA-Zµμ][\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²]|(?<=/24)\s*h(?:rs?|ours?)?\b)?)"
     # a unit carried to the next line by the letter's wrapping ("eGFR 68\nmL/min/1.73 m2")
     r"|\r?\n[ \t]*[a-zA-Zµμ]+/[\w/.µμ^²³]*(?:\s*[\d.,]*\s*m[2²])?)?"
@@ -113,7 +114,7 @@ _FINDING_VARIABLE = {
 }  # fmt: skip
 # A value before its name: "165 cm tall", "weighs 70 kg" (after), "40 pack-years", "30 pk-yrs".
 _VALUE_BEFORE_RE = re.compile(
-    r"(?i)\b" + _NUMBER + r"\s*(?P<unit>cm|m|in|ft)\s+tall\b"
+    r"(?i)\b" + _NUMBER + r"\s*(?P<unit>cm|m|in|ft)\s+(?:\([^)\n]{1,20}\)\s+)?tall\b"
     # "5 feet 10 inches tall", "5 ft 4 in", "5'10\"": inches
     r"|\b(?P<feet>[3-7])\s*(?:feet|foot|ft|')\s*(?P<inches>\d{1,2})\s*(?:inches|inch|in\b|\"|'')"
     r"|\b(?P<py>\d{1,3}(?:[.,]\d)?)[\s-]*(?:packs?|pks?|paquetes)[\s/-]*(?:years?|yrs?|año|años)\b"
@@ -225,7 +226,7 @@ _LEVEL_WORD_RE = re.compile(r"(?i)\b(?:activity|levels?|trough|titers?|titres?|c
 _LAB_UNIT = (
     r"(?:fL|fl|pg|pg/mL|pg/ml|ng/mL|ng/ml|ng/dL|ng/dl|µg/L|ug/L|μg/L|µg/dL|ug/dL|mcg/dL|U/L|IU/L|UI/l|UI/L|U/mL|"
     r"IU/mL|kU/L|µg/mL|ug/mL|μg/mL|mcg/mL|mg/dL|mg/dl|mg/L|mg/l|g/dL|g/dl|g/L|g/l|mmol/L|mmol/l|µmol/L|umol/L|μmol/L|mEq/L|mEq/l|"
-    r"nmol/L|pmol/L|mIU/L|mIU/mL|µIU/mL|uIU/mL|x\s*10\^?\d+/[lL]|/mm3|/mm³|/µL|/uL|/μL|/hpf|copies/mL|%|cm|mm|mL|ml|L|s|sec)"
+    r"nmol/L|pmol/L|mIU/L|mIU/mL|µIU/mL|uIU/mL|x\s*10\^?\d+/[lL]|/mm3|/mm³|/µL|/uL|/μL|/hpf|copies/mL|%|cm|mm\s*Hg|mm|mL|ml|L|s|sec)"
 )
 _LAB_LINE_RE = re.compile(
     r"(?m)(?:^|(?<=[,;(]))[ \t]*(?P<name>[A-Za-z][A-Za-z0-9+\-]{1,14}(?:[ \t][A-Za-z0-9+\-]{1,14}){0,2}?)"
@@ -352,6 +353,8 @@ _NOT_MEASURES = frozenset(
         "previously",
         "admission",
         "discharge",
+        # a pronoun is no name: "She is 160 cm (5 ft 3 in) tall"
+        *("she", "he", "it", "they", "patient", "pt", "who", "which"),
         # a relative is not a measure: "His mother and father are 170 cm and 181 cm tall"
         *("mother", "father", "parents", "sister", "brother", "son", "daughter", "husband", "wife"),
     ]
@@ -751,6 +754,17 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
         name = " ".join(w for w, _ in spans)
         start, end = spans[0][1], candidate.end
         if name.lower() in _NOT_MEASURES or any(a < end and start < b for a, b in reader.spans):
+            continue
+        if (
+            name.lower() in ("direct", "indirect", "conjugated", "unconjugated")
+            and "bilirubin" in text[max(0, start - 60) : start].lower()
+        ):
+            # "Total bilirubin 3.2 mg/dL, Direct 2.5 mg/dL"
+            fraction = (
+                "indirect_bilirubin" if name.lower() in ("indirect", "unconjugated") else "direct_bilirubin"
+            )
+            if (number := reader.value(candidate.value)) is not None:
+                reader.add(fraction, number, candidate.unit, start, end)
             continue
         letter_name = _CASED_NAMES.get(name) or _letter_names().get(_key(name))
         if letter_name is not None:
