@@ -69,7 +69,7 @@ _VALUE_AFTER_RE = re.compile(
     # "(NIHSS) score was calculated as 7", "the scoliotic curve is measured as 45 degree"
     r"measured as|calculated as|calculated at|estimated at|estimated as|estimated to be|found to be|"
     # "MPO titer 112 IU/mL", "DAS28-CRP today 5.4", "SpO2 nadir 88%", "K actual 5,2"
-    r"titer|titre|activity|index|today|nadir|actual|"
+    r"titer|titre|activity|index|today|nadir|actual|has|have|had|measured|measures|"
     r"elevated at|increased to|rose to|now|currently|basal|baseline|fasting|random|peak|actual|de|fue|es|en|"
     # "the hemoglobin level dropped to 7 g/dL", "a creatinine that peaked at 5.6 mg/dL"
     r"dropped to|fell to|decreased to|declined to|improved to|peaked at|reached|went up to|went down to|elevated to|"
@@ -300,7 +300,21 @@ _LEADING_WORDS = frozenset(
 _TRAILING_WORDS = frozenset(
     ["nadir", "actual", "peak", "now", "today", "level", "levels", "activity", "titer", "trough"]
 )
-_LINK_WORDS = frozenset(["was", "is", "were", "are", "of", "at"])
+_LINK_WORDS = frozenset(["was", "is", "were", "are", "of", "at", "measured", "found"])
+_STATE_WORDS = frozenset(
+    [
+        "elevated",
+        "raised",
+        "increased",
+        "decreased",
+        "reduced",
+        "low",
+        "high",
+        "normal",
+        "suppressed",
+        "markedly",
+    ]
+)
 # Words that cannot be inside a value's name: what comes before the last of them is another phrase.
 _BREAK_WORDS = frozenset(
     ["and", "or", "with", "of", "in", "on", "at", "to", "by", "for", "from", "than", "between", "was", "is",
@@ -364,7 +378,8 @@ _EARLIER_RE = re.compile(
     r"\s*\(\s*(?:baseline|basal|was|previously|previous|prior|previo|antes|from)\s*:?\s*" + _NUMBER
 )
 _LATER_RE = re.compile(
-    r"(?:[ \t]*(?:->|→|=>|to|a)|(?:[ \t]+(?:on|at)[ \t]+(?:admission|presentation|baseline))?[,;]?[ \t]*"
+    r"(?:(?:[ \t]+(?:on|at)[ \t]+(?:admission|presentation|baseline))?[ \t]*(?:->|→|=>|to|a)"
+    r"|(?:[ \t]+(?:on|at)[ \t]+(?:admission|presentation|baseline))?[,;]?[ \t]*"
     r"(?:now|currently|today|ahora|actualmente))[ \t]+"
     + _NUMBER
     + r"(?P<unit>[ \t]*[a-zA-Zµμ%/][\w/.µμ^²³]*)?"
@@ -738,8 +753,8 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
     text = reader.text
     for candidate in _candidates(text):
         spans = [(w.group(), candidate.name_start + w.start()) for w in re.finditer(r"\S+", candidate.name)]
-        while len(spans) > 1 and spans[-1][0].lower() in _LINK_WORDS:
-            spans.pop()  # "Vancomycin trough was 25 µg/mL"
+        while len(spans) > 1 and spans[-1][0].lower() in _LINK_WORDS | _STATE_WORDS:
+            spans.pop()  # "Vancomycin trough was 25 µg/mL", "IgG4 was elevated at 450 mg/dL"
         breaks = [i for i, (w, _) in enumerate(spans) if w.lower() in _BREAK_WORDS]
         if breaks:
             spans = spans[breaks[-1] + 1 :]
