@@ -481,3 +481,22 @@ def test_findings_case_reports_name(note: str, conditions: list[str]) -> None:
 def test_ages_and_sexes_as_forms_and_reports_write(letter: str, age: float, sex: str | None) -> None:
     patient = parse_referral(letter).patient
     assert (patient.get("age"), patient.get("sex")) == (age, sex)
+
+
+@pytest.mark.parametrize(
+    ("note", "present", "denied"),
+    [
+        ("He was treated for hypertension without improvement and later developed heart failure.",
+         ["Hypertension", "Heart Failure"], None),
+        ("No improvement of her psoriasis was seen after methotrexate.", ["Psoriasis"], None),
+        ("He has diabetes, not well controlled, and retinopathy.", ["Diabetes Mellitus", "Retinal Diseases"], None),
+        ("She has no other medical problems besides hypothyroidism.", ["Hypothyroidism"], None),
+        ("He was not compliant with his medications for schizophrenia.", ["Schizophrenia"], None),
+        ("She had no response to treatment for her depression.", ["Depression"], None),
+        # real denials stay denials
+        ("He presented without fever but with severe abdominal pain.", ["Abdominal Pain"], ["Fever"]),
+    ],
+)  # fmt: skip
+def test_what_a_treatment_did_not_do_is_no_denial(note: str, present: list[str], denied: list[str] | None) -> None:
+    patient = parse_referral(note).patient
+    assert (patient.get("conditions"), patient.get("absent_conditions")) == (present, denied)

@@ -101,6 +101,13 @@ _INFORMANT_VERBS = (
 # Phrases that hold a trigger's words but are no trigger.
 _PSEUDO = (
     r"no (?:increase|change|further|significant change|interval change|new)", r"not only", r"not necessarily",
+    # what a treatment did not do, not what she lacks: "no improvement of her psoriasis", "treated for
+    # hypertension without improvement", "no response to treatment for her depression"
+    r"(?:no|without|with\s+no|did\s+not\s+show|showed\s+no|failed\s+to\s+show)\s+(?:any\s+|significant\s+|clinical\s+)?"
+    r"(?:improvement|response|benefit|relief|resolution|success)",
+    # how well it is controlled or taken: "diabetes, not well controlled", "not compliant with his medications"
+    r"not\s+(?:well[\s-]+|adequately\s+|optimally\s+|fully\s+|properly\s+|completely\s+)?controlled",
+    r"not\s+(?:compliant|adherent|taking\s+(?:his|her|the)\s+medications?)", r"non-?compliant", r"non-?adherent",
     r"not certain (?:if|whether)", r"gram[- ]negative", r"without (?:difficulty|complication|complications|incident)",
     r"no (?:acute )?distress", r"not (?:been )?able", r"not (?:to be )?confused", r"no longer smoking",
     r"prior to", r"previous to", r"if (?:any|needed|necessary|possible|available)", r"possible that",
@@ -124,6 +131,7 @@ _VERBS = (
 )
 _TERMINATORS = (
     r"but", r"however", r"although", r"though", r"yet", r"except", r"apart from", r"aside from", r"other than",
+    r"besides", r"beyond",
     r"which", r"whereas", r"while", r"pero", r"aunque", r"excepto", r"salvo", r"sin embargo",
     rf"(?:and|y|,)\s*(?:she|he|the patient|patient|ella|él)?\s*(?:also\s+)?(?:{_VERBS})",
     rf"(?:she|he|the patient|ella|él)\s+(?:also\s+)?(?:{_VERBS})", r"who", r"que",
