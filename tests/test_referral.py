@@ -497,6 +497,8 @@ def test_ages_and_sexes_as_forms_and_reports_write(letter: str, age: float, sex:
         ("He presented without fever but with severe abdominal pain.", ["Abdominal Pain"], ["Fever"]),
     ],
 )  # fmt: skip
-def test_what_a_treatment_did_not_do_is_no_denial(note: str, present: list[str], denied: list[str] | None) -> None:
+def test_what_a_treatment_did_not_do_is_no_denial(
+    note: str, present: list[str], denied: list[str] | None
+) -> None:
     patient = parse_referral(note).patient
     assert (patient.get("conditions"), patient.get("absent_conditions")) == (present, denied)
