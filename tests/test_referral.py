@@ -451,6 +451,8 @@ def test_the_words_shown_for_a_trend_hold_both_values() -> None:
         # "cirrhosis" is the liver's, not fibrosis in general
         ("He was diagnosed with cirrhosis two years ago.", ["Liver Cirrhosis"]),
         ("He had an inguinal hernia and hydrocele.", ["Inguinal Hernia", "Testicular Hydrocele"]),
+        # "AKI on CKD" is both; "hyperK" as notes write it
+        ("Urosepsis, AKI on CKD, hyperK.", ["Sepsis", "Acute Kidney Injury", "Chronic Kidney Disease", "Hyperkalemia"]),
     ],
 )  # fmt: skip
 def test_findings_case_reports_name(note: str, conditions: list[str]) -> None:
