@@ -97,11 +97,13 @@ def _definition_snippets(text: str) -> list[str]:
     return snippets
 
 
-_TO_SPACE = str.maketrans({c: " " for c in "()[]{},;:.!?\"'*/\\"})
+# A word: what lies between spaces and these marks (one regular expression: ``str.translate``
+# to spaces and ``split`` took twice as long over a trial's text).
+_WORD_RE = re.compile(r"""[^\s()\[\]{},;:.!?"'*/\\]+""")
 
 
 def _written(text: str, abbreviations: AbbreviationMap) -> frozenset[str]:
-    return frozenset(filter(abbreviations.__contains__, set(text.translate(_TO_SPACE).split())))
+    return frozenset(filter(abbreviations.__contains__, set(_WORD_RE.findall(text))))
 
 
 def extract_abbreviations(text: str) -> AbbreviationMap:

@@ -125,6 +125,8 @@ class Recognizer:
         self._automaton.make_automaton()
         self._support: dict[int, frozenset[str]] = {}
         self._name_keys: dict[int, str] = {}  # concept index -> its folded name
+        self._ranked: dict[tuple[int, ...], tuple[int, ...]] = {}  # a term's rows, best first
+        self._compacted: dict[int, str] = {}  # abbreviation row -> its letters and digits
 
     def find(self, text: str, *, kinds: frozenset[str] | None = None) -> list[Mention]:
         """Every concept named in ``text``, in text order, overlapping matches resolved to the longest."""
@@ -205,46 +207,68 @@ class Recognizer:
         *,
         need_support: bool = True,
     ) -> int | None:
-        vocabulary = self.vocabulary
+        terms = self.vocabulary.terms
         if len(rows) == 1 and kinds is None:
             # The common case, read from the columns without building a TermRow: one
             # concept has this term and it is a plain word of three letters or more.
             row = rows[0]
-            flags = vocabulary.terms.flags[row]
+            flags = terms.flags[row]
             if not flags & FLAG_ABBREVIATION:
-                if len(vocabulary.terms.key[row]) < 3 or _spanish_word_in_english(flags, first, last, toks):
+                if len(terms.key[row]) < 3 or _spanish_word_in_english(flags, first, last, toks):
                     return None
                 return row
-        best: tuple[tuple[int, int], int] | None = None
-        for row in rows:
-            term = vocabulary.terms[row]
-            concept = vocabulary.concepts[term.concept]
-            if kinds is not None and concept.kind not in kinds:
+        ranked = self._ranked.get(rows)
+        if ranked is None:
+            ranked = self._ranked[rows] = self._rank(rows)
+        seen: str | None = None  # the words as written, compacted (for an abbreviation)
+        for row in ranked:  # the first that passes the guards is the best ranked
+            flags = terms.flags[row]
+            if kinds is not None and self.vocabulary.concepts[terms.concept[row]].kind not in kinds:
                 continue
-            if term.flags & FLAG_ABBREVIATION:
-                if term.flags & FLAG_SPANISH and not is_spanish(toks.folded):
+            if flags & FLAG_ABBREVIATION:
+                if flags & FLAG_SPANISH and not is_spanish(toks.folded):
                     continue
-                if not _as_capitalised(text[toks.starts[first] : toks.ends[last]], term.written):
-                    continue
+                if seen is None:
+                    seen = _COMPACT_RE.sub("", text[toks.starts[first] : toks.ends[last]])
+                wanted = self._compact(row)
+                if not (seen == wanted or (len(wanted) >= 3 and seen == wanted.upper())):
+                    continue  # not as the writer capitalised it
                 if _beside_number(text, toks, first, last):
                     continue
                 if (
                     need_support
-                    and term.flags & FLAG_AMBIGUOUS
-                    and not self._supported(term.concept, toks, first, last)
+                    and flags & FLAG_AMBIGUOUS
+                    and not self._supported(terms.concept[row], toks, first, last)
                 ):
                     continue
-            elif len(term.key) < 3 or _spanish_word_in_english(term.flags, first, last, toks):
+            elif len(terms.key[row]) < 3 or _spanish_word_in_english(flags, first, last, toks):
                 continue
-            if len(rows) == 1:
-                return row  # one concept has this term: nothing to rank
-            name_key = self._name_keys.get(term.concept)
+            return row
+        return None
+
+    def _rank(self, rows: tuple[int, ...]) -> tuple[int, ...]:
+        """The rows of one term, best first: the concept the term names exactly, then by the
+        kind a clinical text most likely means (a stable sort: ties keep the rows' order)."""
+        vocabulary = self.vocabulary
+        if len(rows) == 1:
+            return rows
+
+        def rank(row: int) -> tuple[int, int]:
+            concept_index = vocabulary.terms.concept[row]
+            concept = vocabulary.concepts[concept_index]
+            name_key = self._name_keys.get(concept_index)
             if name_key is None:
-                name_key = self._name_keys[term.concept] = fold(concept.name)
-            rank = (0 if name_key == term.key else 1, _KIND_ORDER.get(concept.kind, 9))
-            if best is None or rank < best[0]:
-                best = (rank, row)
-        return best[1] if best else None
+                name_key = self._name_keys[concept_index] = fold(concept.name)
+            return (0 if name_key == vocabulary.terms.key[row] else 1, _KIND_ORDER.get(concept.kind, 9))
+
+        return tuple(sorted(rows, key=rank))
+
+    def _compact(self, row: int) -> str:
+        """An abbreviation's letters and digits as the vocabulary writes it ("IgA-N" → "IgAN")."""
+        wanted = self._compacted.get(row)
+        if wanted is None:
+            wanted = self._compacted[row] = _COMPACT_RE.sub("", self.vocabulary.terms.written[row])
+        return wanted
 
     def _supported(self, concept_index: int, toks: TokenColumns, first: int, last: int) -> bool:
         words = self._support.get(concept_index)
@@ -370,12 +394,6 @@ def _beside_number(text: str, toks: TokenColumns, first: int, last: int) -> bool
         return True
     after = last + 1 < len(folded) and folded[last + 1][:1].isdigit()
     return after and not text[toks.ends[last] : toks.starts[last + 1]].strip(" \t")
-
-
-def _as_capitalised(written_in_text: str, abbreviation: str) -> bool:
-    seen = _COMPACT_RE.sub("", written_in_text)
-    wanted = _COMPACT_RE.sub("", abbreviation)
-    return seen == wanted or (len(wanted) >= 3 and seen == wanted.upper())
 
 
 @cache
