@@ -97,6 +97,8 @@ _ASIDE_GATE_RE = re.compile(
 )
 _CONDITION_GATE_RE = re.compile(r"\b(?:if|when|whenever|in\s+case)\b", re.I)
 _CONDITION_RE = re.compile(r"\b(?:if|when|whenever|in\s+case)\b[^;,.]*", re.I)
+# The same patterns for a lower-cased ASCII text.
+_LOWER = tuple(re.compile(p.pattern) for p in (_ASIDE_GATE_RE, _ASIDE_RE, _CONDITION_GATE_RE, _CONDITION_RE))
 # "1-year" and "16th" are one word
 _WORD_RE = re.compile(r"[^\W\d_][\w'’\-]*|\d[\d.,]*(?:st|nd|rd|th)?(?:-[^\W\d_]+)?")
 # Words this short carry no requirement alone ("of", "a", "IV" is read by class rules).
@@ -116,10 +118,17 @@ def unread_rule(text: str, rules: Sequence[Rule], section: str = "inclusion") ->
     if not rules:
         return None
     covered = [r.span for r in rules]
-    if "(" in text or "[" in text or _ASIDE_GATE_RE.search(text):
-        covered += [m.span() for m in _ASIDE_RE.finditer(text)]
-    if section == "inclusion" and _CONDITION_GATE_RE.search(text):
-        covered += [m.span() for m in _CONDITION_RE.finditer(text)]
+    # An ASCII text is searched lower-cased without ``re.IGNORECASE`` (three times faster, same
+    # offsets); any other with it (``re`` folds some letters, like "ſ", that ``lower`` keeps).
+    if text.isascii():
+        low, aside_gate_re, aside_re, condition_gate_re, condition_re = text.lower(), *_LOWER
+    else:
+        low, aside_gate_re, aside_re = text, _ASIDE_GATE_RE, _ASIDE_RE
+        condition_gate_re, condition_re = _CONDITION_GATE_RE, _CONDITION_RE
+    if "(" in text or "[" in text or aside_gate_re.search(low):
+        covered += [m.span() for m in aside_re.finditer(low)]
+    if section == "inclusion" and condition_gate_re.search(low):
+        covered += [m.span() for m in condition_re.finditer(low)]
     covered += _measure_names(text, rules)
     if "(" in text:
         covered += _expanded_names(text, [r.span for r in rules])
@@ -159,14 +168,32 @@ def _gaps(covered: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
 
 def _keep(text: str, m: re.Match[str], reproductive: bool, found: list[re.Match[str]]) -> None:
     """Add the word to ``found`` unless it asks nothing alone."""
-    word = m.group().lower().strip("'’-")
-    if word in _NEUTRAL or (len(word) < _MIN_LETTERS and not word[:1].isdigit()):
+    written = m.group()
+    kind = _WORD_KINDS.get(written)
+    if kind is None:
+        kind = _word_kind(written)
+        if len(_WORD_KINDS) >= 100_000:
+            _WORD_KINDS.clear()
+        _WORD_KINDS[written] = kind
+    if kind == _ASKS_NOTHING or (reproductive and kind == _REPRODUCTIVE_WORD):
         return
-    if reproductive and word in _REPRODUCTIVE:
-        return
-    if word[:1].isdigit() and _inside_brackets_or_list_marker(text, m.start()):
+    if kind == _NUMBER and _inside_brackets_or_list_marker(text, m.start()):
         return
     found.append(m)
+
+
+_ASKS_NOTHING, _REPRODUCTIVE_WORD, _NUMBER, _OTHER = range(4)
+# A word as written → what it is to :func:`_keep` (the same words recur in every item).
+_WORD_KINDS: dict[str, int] = {}
+
+
+def _word_kind(written: str) -> int:
+    word = written.lower().strip("'’-")
+    if word in _NEUTRAL or (len(word) < _MIN_LETTERS and not word[:1].isdigit()):
+        return _ASKS_NOTHING
+    if word in _REPRODUCTIVE:
+        return _REPRODUCTIVE_WORD
+    return _NUMBER if word[:1].isdigit() else _OTHER
 
 
 def _inside_brackets_or_list_marker(text: str, at: int) -> bool:
