@@ -139,13 +139,22 @@ def unread_rule(text: str, rules: Sequence[Rule], section: str = "inclusion") ->
     gaps = _gaps(covered, len(text))
     reproductive = all(r.kind in _REPRODUCTIVE_KINDS for r in rules)
     found: list[re.Match[str]] = []
+    kinds, size = _WORD_KINDS, len(text)
     for lo, hi in gaps:
         for m in _WORD_RE.finditer(text, lo, hi):
-            if (m.start() == lo and lo and _WORD_CHAR_RE.match(text, lo - 1)) or (
-                m.end() == hi and hi < len(text) and _WORD_CHAR_RE.match(text, hi)
+            kind = kinds.get(m.group())
+            if kind is None:
+                kind = _word_kind(m.group())
+            if kind == _ASKS_NOTHING or (reproductive and kind == _REPRODUCTIVE_WORD):
+                continue
+            start, end = m.span()
+            if (start == lo and lo and _WORD_CHAR_RE.match(text, lo - 1)) or (
+                end == hi and hi < size and _WORD_CHAR_RE.match(text, hi)
             ):
                 continue  # part of a word a rule reads: "non-pregnant" holds a read "pregnant"
-            _keep(text, m, reproductive, found)
+            if kind == _NUMBER and _inside_brackets_or_list_marker(text, start):
+                continue  # a list marker or a reference, no value
+            found.append(m)
     if not found:
         return None
     start, end = found[0].start(), found[-1].end()
@@ -166,34 +175,25 @@ def _gaps(covered: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
     return gaps
 
 
-def _keep(text: str, m: re.Match[str], reproductive: bool, found: list[re.Match[str]]) -> None:
-    """Add the word to ``found`` unless it asks nothing alone."""
-    written = m.group()
-    kind = _WORD_KINDS.get(written)
-    if kind is None:
-        kind = _word_kind(written)
-        if len(_WORD_KINDS) >= 100_000:
-            _WORD_KINDS.clear()
-        _WORD_KINDS[written] = kind
-    if kind == _ASKS_NOTHING or (reproductive and kind == _REPRODUCTIVE_WORD):
-        return
-    if kind == _NUMBER and _inside_brackets_or_list_marker(text, m.start()):
-        return
-    found.append(m)
-
-
 _ASKS_NOTHING, _REPRODUCTIVE_WORD, _NUMBER, _OTHER = range(4)
-# A word as written → what it is to :func:`_keep` (the same words recur in every item).
+# A word as written → its kind (the same words recur in every item).
 _WORD_KINDS: dict[str, int] = {}
 
 
 def _word_kind(written: str) -> int:
+    """What the word is to :func:`unread_rule`: one that asks nothing alone (grammar, the study's
+    words, too short), one about reproduction, a number, or another; remembered."""
     word = written.lower().strip("'’-")
     if word in _NEUTRAL or (len(word) < _MIN_LETTERS and not word[:1].isdigit()):
-        return _ASKS_NOTHING
-    if word in _REPRODUCTIVE:
-        return _REPRODUCTIVE_WORD
-    return _NUMBER if word[:1].isdigit() else _OTHER
+        kind = _ASKS_NOTHING
+    elif word in _REPRODUCTIVE:
+        kind = _REPRODUCTIVE_WORD
+    else:
+        kind = _NUMBER if word[:1].isdigit() else _OTHER
+    if len(_WORD_KINDS) >= 100_000:
+        _WORD_KINDS.clear()
+    _WORD_KINDS[written] = kind
+    return kind
 
 
 def _inside_brackets_or_list_marker(text: str, at: int) -> bool:
