@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import accumulate
+from itertools import accumulate, compress
 from typing import NamedTuple
 
 # Letters and digits of any script; "-", "/", "'" and punctuation separate tokens, and a
@@ -107,9 +107,6 @@ class TokenColumns(NamedTuple):
 def token_columns(text: str) -> TokenColumns:
     """:func:`tokens` as columns, built without a Python loop over the tokens (the recognizer
     reads every criterion item of every trial: a third of its time went to that loop)."""
-    if any(a in text for a in _APOSTROPHES):
-        toks = tokens(text)
-        return TokenColumns([t.folded for t in toks], [t.start for t in toks], [t.end for t in toks])
     # Most texts write no scale word ("type", "stage", …): there a token is a plain run of
     # letters and digits, which ``re`` splits a third faster. A non-ASCII text takes the full
     # pattern (``re`` folds some letters, like "ſ", that ``lower`` keeps).
@@ -118,7 +115,16 @@ def token_columns(text: str) -> TokenColumns:
     else:
         parts = _TOKEN_SPLIT_RE.split(text)  # separator, token, separator, …, separator
     offsets = list(accumulate(map(len, parts), initial=0))
-    return TokenColumns(list(map(_FOLDED.__getitem__, parts[1::2])), offsets[1::2], offsets[2::2])
+    words, starts, ends = parts[1::2], offsets[1:-1:2], offsets[2::2]
+    if ("s" in words or "S" in words) and any(a in text for a in _APOSTROPHES):
+        # a possessive "'s" is no token ("Crohn's disease")
+        kept = [
+            not (w in ("s", "S") and at > 0 and text[at - 1] in _APOSTROPHES)
+            for w, at in zip(words, starts, strict=True)
+        ]
+        words = list(compress(words, kept))
+        starts, ends = list(compress(starts, kept)), list(compress(ends, kept))
+    return TokenColumns(list(map(_FOLDED.__getitem__, words)), starts, ends)
 
 
 def tokens(text: str) -> list[Token]:
