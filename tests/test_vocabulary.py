@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.criteria import iter_fixture_criteria
 from ingest.vocabulary.build import natural_order
 from ingest.vocabulary.concepts import CONDITION_KINDS, DATA_FILE, load_vocabulary
 from ingest.vocabulary.context import assert_context
-from ingest.vocabulary.normalize import fold, fold_token
-from ingest.vocabulary.recognizer import find_concepts
+from ingest.vocabulary.normalize import fold, fold_token, token_columns, tokens
+from ingest.vocabulary.recognizer import find_concepts, load_recognizer
 
 CURATED = Path(__file__).parent.parent / "ingest" / "vocabulary" / "curated"
 
@@ -50,6 +51,34 @@ def test_every_shipped_key_is_what_folding_gives_today() -> None:
 )  # fmt: skip
 def test_tokens_fold_spelling_case_accents_and_plurals(written: str, folded: str) -> None:
     assert fold_token(written) == folded
+
+
+def test_tokens_keep_their_places_and_drop_a_possessive_s() -> None:
+    """The columns the recognizer reads are :func:`tokens` as columns (offsets into the text)."""
+    for text in [
+        "Crohn's disease and Type2 diabetes",
+        "patients' consent",
+        "Sjögren’s syndrome, stage3b CKD",
+    ]:
+        toks = tokens(text)
+        columns = token_columns(text)
+        assert columns.folded == [t.folded for t in toks]
+        assert (columns.starts, columns.ends) == ([t.start for t in toks], [t.end for t in toks])
+    assert token_columns("Crohn's disease").folded == ["crohn", "disease"]
+
+
+def test_the_term_walk_finds_what_an_automaton_over_the_text_finds() -> None:
+    """Every term occurrence, overlapping ones too, found token by token; a letter that folds to
+    two words ("ͺ") takes the automaton itself."""
+    recognizer = load_recognizer()
+    fixtures = Path(__file__).parent / "fixtures"
+    criteria = [text for _, text in iter_fixture_criteria(fixtures, pages=False)][:150]
+    for text in [*criteria, "chronic kidney disease stage 3 and type 2 diabetes mellitus"]:
+        folded = token_columns(text).folded
+        assert sorted(recognizer._matches(text, folded)) == sorted(recognizer._automaton_matches(folded))
+    assert names("lupus nephritisͺ with end stage renal disease") == names(
+        "lupus nephritis with end stage renal disease"
+    )
 
 
 def test_curated_files_name_concepts_the_vocabulary_has() -> None:

@@ -97,11 +97,16 @@ def _definition_snippets(text: str) -> list[str]:
     return snippets
 
 
+# A word: what lies between spaces and these marks. An ASCII text is split by ``translate`` to
+# spaces (C's fast path for one-byte text); any other by one regular expression, which there
+# takes a quarter of the time (fixture criteria, 2026-12-08).
 _TO_SPACE = str.maketrans({c: " " for c in "()[]{},;:.!?\"'*/\\"})
+_WORD_RE = re.compile(r"""[^\s()\[\]{},;:.!?"'*/\\]+""")
 
 
 def _written(text: str, abbreviations: AbbreviationMap) -> frozenset[str]:
-    return frozenset(filter(abbreviations.__contains__, set(text.translate(_TO_SPACE).split())))
+    words = text.translate(_TO_SPACE).split() if text.isascii() else _WORD_RE.findall(text)
+    return frozenset(filter(abbreviations.__contains__, set(words)))
 
 
 def extract_abbreviations(text: str) -> AbbreviationMap:

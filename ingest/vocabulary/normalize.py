@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, compress
 from typing import NamedTuple
 
 # Letters and digits of any script; "-", "/", "'" and punctuation separate tokens, and a
@@ -70,12 +69,31 @@ def _singular(word: str) -> str:
     return word[:-1]
 
 
-@lru_cache(maxsize=200_000)
 def fold_token(word: str) -> str:
     """One token as the vocabulary compares it: "Haemoglobins" → "hemoglobin", "UTIs" → "uti"."""
+    return _FOLDED[word]
+
+
+def _fold_token(word: str) -> str:
     if len(word) > 2 and word[-1] == "s" and word[:-1].isupper():
         return word[:-1].lower()  # an abbreviation's plural: "UTIs", "NSAIDs"
     return _singular(_american(_strip_accents(word.casefold())))
+
+
+class _FoldedTokens(dict[str, str]):
+    """Token → folded token, filled as tokens are met: a dict's own lookup, mapped over a text's
+    tokens in C, costs half an ``lru_cache`` call. Emptied when it reaches ``MAX`` tokens."""
+
+    MAX = 200_000
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= self.MAX:
+            self.clear()
+        folded = self[word] = _fold_token(word)
+        return folded
+
+
+_FOLDED = _FoldedTokens()
 
 
 class TokenColumns(NamedTuple):
@@ -89,12 +107,24 @@ class TokenColumns(NamedTuple):
 def token_columns(text: str) -> TokenColumns:
     """:func:`tokens` as columns, built without a Python loop over the tokens (the recognizer
     reads every criterion item of every trial: a third of its time went to that loop)."""
-    if any(a in text for a in _APOSTROPHES):
-        toks = tokens(text)
-        return TokenColumns([t.folded for t in toks], [t.start for t in toks], [t.end for t in toks])
-    parts = _TOKEN_SPLIT_RE.split(text)  # separator, token, separator, …, separator
+    # Most texts write no scale word ("type", "stage", …): there a token is a plain run of
+    # letters and digits, which ``re`` splits a third faster. A non-ASCII text takes the full
+    # pattern (``re`` folds some letters, like "ſ", that ``lower`` keeps).
+    if text.isascii() and not contains_scale_word(text.lower()):
+        parts = _WORD_SPLIT_RE.split(text)
+    else:
+        parts = _TOKEN_SPLIT_RE.split(text)  # separator, token, separator, …, separator
     offsets = list(accumulate(map(len, parts), initial=0))
-    return TokenColumns(list(map(fold_token, parts[1::2])), offsets[1::2], offsets[2::2])
+    words, starts, ends = parts[1::2], offsets[1:-1:2], offsets[2::2]
+    if ("s" in words or "S" in words) and any(a in text for a in _APOSTROPHES):
+        # a possessive "'s" is no token ("Crohn's disease")
+        kept = [
+            not (w in ("s", "S") and at > 0 and text[at - 1] in _APOSTROPHES)
+            for w, at in zip(words, starts, strict=True)
+        ]
+        words = list(compress(words, kept))
+        starts, ends = list(compress(starts, kept)), list(compress(ends, kept))
+    return TokenColumns(list(map(_FOLDED.__getitem__, words)), starts, ends)
 
 
 def tokens(text: str) -> list[Token]:
@@ -105,11 +135,21 @@ def tokens(text: str) -> list[Token]:
         word = match.group()
         if word in ("s", "S") and start > 0 and text[start - 1] in _APOSTROPHES:
             continue
-        out.append(Token(fold_token(word), start, end))
+        out.append(Token(_FOLDED[word], start, end))
     return out
 
 
 _TOKEN_SPLIT_RE = re.compile(f"({_TOKEN})")
+_WORD_SPLIT_RE = re.compile(r"([^\W_]+)")
+_SCALE_WORDS = ("type", "stage", "grade", "class")
+
+
+def contains_scale_word(low: str) -> bool:
+    """Could a scale's word be written onto its number ("Type2") in this lower-cased text?"""
+    for word in _SCALE_WORDS:  # noqa: SIM110 (a plain loop: this runs for every text read)
+        if word in low:
+            return True
+    return False
 
 
 def fold(text: str) -> str:
