@@ -19,6 +19,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from ingest.vocabulary.concepts import FLAG_ABSENT
@@ -190,7 +191,10 @@ class Finding:
         return not (self.negated or self.family or self.hypothetical)
 
 
-def find_triggers(text: str) -> list[Trigger]:
+@lru_cache(maxsize=16)
+def find_triggers(text: str) -> tuple[Trigger, ...]:
+    """Every ConText trigger of ``text``; kept for the last texts, which each reader of a letter
+    (conditions, measurements, dates) asks about again."""
     pseudo = [m.span() for m in _PSEUDO_RE.finditer(text)]
     found: list[Trigger] = []
     for (category, direction), pattern in _TRIGGER_RES.items():
@@ -201,7 +205,7 @@ def find_triggers(text: str) -> list[Trigger]:
             found.append(Trigger(category, direction, start, end, match.group().strip()))
     for match in _NON_RE.finditer(text):
         found.append(Trigger("negated", "forward", match.start(), match.end(), match.group().strip(" -")))
-    return found
+    return tuple(found)
 
 
 def _clauses(text: str) -> list[tuple[int, int]]:
