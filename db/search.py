@@ -288,11 +288,39 @@ def _clean(alternatives: Sequence[Sequence[str]]) -> list[list[str]]:
     return [alt for alt in cleaned if alt]
 
 
+def _fewest(alternatives: list[list[str]]) -> list[list[str]]:
+    """The same alternatives without those another implies: words repeated in one are kept
+    once, and one holding every word of another (and more) is dropped, since a document
+    with all its words has all the other's. "lumbar disc degeneration" expands to ten
+    alternatives; "disc degeneration" alone stands for four of them (a trial matches
+    either way), and the full-text engine reads each alternative's doclists."""
+    unique = [list(dict.fromkeys(alt)) for alt in alternatives]
+    sets = [frozenset(alt) for alt in unique]
+    kept = []
+    for i, words_i in enumerate(sets):
+        # Dropped when another is a proper subset, or the same words listed earlier.
+        if not any(other < words_i or (other == words_i and j < i) for j, other in enumerate(sets) if j != i):
+            kept.append(unique[i])
+    return kept
+
+
+def filter_expression(dialect: str, alternatives: Sequence[Sequence[str]]) -> str | None:
+    """The engine's query string selecting the trials the alternatives match, or None when no
+    word is left: ``match_expression`` with the alternatives others imply left out (the
+    same trials, fewer doclists read). Not for ranking: bm25 and ts_rank score each term."""
+    cleaned = _fewest(_clean(alternatives))
+    return _expression(dialect, cleaned) if cleaned else None
+
+
 def match_expression(dialect: str, alternatives: Sequence[Sequence[str]]) -> str | None:
     """The engine's query string for the alternatives, or None when no word is left."""
     cleaned = _clean(alternatives)
     if not cleaned:
         return None
+    return _expression(dialect, cleaned)
+
+
+def _expression(dialect: str, cleaned: list[list[str]]) -> str:
     if dialect == "sqlite":
         return " OR ".join("(" + " AND ".join(f'"{w}"' for w in alt) + ")" for alt in cleaned)
     return " | ".join("(" + " & ".join(alt) + ")" for alt in cleaned)
