@@ -198,6 +198,8 @@ def _place_first(
     if in_box > most:
         return False, matches
     cap = int(in_box / ratio)
+    if cap <= RARE_MATCHES:  # counted past it already: no second walk of the same matches
+        return True, matches
     return count_matching(conn, expression, cap, open_only=open_only) > cap, matches
 
 
@@ -398,9 +400,10 @@ def condition_presence(
     expression = filter_expression(dialect, alternatives)
     if expression is None:
         return False, False
-    if not count_matching(conn, expression, 0):
-        return False, False
-    return True, count_matching(conn, expression, 0, open_only=True) > 0
+    # Open ones first: most conditions asked about have some, and then both are known.
+    if count_matching(conn, expression, 0, open_only=True):
+        return True, True
+    return count_matching(conn, expression, 0) > 0, False
 
 
 def _ids_clause(
