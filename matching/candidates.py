@@ -20,6 +20,7 @@ from db.search import (
     OPEN_TRIAL_STATUSES,
     condition_filter_sql,
     count_matching,
+    estimate_matching,
     filter_expression,
     find_trials,
     matching_ids_sql,
@@ -43,6 +44,11 @@ OPEN_SITES_PER_MATCH = 0.15
 PLACE_FIRST_MAX_SITES = 60_000
 # A condition's matches are counted this far first: most conditions match fewer trials.
 RARE_MATCHES = 5_000
+# PostgreSQL: a condition its planner estimates past this many matches is taken as broad
+# (past RARE_MATCHES) without counting them. Its estimates of broad conditions run from a
+# third of the count (correlated words: 32,600 for 93,600 'disc degeneration' matches) to
+# near it ('lung cancer': 37,100 for 42,500), so a fourfold margin.
+BROAD_ESTIMATE = 4 * RARE_MATCHES
 
 TRIAL_COLUMNS = (
     "t.nct_id, t.brief_title, t.official_title, t.overall_status, t.phases, t.study_type, "
@@ -178,9 +184,9 @@ def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
 
 def _place_first(
     conn: Connection, box: BoundingBox, expression: str, *, open_only: bool = False
-) -> tuple[bool, int]:
+) -> tuple[bool, int | None]:
     """(Is the box more selective than the condition, the condition's matches as far as
-    counted: at least one when any trial matches). Does the box hold at most
+    counted: at least one when any trial matches; None when not counted). Does the box hold at most
     ``SITES_PER_MATCH`` sites per trial matching the condition (``open_only``: per open
     trial matching it, ``OPEN_SITES_PER_MATCH`` on SQLite)? Each count stops as soon as
     the answer is known, so neither index is walked further than the other's size: a rare
@@ -188,8 +194,12 @@ def _place_first(
     matches past the box's size."""
     dialect = conn.dialect.name
     ratio = OPEN_SITES_PER_MATCH if open_only and dialect == "sqlite" else SITES_PER_MATCH.get(dialect, 2.0)
-    matches = count_matching(conn, expression, RARE_MATCHES, open_only=open_only)
-    if matches <= RARE_MATCHES:
+    estimate = estimate_matching(conn, expression, open_only=open_only)
+    if estimate is not None and estimate > BROAD_ESTIMATE:
+        matches: int | None = None  # broad, not counted
+    else:
+        matches = count_matching(conn, expression, RARE_MATCHES, open_only=open_only)
+    if matches is not None and matches <= RARE_MATCHES:
         limit = int(ratio * matches)
         return count_sites_in_box(conn, box, limit) <= limit, matches
     # Boxes are counted as far as place first could still win, and never past the maximum.
@@ -198,7 +208,7 @@ def _place_first(
     if in_box > most:
         return False, matches
     cap = int(in_box / ratio)
-    if cap <= RARE_MATCHES:  # counted past it already: no second walk of the same matches
+    if cap <= RARE_MATCHES:  # past it already: no walk of the same matches again
         return True, matches
     return count_matching(conn, expression, cap, open_only=open_only) > cap, matches
 

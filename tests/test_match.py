@@ -30,6 +30,7 @@ import matching.match
 from cli import app
 from db.engine import open_store
 from db.migrate import downgrade, upgrade
+from db.search import filter_expression, match_expression, matching_ids_sql
 from ingest.criteria.needs import item_needs
 from ingest.files.reader import iter_paths
 from ingest.pages.load import ingest_pages
@@ -590,7 +591,7 @@ FIXTURE_CONDITIONS = [
 def _candidate_keys(
     conn: Any, patch: pytest.MonkeyPatch, place_first: bool, **query: Any
 ) -> set[tuple[str, float | None]]:
-    patch.setattr(matching.candidates, "_place_first", lambda *_, **__: place_first)
+    patch.setattr(matching.candidates, "_place_first", lambda *_, **__: (place_first, None))
     found = matching.candidates.find_candidates(conn, **query)
     return {(c.trial["nct_id"], c.nearest_km) for c in found}
 
@@ -631,6 +632,26 @@ def test_place_first_and_condition_first_find_the_same_candidates(
         status_of: dict[str, str] = {nct_id: status for nct_id, status in rows}
     assert by_place == by_condition
     assert all(status_of[nct_id] in statuses for nct_id, _ in by_place)
+
+
+@pytest.mark.parametrize("condition", [*FIXTURE_CONDITIONS, "lumbar disc degeneration", "lung cancer"])
+def test_the_condition_filter_leaves_out_only_alternatives_others_imply(
+    store: tuple[str, Engine], condition: str
+) -> None:
+    """Candidates are selected with the alternatives no other implies: the same trials as
+    with every alternative (ranking still scores them all)."""
+    _, engine = store
+    alternatives = expand_conditions([condition])
+    with engine.connect() as conn:
+        dialect = conn.dialect.name
+        every, fewest = match_expression(dialect, alternatives), filter_expression(dialect, alternatives)
+        assert every is not None and fewest is not None
+        for open_only in (False, True):
+            sql = text(matching_ids_sql(dialect, open_only=open_only))
+            by_every = set(conn.execute(sql, {"q": every}).scalars())
+            assert set(conn.execute(sql, {"q": fewest}).scalars()) == by_every
+    if condition == "lumbar disc degeneration":  # ten alternatives, four implied by "disc degeneration"
+        assert fewest.count("(") < every.count("(")
 
 
 def test_the_plans_are_compared_on_real_candidates(store: tuple[str, Engine]) -> None:
