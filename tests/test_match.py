@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 import matching.candidates
 import matching.match
+import matching.search
 from cli import app
 from db.engine import open_store
 from db.migrate import downgrade, upgrade
@@ -652,6 +653,38 @@ def test_the_condition_filter_leaves_out_only_alternatives_others_imply(
             assert set(conn.execute(sql, {"q": fewest}).scalars()) == by_every
     if condition == "lumbar disc degeneration":  # ten alternatives, four implied by "disc degeneration"
         assert fewest.count("(") < every.count("(")
+
+
+@pytest.mark.parametrize("condition", ["neoplasms", "lupus nephritis", "no such condition", "kidney disease"])
+@pytest.mark.parametrize("place", [Place(42.3601, -71.0589, "Boston"), PALENCIA, Place(0.0, -150.0, "ocean")])
+def test_the_plan_shortcuts_change_no_outcome(
+    store: tuple[str, Engine], condition: str, place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking every condition as broad from PostgreSQL's estimate (no count), and hints told
+    by the candidates' own counts, leave matches, searches and their hints as they were:
+    against a plan counting every condition and hints asking the index afresh."""
+    _, engine = store
+    patient = Patient(age=50, sex="female", radius_km=300, conditions=[condition])
+    query = SearchQuery(condition, place, radius_km=300)
+
+    def outcomes() -> tuple[dict[str, Any], dict[str, Any]]:
+        with engine.connect() as conn:
+            matched = match_trials(conn, patient, place, today=TODAY, limit=5)
+            return matched.to_dict(), search_trials(conn, query).to_dict()
+
+    monkeypatch.setattr(matching.candidates, "BROAD_ESTIMATE", -1)
+    shortcut = outcomes()
+    monkeypatch.setattr(matching.candidates, "BROAD_ESTIMATE", float("inf"))
+    find = matching.candidates.find_candidates
+
+    def knowing_nothing(*args: Any, **kwargs: Any) -> matching.candidates.Candidates:
+        found = find(*args, **kwargs)
+        found.mentioned = found.open_mentioned = None
+        return found
+
+    for module in (matching.match, matching.search):
+        monkeypatch.setattr(module, "find_candidates", knowing_nothing)
+    assert shortcut == outcomes()
 
 
 def test_the_plans_are_compared_on_real_candidates(store: tuple[str, Engine]) -> None:
