@@ -122,7 +122,7 @@ def _nothing_found_hint(
     conn: Connection, query: SearchQuery, alternatives: list[list[str]], candidates: Candidates
 ) -> str:
     """Why a search found no trial, in words: the condition, the statuses or the distance."""
-    mentioned = candidates.mentioned or condition_presence(conn, alternatives)[0]
+    mentioned, _ = condition_presence(conn, alternatives, candidates)
     if not mentioned:
         return f"no trial in the store mentions {query.condition}: try a broader or other name"
     names = [status_words(s) for s in query.statuses]
