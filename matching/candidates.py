@@ -20,8 +20,9 @@ from db.search import (
     OPEN_TRIAL_STATUSES,
     condition_filter_sql,
     count_matching,
+    estimate_matching,
+    filter_expression,
     find_trials,
-    match_expression,
     matching_ids_sql,
 )
 from ingest.places.distance import EARTH_RADIUS_KM, BoundingBox, bounding_box
@@ -43,6 +44,11 @@ OPEN_SITES_PER_MATCH = 0.15
 PLACE_FIRST_MAX_SITES = 60_000
 # A condition's matches are counted this far first: most conditions match fewer trials.
 RARE_MATCHES = 5_000
+# PostgreSQL: a condition its planner estimates past this many matches is taken as broad
+# (past RARE_MATCHES) without counting them. Its estimates of broad conditions run from a
+# third of the count (correlated words: 32,600 for 93,600 'disc degeneration' matches) to
+# near it ('lung cancer': 37,100 for 42,500), so a fourfold margin.
+BROAD_ESTIMATE = 4 * RARE_MATCHES
 
 TRIAL_COLUMNS = (
     "t.nct_id, t.brief_title, t.official_title, t.overall_status, t.phases, t.study_type, "
@@ -96,6 +102,16 @@ class Candidate:
     needs: str | None = None
     sites: list[tuple[float | None, dict[str, Any]]] = field(default_factory=list)
     relevance: float = 0.0
+
+
+class Candidates(list[Candidate]):
+    """``find_candidates``' candidates, with what choosing its plan learned of the condition:
+    whether any trial matches it (``mentioned``) and any open one (``open_mentioned``);
+    None when not counted. A match or search that finds nothing says why from these
+    (``condition_presence``) without asking the full-text index again."""
+
+    mentioned: bool | None = None
+    open_mentioned: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +182,11 @@ def count_sites_in_box(conn: Connection, box: BoundingBox, cap: int) -> int:
     return int(conn.execute(text(sql), params).scalar_one())
 
 
-def _place_first(conn: Connection, box: BoundingBox, expression: str, *, open_only: bool = False) -> bool:
-    """Is the box more selective than the condition: does it hold at most
+def _place_first(
+    conn: Connection, box: BoundingBox, expression: str, *, open_only: bool = False
+) -> tuple[bool, int | None]:
+    """(Is the box more selective than the condition, the condition's matches as far as
+    counted: at least one when any trial matches; None when not counted). Does the box hold at most
     ``SITES_PER_MATCH`` sites per trial matching the condition (``open_only``: per open
     trial matching it, ``OPEN_SITES_PER_MATCH`` on SQLite)? Each count stops as soon as
     the answer is known, so neither index is walked further than the other's size: a rare
@@ -175,17 +194,23 @@ def _place_first(conn: Connection, box: BoundingBox, expression: str, *, open_on
     matches past the box's size."""
     dialect = conn.dialect.name
     ratio = OPEN_SITES_PER_MATCH if open_only and dialect == "sqlite" else SITES_PER_MATCH.get(dialect, 2.0)
-    matches = count_matching(conn, expression, RARE_MATCHES, open_only=open_only)
-    if matches <= RARE_MATCHES:
+    estimate = estimate_matching(conn, expression, open_only=open_only)
+    if estimate is not None and estimate > BROAD_ESTIMATE:
+        matches: int | None = None  # broad, not counted
+    else:
+        matches = count_matching(conn, expression, RARE_MATCHES, open_only=open_only)
+    if matches is not None and matches <= RARE_MATCHES:
         limit = int(ratio * matches)
-        return count_sites_in_box(conn, box, limit) <= limit
+        return count_sites_in_box(conn, box, limit) <= limit, matches
     # Boxes are counted as far as place first could still win, and never past the maximum.
     most = int(min(ratio, 1.0) * PLACE_FIRST_MAX_SITES)
     in_box = count_sites_in_box(conn, box, most)
     if in_box > most:
-        return False
+        return False, matches
     cap = int(in_box / ratio)
-    return count_matching(conn, expression, cap, open_only=open_only) > cap
+    if cap <= RARE_MATCHES:  # past it already: no walk of the same matches again
+        return True, matches
+    return count_matching(conn, expression, cap, open_only=open_only) > cap, matches
 
 
 def _haversine_sql(dialect: str, near: Near, params: dict[str, Any], site: str = "s") -> str:
@@ -228,7 +253,7 @@ def find_candidates(
     with_relevance: bool = False,
     with_needs: bool = False,
     among: Sequence[str] | None = None,
-) -> list[Candidate]:
+) -> Candidates:
     """Trials matching the condition (if any) in ``statuses`` with an open site in the box
     around ``near`` (anywhere when it is None), each with the distance of its nearest open
     site in the box and only the columns ranking reads (see ``complete_candidates``);
@@ -248,18 +273,20 @@ def find_candidates(
     cannot sort by distance).
     """
     dialect = conn.dialect.name
-    expression = match_expression(dialect, condition_alternatives) if condition_alternatives else None
+    expression = filter_expression(dialect, condition_alternatives) if condition_alternatives else None
     if condition_alternatives and expression is None:
-        return []
+        found = Candidates()
+        found.mentioned = found.open_mentioned = False
+        return found
     params: dict[str, Any] = {"q": expression}
     status_sql, status_params = _in("st", statuses)
     params.update(status_params)
     box = near.box if near is not None else None
     # Only open trials asked for: the condition's open matches come from their own index.
     open_only = set(statuses) <= set(OPEN_TRIAL_STATUSES)
-    place_first = box is not None and (
-        expression is None or _place_first(conn, box, expression, open_only=open_only)
-    )
+    place_first, matches = box is not None and expression is None, None
+    if box is not None and expression is not None:
+        place_first, matches = _place_first(conn, box, expression, open_only=open_only)
     if near is not None and expression is not None and open_only and not place_first and dialect == "sqlite":
         grouped = _open_matches_near(dialect, near, params)
     else:
@@ -295,10 +322,17 @@ def find_candidates(
         params.update(among_params)
     split = len(_LIGHT_KEYS)
     # Plain tuples sliced by position: one driver call, no mapping per row.
-    candidates = [
+    candidates = Candidates(
         Candidate(dict(zip(_LIGHT_KEYS, row[:split], strict=True)), *row[split:])
         for row in conn.execute(text(sql), params).fetchall()
-    ]
+    )
+    if matches is not None:  # counted: the condition's trials (open ones only when open_only)
+        if matches:
+            candidates.mentioned = True
+            candidates.open_mentioned = True if open_only else None
+        else:
+            candidates.open_mentioned = False
+            candidates.mentioned = None if open_only else False
     if with_relevance and condition_alternatives and candidates:
         ranks = find_trials(conn, condition_alternatives)
         for candidate in candidates:
@@ -369,15 +403,26 @@ _SITE_KEYS = _keys(SITE_COLUMNS)
 _LIGHT_KEYS = _keys(LIGHT_TRIAL_COLUMNS)
 
 
-def condition_presence(conn: Connection, alternatives: Sequence[Sequence[str]]) -> tuple[bool, bool]:
-    """(does any trial mention the condition, does any open one) — each stops at the first row."""
+def condition_presence(
+    conn: Connection, alternatives: Sequence[Sequence[str]], known: Candidates | None = None
+) -> tuple[bool, bool]:
+    """(does any trial mention the condition, does any open one) — each stops at the first
+    row; what ``known`` (the candidates found for it) already learned is not asked again:
+    a count that found no open match is not repeated either (on PostgreSQL, a LIMIT 1 over
+    matches its planner expects plenty of can run as a scan of every document: ~0.7-0.9 s
+    at registry scale for 'breast cancer', whose trials there are all closed)."""
+    known = known if known is not None else Candidates()
+    if known.open_mentioned:
+        return True, True
     dialect = conn.dialect.name
-    expression = match_expression(dialect, alternatives)
+    expression = filter_expression(dialect, alternatives)
     if expression is None:
         return False, False
-    if not count_matching(conn, expression, 0):
-        return False, False
-    return True, count_matching(conn, expression, 0, open_only=True) > 0
+    # Open ones first: most conditions asked about have some, and then both are known.
+    if known.open_mentioned is None and count_matching(conn, expression, 0, open_only=True):
+        return True, True
+    mentioned = known.mentioned if known.mentioned is not None else count_matching(conn, expression, 0) > 0
+    return mentioned, False
 
 
 def _ids_clause(

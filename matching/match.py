@@ -25,6 +25,7 @@ from db.rows import parse_needs_summary
 from ingest.places.distance import KM_PER_MILE
 from matching.candidates import (
     Candidate,
+    Candidates,
     Near,
     complete_candidates,
     condition_presence,
@@ -197,7 +198,7 @@ def match_trials(
         matches[:limit], place, radius, removed, len(candidates), notes=list(patient.notes)
     )
     if not matches:
-        outcome.hint = no_match_hint(conn, patient, alternatives, outcome)
+        outcome.hint = no_match_hint(conn, patient, alternatives, outcome, candidates)
     return outcome
 
 
@@ -395,14 +396,19 @@ def store_is_empty(conn: Connection) -> bool:
 
 
 def no_match_hint(
-    conn: Connection, patient: Patient, alternatives: list[list[str]] | None, outcome: MatchOutcome
+    conn: Connection,
+    patient: Patient,
+    alternatives: list[list[str]] | None,
+    outcome: MatchOutcome,
+    candidates: Candidates | None = None,
 ) -> str:
-    """Say which filter removed the most trials and what to widen."""
+    """Say which filter removed the most trials and what to widen (``candidates``: those
+    found, with what their query learned of the condition)."""
     if store_is_empty(conn):
         return EMPTY_STORE_HINT
     if alternatives is not None and not outcome.considered:
         conditions = ", ".join(patient.conditions)
-        mentioned, open_ones = condition_presence(conn, alternatives)
+        mentioned, open_ones = condition_presence(conn, alternatives, candidates)
         if not mentioned:
             return f"no trial in the store mentions {conditions}: try a broader or other name"
         if not open_ones:

@@ -16,6 +16,7 @@ from db.search import OPEN_TRIAL_STATUSES
 from ingest.places.distance import KM_PER_MILE
 from matching.candidates import (
     Candidate,
+    Candidates,
     Near,
     complete_candidates,
     condition_presence,
@@ -110,16 +111,18 @@ def search_trials(conn: Connection, query: SearchQuery) -> MatchOutcome:
         if store_is_empty(conn):
             outcome.hint = EMPTY_STORE_HINT
         elif not candidates:
-            outcome.hint = _nothing_found_hint(conn, query, alternatives)
+            outcome.hint = _nothing_found_hint(conn, query, alternatives, candidates)
         else:
             worst, count = removed.most_common(1)[0]
             outcome.hint = filter_hint(worst, count, len(candidates), query.radius_km)
     return outcome
 
 
-def _nothing_found_hint(conn: Connection, query: SearchQuery, alternatives: list[list[str]]) -> str:
+def _nothing_found_hint(
+    conn: Connection, query: SearchQuery, alternatives: list[list[str]], candidates: Candidates
+) -> str:
     """Why a search found no trial, in words: the condition, the statuses or the distance."""
-    mentioned, _ = condition_presence(conn, alternatives)
+    mentioned, _ = condition_presence(conn, alternatives, candidates)
     if not mentioned:
         return f"no trial in the store mentions {query.condition}: try a broader or other name"
     names = [status_words(s) for s in query.statuses]

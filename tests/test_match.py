@@ -27,9 +27,11 @@ from typer.testing import CliRunner
 
 import matching.candidates
 import matching.match
+import matching.search
 from cli import app
 from db.engine import open_store
 from db.migrate import downgrade, upgrade
+from db.search import filter_expression, match_expression, matching_ids_sql
 from ingest.criteria.needs import item_needs
 from ingest.files.reader import iter_paths
 from ingest.pages.load import ingest_pages
@@ -590,7 +592,7 @@ FIXTURE_CONDITIONS = [
 def _candidate_keys(
     conn: Any, patch: pytest.MonkeyPatch, place_first: bool, **query: Any
 ) -> set[tuple[str, float | None]]:
-    patch.setattr(matching.candidates, "_place_first", lambda *_, **__: place_first)
+    patch.setattr(matching.candidates, "_place_first", lambda *_, **__: (place_first, None))
     found = matching.candidates.find_candidates(conn, **query)
     return {(c.trial["nct_id"], c.nearest_km) for c in found}
 
@@ -631,6 +633,58 @@ def test_place_first_and_condition_first_find_the_same_candidates(
         status_of: dict[str, str] = {nct_id: status for nct_id, status in rows}
     assert by_place == by_condition
     assert all(status_of[nct_id] in statuses for nct_id, _ in by_place)
+
+
+@pytest.mark.parametrize("condition", [*FIXTURE_CONDITIONS, "lumbar disc degeneration", "lung cancer"])
+def test_the_condition_filter_leaves_out_only_alternatives_others_imply(
+    store: tuple[str, Engine], condition: str
+) -> None:
+    """Candidates are selected with the alternatives no other implies: the same trials as
+    with every alternative (ranking still scores them all)."""
+    _, engine = store
+    alternatives = expand_conditions([condition])
+    with engine.connect() as conn:
+        dialect = conn.dialect.name
+        every, fewest = match_expression(dialect, alternatives), filter_expression(dialect, alternatives)
+        assert every is not None and fewest is not None
+        for open_only in (False, True):
+            sql = text(matching_ids_sql(dialect, open_only=open_only))
+            by_every = set(conn.execute(sql, {"q": every}).scalars())
+            assert set(conn.execute(sql, {"q": fewest}).scalars()) == by_every
+    if condition == "lumbar disc degeneration":  # ten alternatives, four implied by "disc degeneration"
+        assert fewest.count("(") < every.count("(")
+
+
+@pytest.mark.parametrize("condition", ["neoplasms", "lupus nephritis", "no such condition", "kidney disease"])
+@pytest.mark.parametrize("place", [Place(42.3601, -71.0589, "Boston"), PALENCIA, Place(0.0, -150.0, "ocean")])
+def test_the_plan_shortcuts_change_no_outcome(
+    store: tuple[str, Engine], condition: str, place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking every condition as broad from PostgreSQL's estimate (no count), and hints told
+    by the candidates' own counts, leave matches, searches and their hints as they were:
+    against a plan counting every condition and hints asking the index afresh."""
+    _, engine = store
+    patient = Patient(age=50, sex="female", radius_km=300, conditions=[condition])
+    query = SearchQuery(condition, place, radius_km=300)
+
+    def outcomes() -> tuple[dict[str, Any], dict[str, Any]]:
+        with engine.connect() as conn:
+            matched = match_trials(conn, patient, place, today=TODAY, limit=5)
+            return matched.to_dict(), search_trials(conn, query).to_dict()
+
+    monkeypatch.setattr(matching.candidates, "BROAD_ESTIMATE", -1)
+    shortcut = outcomes()
+    monkeypatch.setattr(matching.candidates, "BROAD_ESTIMATE", float("inf"))
+    find = matching.candidates.find_candidates
+
+    def knowing_nothing(*args: Any, **kwargs: Any) -> matching.candidates.Candidates:
+        found = find(*args, **kwargs)
+        found.mentioned = found.open_mentioned = None
+        return found
+
+    for module in (matching.match, matching.search):
+        monkeypatch.setattr(module, "find_candidates", knowing_nothing)
+    assert shortcut == outcomes()
 
 
 def test_the_plans_are_compared_on_real_candidates(store: tuple[str, Engine]) -> None:
