@@ -211,3 +211,12 @@ def test_context_tells_the_past_and_the_possible() -> None:
 def test_a_negation_word_inside_a_concept_name_negates_nothing() -> None:
     found = _context("Stage IV non-small cell lung cancer.")
     assert found == {"non-small cell lung cancer": (False, False, False, False)}
+
+
+def test_a_side_or_a_possessive_inside_a_term_is_stepped_over() -> None:
+    # "effusion in the knee" is a term; the side written inside it does not hide it
+    assert [m.concept.name for m in find_concepts("An effusion in the right knee.")] == ["Hydrarthrosis"]
+    assert [m.concept.name for m in find_concepts("ringing in her left ear")] == ["Tinnitus"]
+    # only inside a term, and only once: a side word at the end is not taken into the match
+    found = find_concepts("cancer of the left breast")
+    assert [(m.concept.name, m.text) for m in found] == [("Breast Neoplasms", "cancer of the left breast")]

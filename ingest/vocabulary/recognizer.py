@@ -99,6 +99,11 @@ _COMPACT_RE = re.compile(r"[\W_]+")
 _BREAK_RE = re.compile(r"[;:()\[\]\n]|(?<=[a-z]{3})\.")
 
 
+# Words a term's run may step over once, inside the term: which side, and whose (the walk only;
+# the automaton, for the rare text where a letter folds to two words, does not).
+_SIDE_WORDS = frozenset({"left", "right", "bilateral", "both", "his", "her", "their"})
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """A concept named in a text: ``text[start:end]`` is the writer's words for it."""
@@ -184,11 +189,17 @@ class Recognizer:
                 out.append((first, first, rows))
             key, last = folded[first], first
             while longer and last + 1 < size:
-                last += 1
-                key = f"{key} {folded[last]}"
-                entry = get(key)
+                following = last + 1
+                entry = get(f"{key} {folded[following]}")
+                if entry is None and folded[following] in _SIDE_WORDS and following + 1 < size:
+                    # a side or a possessive inside a term: "effusion in the right knee" is a knee
+                    # effusion, "ringing in her left ear" tinnitus
+                    following += 1
+                    entry = get(f"{key} {folded[following]}")
                 if entry is None:
                     break
+                last = following
+                key = f"{key} {folded[last]}"
                 rows, longer = entry
                 if rows is not None:
                     out.append((first, last, rows))
