@@ -369,6 +369,12 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
           ("Direct bilirubin", 2.5, "mg/dL")]),
         ("Her leukocyte count is 3,200/mm3 with 20% segmented neutrophils.",
          [("Neutrophils (%)", 20, "%"), ("White blood cells", 3200, "/mm3")]),
+        # As admission notes abbreviate them; a decade ("HR in the 120s") is not a value to judge a criterion by.
+        ("She was satting 88% on RA. HR in the 120s. Trop 0.5, bicarb 12, plt 45k, Tbili 4.5, Mg 1.1, Tmax 103.1",
+         [("Oxygen saturation", 88, "%"), ("Cardiac troponin", 0.5, None), ("Bicarbonate", 12, None),
+          ("Platelets", 45, "k"), ("Total bilirubin", 4.5, None), ("Magnesium", 1.1, None),
+          ("Body temperature", 103.1, "°F")]),
+        ("He was febrile to 39.5 C. BP 100s/60s.", [("Body temperature", 39.5, "C")]),
         # A share before a name is that name's, unless a name before it owns it ("Hct 31%").
         ("Hct 31% WBC 12.0 x10^9/L Plt 150", [("Hematocrit", 31, "%"), ("White blood cells", 12, "x10^9/L"),
                                             ("Platelets", 150, None)]),

@@ -43,6 +43,8 @@ _LETTER_NAMES: dict[str, str] = {
     "heart rate": "heart_rate", "pulse": "heart_rate", "respirations": "respiratory_rate", "frecuencia cardiaca": "heart_rate",
     "frecuencia cardíaca": "heart_rate", "respiratory rate": "respiratory_rate", "resp rate": "respiratory_rate",
     "frecuencia respiratoria": "respiratory_rate", "temp": "temperature", "temperatura": "temperature",
+    "satting": "spo2", "saturating": "spo2", "trop": "troponin", "bicarb": "bicarbonate", "phos": "phosphate",
+    "tbili": "bilirubin", "plt": "platelets", "tmax": "temperature", "t bili": "bilirubin", "fsbg": "glucose", "fingerstick glucose": "glucose", "uop": "urine_output",
     "o2 sat": "spo2", "o2 sats": "spo2", "o2sat": "spo2", "sats": "spo2", "sat": "spo2", "saturation": "spo2",
     "saturación": "spo2", "alk p": "alp", "alk phos": "alp", "fosfatasa alcalina": "alp",
     "nitrógeno ureico": "bun", "bicarbonato": "bicarbonate", "diuresis": "urine_output", "pk-yrs": "pack_years", "pack-yrs": "pack_years",
@@ -54,7 +56,7 @@ _CASED_NAMES: dict[str, str] = {
     "HR": "heart_rate", "FC": "heart_rate", "RR": "respiratory_rate", "FR": "respiratory_rate",
     "T": "temperature", "Tª": "temperature", "P": "heart_rate", "R": "respiratory_rate", "K": "potassium",
     "Na": "sodium", "Na+": "sodium", "K+": "potassium", "Ca": "calcium", "Cr": "creatinine",
-    "Hb": "hemoglobin", "PCR": "crp", "Cl−": "chloride", "Cl-": "chloride", "HCO3−": "bicarbonate",
+    "Hb": "hemoglobin", "PCR": "crp", "Cl−": "chloride", "Mg": "magnesium", "Cl-": "chloride", "HCO3−": "bicarbonate",
     "HCO3-": "bicarbonate", "Mg2+": "magnesium", "Ca2+": "calcium", "Na⁺": "sodium", "K⁺": "potassium",
 }  # fmt: skip
 # Spanish "PCR" is C-reactive protein; English "urine PCR" is the protein:creatinine ratio.
@@ -593,7 +595,7 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
         number = reader.value(m.group("value"))
         if number is not None:
             name = _FINDING_VARIABLE[m.group("finding").lower()]
-            unit = m.group("unit").strip() or None
+            unit = m.group("unit").strip().rstrip(".,;") or None
             if m.group("link") != "(" and unit and reader.catalogue[name].convert(number, unit) is None:
                 continue  # "tachycardia of 2 weeks": after a word, the value needs its variable's unit
             reader.add(name, number, unit, m.start(), m.end())
@@ -767,6 +769,8 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
         if not spans or re.fullmatch(r"(?:19|20)\d\d|\d{5}", candidate.value):
             continue  # a year ("ESKD 2021") or a ZIP code ("GA 30310") is no value
         name = " ".join(w for w, _ in spans)
+        if sum(c.isalpha() for c in name) < 2 and name not in _CASED_NAMES:
+            continue  # "BP 100s/60s" left "s/" as a name
         start, end = spans[0][1], candidate.end
         if name.lower() in _NOT_MEASURES or any(a < end and start < b for a, b in reader.spans):
             continue
