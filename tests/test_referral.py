@@ -375,6 +375,13 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
           ("Platelets", 45, "k"), ("Total bilirubin", 4.5, None), ("Magnesium", 1.1, None),
           ("Body temperature", 103.1, "°F")]),
         ("He was febrile to 39.5 C. BP 100s/60s.", [("Body temperature", 39.5, "C")]),
+        # Spanish laboratory shorthand; "FA" is alkaline phosphatase only in a Spanish letter
+        ("Analítica de la paciente: PCR 45 mg/l, SatO2 94 %, GOT 85 UI/l, FA 320 UI/l, 25-OH vitamina D 12 ng/ml, "
+         "anti-DNA 250 UI/ml.",
+         [("C-reactive protein", 45, "mg/l"), ("Oxygen saturation", 94, "%"), ("AST", 85, "UI/l"),
+          ("Alkaline phosphatase", 320, "UI/l"), ("25-hydroxyvitamin D", 12, "ng/ml"),
+          ("Anti-dsDNA antibodies", 250, "UI/ml")]),
+        ("FA 5 mg daily", []),
         # A share before a name is that name's, unless a name before it owns it ("Hct 31%").
         ("Hct 31% WBC 12.0 x10^9/L Plt 150", [("Hematocrit", 31, "%"), ("White blood cells", 12, "x10^9/L"),
                                             ("Platelets", 150, None)]),

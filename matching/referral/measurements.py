@@ -44,7 +44,7 @@ _LETTER_NAMES: dict[str, str] = {
     "frecuencia cardíaca": "heart_rate", "respiratory rate": "respiratory_rate", "resp rate": "respiratory_rate",
     "frecuencia respiratoria": "respiratory_rate", "temp": "temperature", "temperatura": "temperature",
     "satting": "spo2", "saturating": "spo2", "trop": "troponin", "bicarb": "bicarbonate", "phos": "phosphate",
-    "tbili": "bilirubin", "plt": "platelets", "tmax": "temperature", "t bili": "bilirubin", "fsbg": "glucose", "fingerstick glucose": "glucose", "uop": "urine_output",
+    "tbili": "bilirubin", "sato2": "spo2", "sat o2": "spo2", "vitamina d": "vitamin_d", "25-oh vitamina d": "vitamin_d", "plt": "platelets", "tmax": "temperature", "t bili": "bilirubin", "fsbg": "glucose", "fingerstick glucose": "glucose", "uop": "urine_output",
     "o2 sat": "spo2", "o2 sats": "spo2", "o2sat": "spo2", "sats": "spo2", "sat": "spo2", "saturation": "spo2",
     "saturación": "spo2", "alk p": "alp", "alk phos": "alp", "fosfatasa alcalina": "alp",
     "nitrógeno ureico": "bun", "bicarbonato": "bicarbonate", "diuresis": "urine_output", "pk-yrs": "pack_years", "pack-yrs": "pack_years",
@@ -56,11 +56,11 @@ _CASED_NAMES: dict[str, str] = {
     "HR": "heart_rate", "FC": "heart_rate", "RR": "respiratory_rate", "FR": "respiratory_rate",
     "T": "temperature", "Tª": "temperature", "P": "heart_rate", "R": "respiratory_rate", "K": "potassium",
     "Na": "sodium", "Na+": "sodium", "K+": "potassium", "Ca": "calcium", "Cr": "creatinine",
-    "Hb": "hemoglobin", "PCR": "crp", "Cl−": "chloride", "Mg": "magnesium", "Cl-": "chloride", "HCO3−": "bicarbonate",
+    "Hb": "hemoglobin", "PCR": "crp", "Cl−": "chloride", "Mg": "magnesium", "FA": "alp", "Cl-": "chloride", "HCO3−": "bicarbonate",
     "HCO3-": "bicarbonate", "Mg2+": "magnesium", "Ca2+": "calcium", "Na⁺": "sodium", "K⁺": "potassium",
 }  # fmt: skip
 # Spanish "PCR" is C-reactive protein; English "urine PCR" is the protein:creatinine ratio.
-_SPANISH_ONLY = frozenset({"PCR", "FC", "FR"})
+_SPANISH_ONLY = frozenset({"PCR", "FC", "FR", "FA"})
 # Single letters count only as a vital sign or a lab line: "T = 39.7", "P 117", "K: 4.5".
 _SINGLE_LETTER_VALUE_RE = re.compile(r"\s*[:=]?\s*\d")
 # "8,000", "45.000", "14 120" (groups of three), or "1.6", "1,6", "147".
@@ -671,6 +671,8 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
         unit, value_end = after.group("unit"), after.end()
         if name == "temperature" and not unit and number is not None and 90 <= number <= 110:
             unit = "°F"  # "T 101.3": a temperature written without its unit, in Fahrenheit
+        if name == "upcr" and text[start:end] == "PCR" and unit and re.match(r"\s*mg/d?l\b", unit, re.I):
+            name = "crp"  # "PCR 45 mg/l" is a C-reactive protein (Spanish), not a protein:creatinine ratio
         if unit and unit.strip() == "%" and name in _SHARE_OF:
             name = _SHARE_OF[name]  # "neutrophils 90%"
         if unit and "/" not in unit and (len(text) - len(text[after.start("unit") :].lstrip())) in starts:
@@ -790,7 +792,10 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
             # a letter's shorthand with a word between it and its value: "K actual 5,2 mmol/l"
             number = reader.value(candidate.value)
             variable = reader.catalogue[letter_name]
-            if number is not None and (len(name) > 1 or variable.convert(number, candidate.unit) is not None):
+            own_unit = candidate.unit is None or variable.convert(1.0, candidate.unit) is not None
+            if name in _SPANISH_ONLY and not reader.spanish:
+                continue  # "FA" is atrial fibrillation or folic acid in an English letter
+            if number is not None and (len(name) > 2 or own_unit) and (len(name) > 1 or candidate.unit):
                 reader.add(letter_name, number, candidate.unit, start, end)
             continue
         if reader.catalogue.lookup(name) is not None:
