@@ -382,6 +382,9 @@ def test_a_relatives_own_illness_and_a_planned_referral_stay_apart() -> None:
           ("Alkaline phosphatase", 320, "UI/l"), ("25-hydroxyvitamin D", 12, "ng/ml"),
           ("Anti-dsDNA antibodies", 250, "UI/ml")]),
         ("FA 5 mg daily", []),
+        ("Leucocitos 15.300/µl con 85 % de neutrófilos. Sedimento: 30 hematíes/campo.",
+         [("Urine red blood cells", 30, "/hpf"), ("Neutrophils (%)", 85, "%"), ("White blood cells", 15300, "/µl")]),
+        ("30 red blood cells per high-power field", [("Urine red blood cells", 30, "/hpf")]),
         # A share before a name is that name's, unless a name before it owns it ("Hct 31%").
         ("Hct 31% WBC 12.0 x10^9/L Plt 150", [("Hematocrit", 31, "%"), ("White blood cells", 12, "x10^9/L"),
                                             ("Platelets", 150, None)]),

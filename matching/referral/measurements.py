@@ -34,7 +34,7 @@ _LETTER_NAMES: dict[str, str] = {
     "hemoglobina glicada": "hba1c", "hemoglobina glucosilada": "hba1c", "hba1c": "hba1c",
     "hemoglobina": "hemoglobin", "hgb": "hemoglobin", "plaquetas": "platelets", "potasio": "potassium",
     "albúmina": "albumin", "calcio": "calcium", "fósforo": "phosphate", "ferritina": "ferritin",
-    "leucocitos": "wbc", "wbc count": "wbc", "eosinófilos": "eosinophils", "white count": "wbc", "linfocitos": "lymphocytes",
+    "leucocitos": "wbc", "wbc count": "wbc", "eosinófilos": "eosinophils", "neutrófilos": "anc", "white count": "wbc", "linfocitos": "lymphocytes",
     "bilirrubina": "bilirubin", "bili": "bilirubin", "bill total": "bilirubin", "bilirubin total": "bilirubin",
     "colesterol total": "total_cholesterol", "triglicéridos": "triglycerides", "troponina": "troponin",
     "proteína c reactiva": "crp", "vsg": "esr", "sodio": "sodium", "ácido úrico": "uric_acid",
@@ -158,7 +158,12 @@ _VOLUME_OF = {"fev1": "fev1_volume", "fvc": "fvc_volume"}
 _LITRES_RE = re.compile(r"(?i)\s*(?:m?l|litres?|liters?)\b")
 # A share before the cells it counts: "approximately 50% lymphocytes", "12% eosinophils".
 # "91% HbS 6%HbF 3%HbA2" too (the name's own case decides whether it is a variable's).
-_PERCENT_BEFORE_RE = re.compile(r"(?<![\w.,])(?P<value>\d{1,2}(?:\.\d)?)\s*%\s*(?=[A-Za-z])")
+_PERCENT_BEFORE_RE = re.compile(r"(?<![\w.,])(?P<value>\d{1,2}(?:[.,]\d)?)\s*%\s*(?:de\s+)?(?=[A-Za-z])")
+# Red cells counted per microscope field are the urine's: "30 hematíes/campo", "25 RBCs/hpf".
+_PER_FIELD_RE = re.compile(
+    r"(?i)(?<![\w.,/–-])(?P<value>\d{1,3})\s*(?:hemat[ií]es|eritrocitos|rbcs?|red\s+(?:blood\s+)?cells)\s*"
+    r"(?:/|por|per)\s*(?:campo|hpf|high[\s-]power\s+field)\b"
+)
 # A lesion's size before it, its largest dimension: "a 1.8 cm infiltrating ductal carcinoma",
 # "9.5 x 7.5 x 6.0-cm heterogeneous left upper abdominal mass", "a 10-mm polyp"; or after it:
 # "the largest gallstone is 0.7cm", "a nodule measuring 12 mm".
@@ -634,6 +639,8 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
         if (number := reader.value(written)) is not None:
             unit = unit.lstrip("-").lower().replace("kilos", "kg").replace("kilo", "kg")
             reader.add("weight_gain" if gained else "weight_loss", number, unit, m.start(), m.end())
+    for m in _PER_FIELD_RE.finditer(text):
+        reader.add("urine_rbc", float(m.group("value")), "/hpf", m.start(), m.end())
     for m in _CHILD_PUGH_RE.finditer(text):
         reader.add("child_pugh", float(m.group("value")), None, m.start(), m.end())
     for m in _PAIN_SCORE_RE.finditer(text):
@@ -652,7 +659,8 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
         if named is not None and reader.catalogue[named[2]].kind == "lab":
             # "85% neutrophils" is a share of the white cells, not the absolute count (ANC)
             name = _SHARE_OF.get(named[2], named[2])
-            reader.add(name, float(m.group("value")), "%", m.start(), named[1])
+            if (share := reader.value(m.group("value"))) is not None:
+                reader.add(name, share, "%", m.start(), named[1])
             claimed.add(named)  # "91% HbS 6% HbF": HbS has its value, the next share is HbF's
     starts = {start for start, _, _ in mentions_of_names}
     for start, end, name in mentions_of_names:
