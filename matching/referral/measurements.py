@@ -71,7 +71,7 @@ _VALUE_AFTER_RE = re.compile(
     # "(NIHSS) score was calculated as 7", "the scoliotic curve is measured as 45 degree"
     r"measured as|calculated as|calculated at|estimated at|estimated as|estimated to be|found to be|"
     # "MPO titer 112 IU/mL", "DAS28-CRP today 5.4", "SpO2 nadir 88%", "K actual 5,2"
-    r"titer|titre|activity|index|today|nadir|actual|has|have|had|measured|measures|"
+    r"titer|titre|activity|index|today|nadir|has|have|had|measured|measures|"
     r"elevated at|increased to|rose to|now|currently|basal|baseline|fasting|random|peak|actual|de|fue|es|en|"
     # "the hemoglobin level dropped to 7 g/dL", "a creatinine that peaked at 5.6 mg/dL"
     r"dropped to|fell to|decreased to|declined to|improved to|peaked at|reached|went up to|went down to|elevated to|"
@@ -152,6 +152,7 @@ _PERCENT_PREDICTED_RE = re.compile(
 _BORN_AT_RE = re.compile(
     r"(?i)\b(?:born|delivered|birth|nació|nacid[oa])\s+(?:at|a\s+las|en\s+la\s+semana)?\s*$"
 )
+_NON_BLANK_RE = re.compile(r"\S")
 _LINK_RE = re.compile(r"[ \t]*(?:[:=]|of|was|is|at|were)?[ \t]*")
 _SHARE_OF = {"anc": "neutrophil_percent"}
 _VOLUME_OF = {"fev1": "fev1_volume", "fvc": "fvc_volume"}
@@ -683,7 +684,8 @@ def read_measurements(text: str, out: Parse, spanish: bool, mentions: Sequence[M
             name = "crp"  # "PCR 45 mg/l" is a C-reactive protein (Spanish), not a protein:creatinine ratio
         if unit and unit.strip() == "%" and name in _SHARE_OF:
             name = _SHARE_OF[name]  # "neutrophils 90%"
-        if unit and "/" not in unit and (len(text) - len(text[after.start("unit") :].lstrip())) in starts:
+        first = _NON_BLANK_RE.search(text, after.start("unit")) if unit else None
+        if unit and "/" not in unit and first is not None and first.start() in starts:
             unit, value_end = None, after.end("value")  # "WBC 12.0 Plt 150": the next name is no unit
         if end - start == 1 and unit and "/" in unit and reader.catalogue[name].convert(1.0, unit) is None:
             continue  # "P: 4.5 mg/dl" is a phosphorus, no pulse: a single letter's unit must be its own
@@ -798,11 +800,11 @@ def _read_other_values(reader: _Reader, mentions: Sequence[Mention]) -> None:
         letter_name = _CASED_NAMES.get(name) or _letter_names().get(_key(name))
         if letter_name is not None:
             # a letter's shorthand with a word between it and its value: "K actual 5,2 mmol/l"
+            if name in _SPANISH_ONLY and not reader.spanish:
+                continue  # "FA" is atrial fibrillation or folic acid in an English letter
             number = reader.value(candidate.value)
             variable = reader.catalogue[letter_name]
             own_unit = candidate.unit is None or variable.convert(1.0, candidate.unit) is not None
-            if name in _SPANISH_ONLY and not reader.spanish:
-                continue  # "FA" is atrial fibrillation or folic acid in an English letter
             if number is not None and (len(name) > 2 or own_unit) and (len(name) > 1 or candidate.unit):
                 reader.add(letter_name, number, candidate.unit, start, end)
             continue
