@@ -220,3 +220,16 @@ def test_a_side_or_a_possessive_inside_a_term_is_stepped_over() -> None:
     # only inside a term, and only once: a side word at the end is not taken into the match
     found = find_concepts("cancer of the left breast")
     assert [(m.concept.name, m.text) for m in found] == [("Breast Neoplasms", "cancer of the left breast")]
+
+
+def test_a_short_word_after_a_percentage_is_the_shares_not_a_drug() -> None:
+    # "46% pred" is predicted; "pred" elsewhere is still prednisolone, and a longer word after a
+    # share keeps its concept ("30% stenosis")
+    assert names("FEV1 1.6 L, 46% pred.") == []
+    assert names("Tac/MMF/pred since 2021, on pred 10 mg") == [
+        "Tacrolimus",
+        "Mycophenolic Acid",
+        "Prednisolone",
+        "Prednisolone",
+    ]
+    assert names("30% stenosis of the ICA") == ["Constriction, Pathologic"]

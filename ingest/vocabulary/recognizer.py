@@ -285,9 +285,7 @@ class Recognizer:
             row = rows[0]
             flags = terms.flags[row]
             if not flags & FLAG_ABBREVIATION:
-                if len(terms.key[row]) < 3 or _spanish_word_in_english(flags, first, last, toks):
-                    return None
-                return row
+                return None if _word_set_aside(terms.key[row], flags, text, toks, first, last) else row
         ranked = self._ranked.get(rows)
         if ranked is None:
             ranked = self._ranked[rows] = self._rank(rows)
@@ -312,7 +310,7 @@ class Recognizer:
                     and not self._supported(terms.concept[row], toks, first, last)
                 ):
                     continue
-            elif len(terms.key[row]) < 3 or _spanish_word_in_english(flags, first, last, toks):
+            elif _word_set_aside(terms.key[row], flags, text, toks, first, last):
                 continue
             return row
         return None
@@ -465,6 +463,19 @@ def _beside_number(text: str, toks: TokenColumns, first: int, last: int) -> bool
         return True
     after = last + 1 < len(folded) and folded[last + 1][:1].isdigit()
     return after and not text[toks.ends[last] : toks.starts[last + 1]].strip(" \t")
+
+
+def _word_set_aside(key: str, flags: int, text: str, toks: TokenColumns, first: int, last: int) -> bool:
+    """A plain term not read here: under three letters, a Spanish word alone in an English text,
+    or a short word right after a percentage ("46% pred" is predicted, not prednisolone)."""
+    if len(key) < 3 or _spanish_word_in_english(flags, first, last, toks):
+        return True
+    return (
+        len(key) <= 4
+        and first > 0
+        and toks.folded[first - 1][:1].isdigit()
+        and text[toks.ends[first - 1] : toks.starts[first]].strip(" \t") == "%"
+    )
 
 
 @cache
