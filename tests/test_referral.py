@@ -466,6 +466,8 @@ def test_the_words_shown_for_a_trend_hold_both_values() -> None:
         ("She presented with vomiting, abdominal cramps and bloody diarrhea.", ["Vomiting", "Abdominal Pain", "Diarrhea"]),
         # "cirrhosis" is the liver's, not fibrosis in general
         ("He was diagnosed with cirrhosis two years ago.", ["Liver Cirrhosis"]),
+        # a mass on imaging is not yet a cancer: a trial excluding kidney cancer must not fail her for it
+        ("CT showed a 2.4 cm left renal mass.", ["Mass lesion"]),
         ("He had an inguinal hernia and hydrocele.", ["Inguinal Hernia", "Testicular Hydrocele"]),
         # "AKI on CKD" is both; "hyperK" as notes write it
         ("Urosepsis, AKI on CKD, hyperK.", ["Sepsis", "Acute Kidney Injury", "Chronic Kidney Disease", "Hyperkalemia"]),
